@@ -1,0 +1,214 @@
+//! Config files and strict decoding. A host config is TOML or JSON (by extension); both
+//! become one JSON-shaped tree so modules decode their section the same way whatever the
+//! file was. Decoding is strict: a field a module does not know is an error naming it,
+//! because a misspelt option silently ignored is the worst kind of config bug.
+
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+
+pub use serde_json::Value;
+
+/// A config section that could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.describe())]
+pub struct ConfigError {
+    /// What was being decoded: a module ID, or `config file` for the top level.
+    pub what: String,
+    /// Dotted path inside that section (`routes[0].handle`), empty for the section itself.
+    pub path: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn new(
+        what: impl Into<String>,
+        path: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            what: what.into(),
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+
+    fn describe(&self) -> String {
+        if self.path.is_empty() || self.path == "." {
+            format!("invalid config for `{}`: {}", self.what, self.message)
+        } else {
+            format!(
+                "invalid config for `{}` at `{}`: {}",
+                self.what, self.path, self.message
+            )
+        }
+    }
+
+    /// Whether decoding failed only because a required field was absent; the self-test
+    /// uses it to tell "this module needs a config" from "this module is broken".
+    pub fn is_missing_field(&self) -> bool {
+        self.message.starts_with("missing field")
+    }
+}
+
+/// Decodes `value` into `T`, refusing unknown fields even when `T` does not say
+/// `#[serde(deny_unknown_fields)]`. `what` names the section in errors.
+pub fn decode_strict<T: DeserializeOwned>(what: &str, value: Value) -> Result<T, ConfigError> {
+    // A module with no config at all is written as an absent section or `{}`; let unit-like
+    // types accept both.
+    let value = if value.is_null() {
+        Value::Object(Default::default())
+    } else {
+        value
+    };
+    let mut unknown = Vec::new();
+    let mut record = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
+    let ignoring = serde_ignored::Deserializer::new(value, &mut record);
+    let decoded: T = serde_path_to_error::deserialize(ignoring).map_err(|err| {
+        let path = err.path().to_string();
+        ConfigError::new(what, path, err.into_inner().to_string())
+    })?;
+    if let Some(first) = unknown.first() {
+        let (parent, field) = match first.rsplit_once('.') {
+            Some((parent, field)) => (parent.to_owned(), field.to_owned()),
+            None => (String::new(), first.clone()),
+        };
+        return Err(ConfigError::new(
+            what,
+            parent,
+            format!(
+                "unknown field `{field}`; check its spelling against the module's documentation"
+            ),
+        ));
+    }
+    Ok(decoded)
+}
+
+/// A config file that could not be read or parsed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigFileError {
+    #[error("cannot read config file `{path}`: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file `{path}` is not valid TOML: {message}")]
+    Toml { path: String, message: String },
+    #[error("config file `{path}` is not valid JSON: {source}")]
+    Json {
+        path: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("config file `{path}` has an unknown extension\n  hint: name it `*.toml` or `*.json`")]
+    Extension { path: String },
+}
+
+/// Reads a TOML or JSON config file into a tree.
+pub fn load_file(path: &Path) -> Result<Value, ConfigFileError> {
+    let shown = path.display().to_string();
+    let kind = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    if !matches!(kind.as_deref(), Some("toml" | "json")) {
+        return Err(ConfigFileError::Extension { path: shown });
+    }
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigFileError::Read {
+        path: shown.clone(),
+        source,
+    })?;
+    parse(&text, kind.as_deref() == Some("json"), &shown)
+}
+
+fn parse(text: &str, json: bool, shown: &str) -> Result<Value, ConfigFileError> {
+    if json {
+        serde_json::from_str(text).map_err(|source| ConfigFileError::Json {
+            path: shown.to_owned(),
+            source,
+        })
+    } else {
+        toml::from_str::<Value>(text).map_err(|err| ConfigFileError::Toml {
+            path: shown.to_owned(),
+            message: err.to_string().trim_end().to_owned(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+    use serde_json::json;
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    struct Route {
+        path: String,
+        #[serde(default)]
+        methods: Vec<String>,
+    }
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    struct Server {
+        listen: Vec<String>,
+        #[serde(default)]
+        routes: Vec<Route>,
+    }
+
+    #[test]
+    fn decodes_known_fields() {
+        let server: Server = decode_strict(
+            "http",
+            json!({"listen": ["127.0.0.1:0"], "routes": [{"path": "/"}]}),
+        )
+        .unwrap();
+        assert_eq!(server.routes[0].path, "/");
+    }
+
+    #[test]
+    fn unknown_fields_are_named_with_their_path() {
+        let err = decode_strict::<Server>("http", json!({"listen": [], "lisen": 1})).unwrap_err();
+        assert_eq!(err.path, "");
+        assert!(err.message.contains("unknown field `lisen`"), "{err}");
+        let nested = decode_strict::<Server>(
+            "http",
+            json!({"listen": [], "routes": [{"path": "/", "method": "GET"}]}),
+        )
+        .unwrap_err();
+        assert_eq!(nested.path, "routes.0");
+        assert!(
+            nested.to_string().contains("unknown field `method`"),
+            "{nested}"
+        );
+    }
+
+    #[test]
+    fn type_errors_carry_the_path() {
+        let err = decode_strict::<Server>("http", json!({"listen": [], "routes": [{"path": 5}]}))
+            .unwrap_err();
+        assert_eq!(err.path, "routes[0].path");
+        assert!(
+            err.to_string().contains("`http` at `routes[0].path`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn missing_fields_are_recognisable() {
+        let err = decode_strict::<Server>("http", Value::Null).unwrap_err();
+        assert!(err.is_missing_field(), "{err}");
+        #[derive(Deserialize)]
+        struct Empty {}
+        assert!(decode_strict::<Empty>("x", Value::Null).is_ok());
+    }
+
+    #[test]
+    fn parses_toml_and_json_alike() {
+        let toml = parse("[apps.http]\nlisten = [\"a\"]\n", false, "c.toml").unwrap();
+        let json = parse(r#"{"apps": {"http": {"listen": ["a"]}}}"#, true, "c.json").unwrap();
+        assert_eq!(toml, json);
+        let bad = parse("[apps\n", false, "c.toml").unwrap_err().to_string();
+        assert!(bad.contains("`c.toml` is not valid TOML"), "{bad}");
+    }
+}

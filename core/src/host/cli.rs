@@ -1,0 +1,70 @@
+//! Argument definitions of the host CLI, and nothing else.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    about = "A host built with xbuild: its modules were linked in at build time",
+    disable_version_flag = true,
+    subcommand_required = true,
+    arg_required_else_help = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Provision and start the apps of a config, and run until SIGINT or SIGTERM.
+    Run(RunArgs),
+    /// Provision and validate a config without starting anything.
+    Validate(ConfigArg),
+    /// List every registered module ID.
+    ListModules(ListArgs),
+    /// Show how this host was built.
+    BuildInfo(JsonArg),
+    /// Check that every expected module crate registered modules, and instantiate every
+    /// module that works with an empty config.
+    Selftest(JsonArg),
+    /// Print the version.
+    Version,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArg {
+    /// Config file, TOML or JSON by extension.
+    #[arg(long, short, value_name = "FILE")]
+    pub config: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// How long apps get to stop after a signal before the host gives up on them.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    pub stop_timeout: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Show the crate and version that registered each module.
+    #[arg(long)]
+    pub versions: bool,
+    /// One JSON document, for tools.
+    #[arg(long)]
+    pub json: bool,
+    /// Leave out the standard modules shipped with xbuild.
+    #[arg(long)]
+    pub skip_standard: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct JsonArg {
+    /// One JSON document, for tools.
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,140 @@
+//! The host CLI every built binary has. `main` is what the generated `main.rs` calls; each
+//! subcommand is a thin layer over an operation in [`ops`] that tests can call directly.
+
+mod cli;
+pub mod ops;
+
+use clap::{Arg, ArgAction, CommandFactory, FromArgMatches};
+
+use crate::build_info::BuildInfo;
+use crate::registry::Registry;
+use cli::{Cli, Command};
+
+/// Runs the host CLI and exits the process with its exit code.
+pub fn main(info: BuildInfo) -> ! {
+    let code = run(info, std::env::args_os().collect());
+    std::process::exit(code)
+}
+
+/// [`main`] with the build information as JSON (what the generated `main.rs` embeds, so no
+/// string from the xbuild command line ever becomes Rust source).
+pub fn main_json(info: &str) -> ! {
+    match serde_json::from_str::<BuildInfo>(info) {
+        Ok(info) => main(info),
+        Err(err) => {
+            eprintln!(
+                "error: this host's embedded build information is unreadable: {err}\n  hint: rebuild it with xbuild"
+            );
+            std::process::exit(1)
+        }
+    }
+}
+
+/// Parses `args` (program name first) and runs the command; returns the exit code.
+pub fn run(info: BuildInfo, args: Vec<std::ffi::OsString>) -> i32 {
+    // Registrations are read before parsing so module commands show up in `--help`.
+    let registry = Registry::linked();
+    let mut command = Cli::command();
+    if let Ok(registry) = &registry {
+        for extra in registry.commands() {
+            command = command.subcommand(
+                clap::Command::new(extra.name).about(extra.about).arg(
+                    Arg::new("args")
+                        .num_args(0..)
+                        .trailing_var_arg(true)
+                        .allow_hyphen_values(true)
+                        .action(ArgAction::Append),
+                ),
+            );
+        }
+    }
+    let matches = match command.try_get_matches_from(args) {
+        Ok(matches) => matches,
+        Err(err) => {
+            let _ = err.print();
+            return err.exit_code();
+        }
+    };
+    let wants_logs = matches!(matches.subcommand_name(), Some("run" | "validate"));
+    init_logging(if wants_logs { "info" } else { "warn" });
+
+    if let (Ok(registry), Some((name, sub))) = (&registry, matches.subcommand())
+        && let Some(extra) = registry.command(name)
+    {
+        let args = sub
+            .get_many::<String>("args")
+            .map(|v| v.cloned().collect())
+            .unwrap_or_default();
+        return (extra.run)(args);
+    }
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return err.exit_code();
+        }
+    };
+
+    // These two describe the binary itself and work even with a broken registry.
+    match &cli.command {
+        Command::Version => {
+            println!("{}", ops::version_line(&info));
+            return 0;
+        }
+        Command::BuildInfo(args) => {
+            print!("{}", ops::build_info(&info, args.json));
+            return 0;
+        }
+        _ => {}
+    }
+    let registry = match registry {
+        Ok(registry) => registry,
+        Err(err) => return fail(&err),
+    };
+    let result = match cli.command {
+        Command::Run(args) => ops::run(&registry, &args.config.config, args.stop_timeout),
+        Command::Validate(args) => ops::validate(&registry, &args.config),
+        Command::ListModules(args) => {
+            print!(
+                "{}",
+                ops::list_modules(&registry, args.versions, args.json, args.skip_standard)
+            );
+            Ok(())
+        }
+        Command::Selftest(args) => ops::selftest_command(&registry, &info, args.json),
+        Command::Version | Command::BuildInfo(_) => unreachable!("handled above"),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(err) => fail(err.as_ref()),
+    }
+}
+
+fn fail(err: &dyn std::error::Error) -> i32 {
+    let mut text = format!("error: {err}");
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        // thiserror's `transparent` and our own messages often already include the cause.
+        if !text.contains(&cause_text) {
+            text.push_str(&format!("\n  caused by: {cause_text}"));
+        }
+        source = cause.source();
+    }
+    eprintln!("{text}");
+    1
+}
+
+fn init_logging(default_level: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_env("XBUILD_LOG").unwrap_or_else(|_| EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if std::env::var("XBUILD_LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}

@@ -1,0 +1,288 @@
+//! The operations behind the host subcommands, callable without a CLI.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+use crate::build_info::BuildInfo;
+use crate::config;
+use crate::guard;
+use crate::lifecycle::{Apps, Context};
+use crate::registry::{ModuleRegistration, Registry};
+
+type OpResult = Result<(), Box<dyn std::error::Error>>;
+
+pub fn version_line(info: &BuildInfo) -> String {
+    format!(
+        "xbuild host (xbuild-core {}, build {})",
+        crate::VERSION,
+        info.build_id
+    )
+}
+
+pub fn build_info(info: &BuildInfo, json: bool) -> String {
+    let report = info.report();
+    if json {
+        return serde_json::to_string_pretty(&report).expect("report serializes") + "\n";
+    }
+    let mut out = format!(
+        "build ID:     {}\ncore version: {}\nrustc:        {}\ntarget:       {}\nprofile:      {}\nmodules:\n",
+        report.build_id, report.core_version, report.rustc, report.target, report.profile
+    );
+    if report.modules.is_empty() {
+        out.push_str("  (none declared)\n");
+    }
+    for module in &report.modules {
+        out.push_str(&format!("  {} {}\n", module.name, module.version));
+    }
+    out
+}
+
+#[derive(Serialize)]
+struct ListedModule<'a> {
+    id: &'a str,
+    #[serde(rename = "crate")]
+    krate: &'a str,
+    version: &'a str,
+    standard: bool,
+    interface: &'a str,
+}
+
+/// `list-modules`: standard modules first, then the others, each group with a count,
+/// like Caddy's.
+pub fn list_modules(
+    registry: &Registry<'_>,
+    versions: bool,
+    json: bool,
+    skip_standard: bool,
+) -> String {
+    let shown: Vec<&ModuleRegistration> = registry
+        .modules()
+        .filter(|m| !(skip_standard && m.is_standard()))
+        .collect();
+    if json {
+        let listed: Vec<_> = shown
+            .iter()
+            .map(|m| ListedModule {
+                id: m.id,
+                krate: m.crate_name,
+                version: m.crate_version,
+                standard: m.is_standard(),
+                interface: m.interface,
+            })
+            .collect();
+        return serde_json::to_string_pretty(&listed).expect("list serializes") + "\n";
+    }
+    let line = |m: &ModuleRegistration| {
+        if versions {
+            format!("{} {} {}\n", m.id, m.crate_name, m.crate_version)
+        } else {
+            format!("{}\n", m.id)
+        }
+    };
+    let (standard, other): (Vec<_>, Vec<_>) = shown.into_iter().partition(|m| m.is_standard());
+    let mut out = String::new();
+    if !skip_standard {
+        standard.iter().for_each(|m| out.push_str(&line(m)));
+        out.push_str(&format!("\n  Standard modules: {}\n\n", standard.len()));
+    }
+    other.iter().for_each(|m| out.push_str(&line(m)));
+    out.push_str(&format!("\n  Non-standard modules: {}\n", other.len()));
+    out
+}
+
+/// One thing `selftest` found wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SelftestProblem {
+    pub subject: String,
+    pub problem: String,
+}
+
+/// What `selftest` checked.
+#[derive(Debug, Default, Serialize)]
+pub struct SelftestReport {
+    pub crates_checked: usize,
+    pub modules_instantiated: Vec<String>,
+    /// Modules that need a config to be instantiated, so were only looked up.
+    pub modules_needing_config: Vec<String>,
+    pub problems: Vec<SelftestProblem>,
+}
+
+/// The seed's smoke test: every expected crate registered something, and every module that
+/// accepts an empty config goes through decode, provision, validate and cleanup.
+pub fn selftest(registry: &Registry<'_>, info: &BuildInfo) -> SelftestReport {
+    let mut report = SelftestReport::default();
+    let mut by_crate: BTreeMap<&str, Vec<&ModuleRegistration>> = BTreeMap::new();
+    for module in registry.modules() {
+        by_crate.entry(module.crate_name).or_default().push(module);
+    }
+    for expected in &info.modules {
+        report.crates_checked += 1;
+        match by_crate.get(expected.name.as_str()) {
+            None => report.problems.push(SelftestProblem {
+                subject: format!("crate `{}` {}", expected.name, expected.version),
+                problem: format!(
+                    "registered no modules: it was linked against another xbuild-core than this host's {} \
+                     (its registrations went into a slice nobody reads), or dropped by the linker \
+                     (the host's main.rs must name it with `use {} as _;`)",
+                    crate::VERSION,
+                    expected.name.replace('-', "_")
+                ),
+            }),
+            Some(modules) => {
+                if let Some(m) = modules.iter().find(|m| m.crate_version != expected.version) {
+                    report.problems.push(SelftestProblem {
+                        subject: format!("crate `{}`", expected.name),
+                        problem: format!(
+                            "expected version {} but module `{}` was registered by version {}",
+                            expected.version, m.id, m.crate_version
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    for module in registry.modules() {
+        let mut instance = match (module.new)(config::Value::Null) {
+            Ok(instance) => instance,
+            Err(err) if err.is_missing_field() => {
+                report.modules_needing_config.push(module.id.to_owned());
+                continue;
+            }
+            Err(err) => {
+                report.problems.push(problem(module, err.to_string()));
+                continue;
+            }
+        };
+        let mut ctx = Context::new(registry);
+        if let Err(err) = guard::provision(module.id, || instance.as_module().provision(&mut ctx)) {
+            report.problems.push(problem(module, err.to_string()));
+            continue;
+        }
+        let validated = guard::call(module.id, "validate", || instance.as_module().validate());
+        let cleaned = guard::call(module.id, "cleanup", || instance.as_module().cleanup());
+        match validated.and(cleaned) {
+            Ok(()) => report.modules_instantiated.push(module.id.to_owned()),
+            Err(err) => report.problems.push(problem(module, err.to_string())),
+        }
+    }
+    report
+}
+
+fn problem(module: &ModuleRegistration, text: String) -> SelftestProblem {
+    SelftestProblem {
+        subject: format!(
+            "module `{}` ({} {})",
+            module.id, module.crate_name, module.crate_version
+        ),
+        problem: text,
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("selftest found {} problem(s)", .0)]
+struct SelftestFailed(usize);
+
+pub fn selftest_command(registry: &Registry<'_>, info: &BuildInfo, json: bool) -> OpResult {
+    let report = selftest(registry, info);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        for p in &report.problems {
+            println!("FAIL {}: {}", p.subject, p.problem);
+        }
+        println!(
+            "selftest: {} expected crate(s) checked, {} module(s) instantiated, {} need a config, {} problem(s)",
+            report.crates_checked,
+            report.modules_instantiated.len(),
+            report.modules_needing_config.len(),
+            report.problems.len()
+        );
+    }
+    if report.problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Box::new(SelftestFailed(report.problems.len())))
+    }
+}
+
+pub fn validate(registry: &Registry<'_>, path: &Path) -> OpResult {
+    let config = config::load_file(path)?;
+    let mut apps = Apps::provision(registry, config)?;
+    let ids = apps.ids();
+    let errors = apps.cleanup();
+    if let Some(err) = errors.into_iter().next() {
+        return Err(Box::new(err));
+    }
+    println!(
+        "config `{}` is valid (apps: {})",
+        path.display(),
+        ids.join(", ")
+    );
+    Ok(())
+}
+
+#[derive(Debug, thiserror::Error)]
+enum ShutdownError {
+    #[error("apps did not stop within {0:?}; exiting anyway")]
+    Timeout(Duration),
+    #[error("second signal received during shutdown; exiting now")]
+    Interrupted,
+    #[error("shutdown finished with {} error(s):\n{}", .0.len(), .0.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n"))]
+    Errors(Vec<String>),
+    #[error("invalid --stop-timeout `{0}`: give a positive number of seconds")]
+    BadTimeout(f64),
+}
+
+/// `run`: provision, start (all or nothing), wait for SIGINT/SIGTERM, then stop apps in
+/// reverse order and clean up, bounded by `stop_timeout` seconds.
+pub fn run(registry: &Registry<'static>, path: &Path, stop_timeout: f64) -> OpResult {
+    let limit = Duration::try_from_secs_f64(stop_timeout)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or(ShutdownError::BadTimeout(stop_timeout))?;
+    let config = config::load_file(path)?;
+    // Listen before starting so a signal during startup is not lost.
+    let mut signals = Signals::new([SIGINT, SIGTERM])?;
+    let mut apps = Apps::provision(registry, config)?;
+    if let Err(err) = apps.start() {
+        apps.cleanup();
+        return Err(Box::new(err));
+    }
+    tracing::info!(apps = ?apps.ids(), "host running; stop with SIGINT or SIGTERM");
+    let signal = signals.forever().next().unwrap_or(SIGTERM);
+    tracing::info!(signal, "signal received; stopping apps in reverse order");
+
+    let (done, finished) = mpsc::channel();
+    std::thread::spawn(move || {
+        let errors: Vec<String> = apps.shutdown().iter().map(ToString::to_string).collect();
+        let _ = done.send(errors);
+    });
+    let deadline = Instant::now() + limit;
+    loop {
+        match finished.recv_timeout(Duration::from_millis(50)) {
+            Ok(errors) if errors.is_empty() => {
+                tracing::info!("stopped cleanly");
+                return Ok(());
+            }
+            Ok(errors) => return Err(Box::new(ShutdownError::Errors(errors))),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(Box::new(ShutdownError::Errors(vec![
+                    "shutdown thread died".into(),
+                ])));
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        if signals.pending().next().is_some() {
+            return Err(Box::new(ShutdownError::Interrupted));
+        }
+        if Instant::now() >= deadline {
+            return Err(Box::new(ShutdownError::Timeout(limit)));
+        }
+    }
+}

@@ -1,0 +1,233 @@
+//! # xbuild-core
+//!
+//! The crate every xbuild host and module shares. xbuild composes one static host binary
+//! from module crates at build time (Caddy's xcaddy, for Rust); this crate is the small,
+//! versioned contract between them:
+//!
+//! - **Registration**: a module crate calls [`register_module!`] once per module. The macro
+//!   puts a [`ModuleRegistration`] into a `linkme` distributed slice whose name carries this
+//!   crate's API version, so module crates need no linkme dependency of their own, and a
+//!   module built against an incompatible core is detectably absent rather than mixed in.
+//! - **Namespaces as extension points**: IDs are dotted (`http.handlers.static_response`).
+//!   A module that hosts others (an HTTP app) asks its [`Context`] for "module `name` of
+//!   namespace `http.handlers`, as `dyn Handler`" and gets a typed [`Loaded`] value.
+//! - **Lifecycle** ([`Module`], [`App`]): strict config decoding, provision, validate, start,
+//!   stop, cleanup; startup is all or nothing.
+//! - **Call-site safety**: every call into a module goes through [`guard`], which catches
+//!   panics and records metrics ([`metrics::render`] gives Prometheus text).
+//! - **The host CLI** ([`host::main`]): `run`, `validate`, `list-modules`, `build-info`,
+//!   `selftest`, `version`, plus commands modules add with [`register_command!`].
+//!
+//! ```
+//! use serde::Deserialize;
+//! use xbuild_core::{BoxError, Module};
+//!
+//! /// The interface of a namespace, defined by the module that hosts it.
+//! pub trait Greeter: Module {
+//!     fn greet(&self) -> String;
+//! }
+//!
+//! #[derive(Deserialize)]
+//! struct Hello {
+//!     #[serde(default = "default_name")]
+//!     name: String,
+//! }
+//! fn default_name() -> String { "world".into() }
+//!
+//! impl Module for Hello {
+//!     fn validate(&self) -> Result<(), BoxError> {
+//!         if self.name.is_empty() { return Err("name must not be empty".into()); }
+//!         Ok(())
+//!     }
+//! }
+//! impl Greeter for Hello {
+//!     fn greet(&self) -> String { format!("hello, {}", self.name) }
+//! }
+//!
+//! xbuild_core::register_module!("greeters.hello", Hello as dyn Greeter);
+//! ```
+//!
+//! A malformed or reserved ID does not compile:
+//!
+//! ```compile_fail
+//! #[derive(serde::Deserialize)]
+//! struct M {}
+//! impl xbuild_core::Module for M {}
+//! xbuild_core::register_module!("Bad-ID", M);
+//! ```
+
+pub mod build_info;
+pub mod config;
+pub mod guard;
+pub mod host;
+pub mod id;
+mod instance;
+mod lifecycle;
+pub mod metrics;
+mod module;
+pub mod registry;
+
+pub use build_info::{BuildInfo, ExpectedCrate};
+pub use config::{ConfigError, Value};
+pub use guard::CallError;
+pub use instance::ModuleInstance;
+pub use lifecycle::{Apps, Context, LifecycleError, LoadError, Loaded};
+pub use module::{App, BoxError, Module};
+pub use registry::{CommandRegistration, ModuleRegistration, Registry};
+
+/// This crate's version; hosts report it in `build-info`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The API version in the registration slice's name: modules built against a core with
+/// another API version register into a different slice.
+pub const API_VERSION: &str = "0.1";
+
+/// Registers a module with the host.
+///
+/// `register_module!("namespace.name", Type as dyn Interface)` — `Type` must implement
+/// `serde::Deserialize` (its fields are its config) and `Interface`, a trait extending
+/// [`Module`] that the namespace's host module defines (apps use [`App`]). Without
+/// `as ...` the module is registered as `dyn Module`.
+///
+/// The ID is checked at compile time; the crate name and version are captured from Cargo.
+#[macro_export]
+macro_rules! register_module {
+    ($id:literal, $module:ty as $interface:ty $(,)?) => {
+        $crate::__register_module!($id, $module, $interface);
+    };
+    ($id:literal, $module:ty $(,)?) => {
+        $crate::__register_module!($id, $module, dyn $crate::Module);
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __register_module {
+    ($id:literal, $module:ty, $interface:ty) => {
+        const _: () = {
+            ::core::assert!(
+                $crate::__private::is_registrable_id($id),
+                "invalid xbuild module ID: use dotted lowercase ASCII, digits and `_` (`namespace.name`), outside the reserved `xbuild` namespace"
+            );
+            #[$crate::__private::linkme::distributed_slice($crate::__private::XBUILD_CORE_API_0_1_MODULES)]
+            #[linkme(crate = $crate::__private::linkme)]
+            static REGISTRATION: $crate::ModuleRegistration = $crate::ModuleRegistration {
+                id: $id,
+                interface: ::core::stringify!($interface),
+                crate_name: ::core::env!("CARGO_PKG_NAME"),
+                crate_version: ::core::env!("CARGO_PKG_VERSION"),
+                new: |config| {
+                    let module: $module = $crate::config::decode_strict($id, config)?;
+                    let boxed: ::std::boxed::Box<$interface> = ::std::boxed::Box::new(module);
+                    ::core::result::Result::Ok($crate::ModuleInstance::new(boxed))
+                },
+            };
+        };
+    };
+}
+
+/// Adds a subcommand to the host CLI: `register_command!("name", "what it does", run)`
+/// with `fn run(args: Vec<String>) -> i32` (the arguments after the name; returns the exit
+/// code).
+#[macro_export]
+macro_rules! register_command {
+    ($name:literal, $about:literal, $run:path $(,)?) => {
+        const _: () = {
+            #[$crate::__private::linkme::distributed_slice(
+                $crate::__private::XBUILD_CORE_API_0_1_COMMANDS
+            )]
+            #[linkme(crate = $crate::__private::linkme)]
+            static COMMAND: $crate::CommandRegistration = $crate::CommandRegistration {
+                name: $name,
+                about: $about,
+                crate_name: ::core::env!("CARGO_PKG_NAME"),
+                crate_version: ::core::env!("CARGO_PKG_VERSION"),
+                run: $run,
+            };
+        };
+    };
+}
+
+#[doc(hidden)]
+pub mod __private {
+    pub use linkme;
+
+    use crate::{CommandRegistration, ModuleRegistration};
+
+    // The identifiers are the linker section names (FACTS.md): distinctive, and versioned
+    // so two semver-incompatible cores never share (and corrupt) one slice.
+    #[linkme::distributed_slice]
+    pub static XBUILD_CORE_API_0_1_MODULES: [ModuleRegistration];
+
+    #[linkme::distributed_slice]
+    pub static XBUILD_CORE_API_0_1_COMMANDS: [CommandRegistration];
+
+    /// Compile-time twin of [`crate::id::check_registrable`].
+    pub const fn is_registrable_id(id: &str) -> bool {
+        let bytes = id.as_bytes();
+        if bytes.is_empty() || bytes.len() > crate::id::MAX_ID_LEN {
+            return false;
+        }
+        let mut i = 0;
+        let mut segment_start = true;
+        while i < bytes.len() {
+            let b = bytes[i];
+            if b == b'.' {
+                if segment_start {
+                    return false;
+                }
+                segment_start = true;
+            } else {
+                let ok =
+                    b.is_ascii_lowercase() || b == b'_' || (b.is_ascii_digit() && !segment_start);
+                if !ok {
+                    return false;
+                }
+                segment_start = false;
+            }
+            i += 1;
+        }
+        if segment_start {
+            return false;
+        }
+        let reserved = b"xbuild";
+        let mut j = 0;
+        while j < reserved.len() {
+            if j >= bytes.len() || bytes[j] != reserved[j] {
+                return true;
+            }
+            j += 1;
+        }
+        !(bytes.len() == reserved.len() || bytes[reserved.len()] == b'.')
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn const_check_agrees_with_runtime_check() {
+            for id in [
+                "http",
+                "a.b",
+                "a..b",
+                ".a",
+                "a.",
+                "",
+                "A",
+                "a.1b",
+                "a1.b2",
+                "xbuild",
+                "xbuild.x",
+                "xbuilds",
+                "x_build.a",
+                "a-b",
+                "http.handlers.static_response",
+            ] {
+                assert_eq!(
+                    super::is_registrable_id(id),
+                    crate::id::check_registrable(id).is_ok(),
+                    "{id}"
+                );
+            }
+        }
+    }
+}

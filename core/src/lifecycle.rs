@@ -1,0 +1,309 @@
+//! The lifecycle: loading modules (lookup, strict decode, provision, validate) and running
+//! apps (start all or none, stop in reverse, clean up everything that provisioned).
+
+use std::future::Future;
+
+use serde::Deserialize;
+
+use crate::config::{self, ConfigError, Value};
+use crate::guard::{self, CallError};
+use crate::module::{App, BoxError, Module};
+use crate::registry::{LookupError, Registry};
+
+/// Why a module could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Lookup(#[from] LookupError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(
+        "module `{id}` is registered as `{registered}`, but `{requested}` was asked for\n  hint: it cannot be used in this place; pick a module of namespace `{namespace}` written for it"
+    )]
+    WrongInterface {
+        id: &'static str,
+        namespace: String,
+        registered: &'static str,
+        requested: &'static str,
+    },
+    #[error("a module config in namespace `{namespace}` needs a `{key}` field naming the module{}", available_hint(.available))]
+    MissingKey {
+        namespace: String,
+        key: String,
+        available: Vec<&'static str>,
+    },
+    #[error(transparent)]
+    Call(#[from] CallError),
+}
+
+fn available_hint(available: &[&str]) -> String {
+    if available.is_empty() {
+        String::new()
+    } else {
+        format!("\n  hint: one of {}", available.join(", "))
+    }
+}
+
+/// What a module's provision hook gets: the registry, to load child modules by namespace.
+pub struct Context<'a> {
+    registry: &'a Registry<'a>,
+}
+
+impl<'a> Context<'a> {
+    pub fn new(registry: &'a Registry<'a>) -> Self {
+        Self { registry }
+    }
+
+    pub fn registry(&self) -> &'a Registry<'a> {
+        self.registry
+    }
+
+    /// Loads module `name` of `namespace` as interface `I` from its config section:
+    /// decode strictly, provision, validate. The caller owns the result and cleans it up.
+    pub fn load<I: ?Sized + Module>(
+        &mut self,
+        namespace: &str,
+        name: &str,
+        config: Value,
+    ) -> Result<Loaded<I>, LoadError> {
+        let registration = self.registry.lookup(namespace, name)?;
+        let mut instance = (registration.new)(config)?;
+        if !instance.is::<I>() {
+            return Err(LoadError::WrongInterface {
+                id: registration.id,
+                namespace: namespace.to_owned(),
+                registered: registration.interface,
+                requested: std::any::type_name::<I>(),
+            });
+        }
+        let id = registration.id;
+        tracing::info!(
+            module = id,
+            krate = registration.crate_name,
+            version = registration.crate_version,
+            "provisioning module"
+        );
+        guard::provision(id, || instance.as_module().provision(self))?;
+        if let Err(err) = guard::call(id, "validate", || instance.as_module().validate()) {
+            // It provisioned, so it gets its cleanup even though it will not be used.
+            let _ = guard::call(id, "cleanup", || instance.as_module().cleanup());
+            return Err(err.into());
+        }
+        let module = instance
+            .into_interface::<I>()
+            .expect("interface checked before provisioning");
+        Ok(Loaded {
+            id,
+            module,
+            cleaned_up: false,
+        })
+    }
+
+    /// Loads a module whose name is a field of its own config, Caddy's "inline key":
+    /// `{ handler = "static_response", body = "hi" }` with `key = "handler"`.
+    pub fn load_inline<I: ?Sized + Module>(
+        &mut self,
+        namespace: &str,
+        key: &str,
+        mut config: Value,
+    ) -> Result<Loaded<I>, LoadError> {
+        let name = config
+            .as_object_mut()
+            .and_then(|map| map.shift_remove(key))
+            .and_then(|v| v.as_str().map(str::to_owned));
+        match name {
+            Some(name) => self.load(namespace, &name, config),
+            None => Err(LoadError::MissingKey {
+                namespace: namespace.to_owned(),
+                key: key.to_owned(),
+                available: self
+                    .registry
+                    .in_namespace(namespace)
+                    .map(|m| m.name())
+                    .collect(),
+            }),
+        }
+    }
+}
+
+/// A provisioned module, held as the interface its namespace defines. Every call into it
+/// should go through [`call`](Loaded::call) or [`call_async`](Loaded::call_async), which
+/// catch panics and record metrics.
+pub struct Loaded<I: ?Sized> {
+    id: &'static str,
+    module: Box<I>,
+    cleaned_up: bool,
+}
+
+impl<I: ?Sized + Module> Loaded<I> {
+    pub fn id(&self) -> &'static str {
+        self.id
+    }
+
+    /// Calls into the module through the guard.
+    pub fn call<R>(
+        &self,
+        method: &'static str,
+        f: impl FnOnce(&I) -> Result<R, BoxError>,
+    ) -> Result<R, CallError> {
+        guard::call(self.id, method, || f(&self.module))
+    }
+
+    /// [`call`](Loaded::call) with mutable access.
+    pub fn call_mut<R>(
+        &mut self,
+        method: &'static str,
+        f: impl FnOnce(&mut I) -> Result<R, BoxError>,
+    ) -> Result<R, CallError> {
+        let module = &mut self.module;
+        guard::call(self.id, method, || f(module))
+    }
+
+    /// Calls async module code through the guard; every poll is protected.
+    pub async fn call_async<'s, R, F>(
+        &'s self,
+        method: &'static str,
+        f: impl FnOnce(&'s I) -> F,
+    ) -> Result<R, CallError>
+    where
+        F: Future<Output = Result<R, BoxError>> + 's,
+    {
+        guard::call_async(self.id, method, async move { f(&self.module).await }).await
+    }
+
+    /// Runs the module's cleanup hook (once; later calls do nothing).
+    pub fn cleanup(&mut self) -> Result<(), CallError> {
+        if std::mem::replace(&mut self.cleaned_up, true) {
+            return Ok(());
+        }
+        let module = &mut self.module;
+        guard::call(self.id, "cleanup", || module.cleanup())
+    }
+}
+
+/// The host config file's top level.
+#[derive(Debug, Deserialize)]
+struct HostConfig {
+    #[serde(default)]
+    apps: serde_json::Map<String, Value>,
+}
+
+/// Lifecycle failures of a whole host.
+#[derive(Debug, thiserror::Error)]
+pub enum LifecycleError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot load app `{app}`: {source}")]
+    Load {
+        app: String,
+        #[source]
+        source: LoadError,
+    },
+    #[error("the config has no apps, so there is nothing to run\n  hint: add a section such as `[apps.http]`{}", available_hint(.available))]
+    NoApps { available: Vec<&'static str> },
+    #[error("{}", describe_start_failure(.failed, .rollback))]
+    Start {
+        failed: CallError,
+        rollback: Vec<CallError>,
+    },
+}
+
+fn describe_start_failure(failed: &CallError, rollback: &[CallError]) -> String {
+    let mut text = format!("startup failed: {failed}");
+    if rollback.is_empty() {
+        text.push_str("\n  the apps already started were stopped");
+    } else {
+        text.push_str("\n  stopping the apps already started also failed:");
+        for err in rollback {
+            text.push_str(&format!("\n  - {err}"));
+        }
+    }
+    text
+}
+
+/// The apps of one config, provisioned and validated, in config order.
+pub struct Apps {
+    apps: Vec<Loaded<dyn App>>,
+    started: usize,
+}
+
+impl Apps {
+    /// Loads every app named under `apps` in the config. All or nothing: if one fails, the
+    /// ones already provisioned are cleaned up.
+    pub fn provision(registry: &Registry<'_>, config: Value) -> Result<Apps, LifecycleError> {
+        let host: HostConfig = config::decode_strict("config file", config)?;
+        if host.apps.is_empty() {
+            return Err(LifecycleError::NoApps {
+                available: registry.in_namespace("").map(|m| m.id).collect(),
+            });
+        }
+        let mut ctx = Context::new(registry);
+        let mut apps = Apps {
+            apps: Vec::with_capacity(host.apps.len()),
+            started: 0,
+        };
+        for (name, section) in host.apps {
+            match ctx.load::<dyn App>("", &name, section) {
+                Ok(app) => apps.apps.push(app),
+                Err(source) => {
+                    apps.cleanup();
+                    return Err(LifecycleError::Load { app: name, source });
+                }
+            }
+        }
+        Ok(apps)
+    }
+
+    pub fn ids(&self) -> Vec<&'static str> {
+        self.apps.iter().map(|a| a.id()).collect()
+    }
+
+    /// Starts the apps in order. If one fails, those already started are stopped in reverse
+    /// order and both the start error and any stop errors are returned.
+    pub fn start(&mut self) -> Result<(), LifecycleError> {
+        while self.started < self.apps.len() {
+            let app = &mut self.apps[self.started];
+            tracing::info!(app = app.id(), "starting app");
+            if let Err(failed) = app.call_mut("start", |a| a.start()) {
+                let rollback = self.stop();
+                return Err(LifecycleError::Start { failed, rollback });
+            }
+            self.started += 1;
+        }
+        Ok(())
+    }
+
+    /// Stops the started apps in reverse order; returns the errors (stopping goes on past
+    /// a failing app).
+    pub fn stop(&mut self) -> Vec<CallError> {
+        let mut errors = Vec::new();
+        while self.started > 0 {
+            self.started -= 1;
+            let app = &mut self.apps[self.started];
+            tracing::info!(app = app.id(), "stopping app");
+            if let Err(err) = app.call_mut("stop", |a| a.stop()) {
+                errors.push(err);
+            }
+        }
+        errors
+    }
+
+    /// Cleans up every app (in reverse order); each app cleans up its own children.
+    pub fn cleanup(&mut self) -> Vec<CallError> {
+        self.apps
+            .iter_mut()
+            .rev()
+            .filter_map(|app| app.cleanup().err())
+            .collect()
+    }
+
+    /// Stop, then cleanup.
+    pub fn shutdown(&mut self) -> Vec<CallError> {
+        let mut errors = self.stop();
+        errors.extend(self.cleanup());
+        errors
+    }
+}
+
+#[cfg(test)]
+mod tests;

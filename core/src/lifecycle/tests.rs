@@ -1,0 +1,333 @@
+//! Lifecycle order, rollback and typed lookup, over a fake registry.
+
+use std::cell::RefCell;
+
+use serde::Deserialize;
+use serde_json::json;
+
+use super::*;
+use crate::config::decode_strict;
+use crate::instance::ModuleInstance;
+use crate::registry::ModuleRegistration;
+
+thread_local! {
+    static EVENTS: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+}
+
+fn log(event: String) {
+    EVENTS.with(|e| e.borrow_mut().push(event));
+}
+
+fn take_events() -> Vec<String> {
+    EVENTS.with(|e| std::mem::take(&mut *e.borrow_mut()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Recorder {
+    name: String,
+    #[serde(default)]
+    fail: Vec<String>,
+    #[serde(default)]
+    panic_in: Option<String>,
+    #[serde(default)]
+    child: Option<Value>,
+    #[serde(skip)]
+    loaded_child: Option<Loaded<dyn Child>>,
+}
+
+impl Recorder {
+    fn hook(&self, hook: &str) -> Result<(), BoxError> {
+        log(format!("{hook}:{}", self.name));
+        if self.panic_in.as_deref() == Some(hook) {
+            panic!("{} panicked in {hook}", self.name);
+        }
+        if self.fail.iter().any(|f| f == hook) {
+            return Err(format!("{} refused to {hook}", self.name).into());
+        }
+        Ok(())
+    }
+}
+
+impl Module for Recorder {
+    fn provision(&mut self, ctx: &mut Context<'_>) -> Result<(), BoxError> {
+        if let Some(child) = self.child.take() {
+            self.loaded_child =
+                Some(ctx.load_inline::<dyn Child>("test.children", "kind", child)?);
+        }
+        self.hook("provision")
+    }
+    fn validate(&self) -> Result<(), BoxError> {
+        self.hook("validate")
+    }
+    fn cleanup(&mut self) -> Result<(), BoxError> {
+        if let Some(child) = &mut self.loaded_child {
+            child.cleanup()?;
+        }
+        self.hook("cleanup")
+    }
+}
+
+impl App for Recorder {
+    fn start(&mut self) -> Result<(), BoxError> {
+        self.hook("start")
+    }
+    fn stop(&mut self) -> Result<(), BoxError> {
+        self.hook("stop")
+    }
+}
+
+trait Child: Module {
+    fn answer(&self) -> u32;
+}
+
+#[derive(Deserialize)]
+struct FortyTwo {}
+impl Module for FortyTwo {
+    fn cleanup(&mut self) -> Result<(), BoxError> {
+        log("cleanup:forty_two".into());
+        Ok(())
+    }
+}
+impl Child for FortyTwo {
+    fn answer(&self) -> u32 {
+        42
+    }
+}
+
+/// Registered in the child namespace but as plain `dyn Module`: the wrong type there.
+#[derive(Deserialize)]
+struct NotAChild {}
+impl Module for NotAChild {}
+
+fn new_recorder(config: Value) -> Result<ModuleInstance, ConfigError> {
+    let module: Recorder = decode_strict("app", config)?;
+    Ok(ModuleInstance::new::<dyn App>(Box::new(module)))
+}
+
+fn new_forty_two(config: Value) -> Result<ModuleInstance, ConfigError> {
+    let module: FortyTwo = decode_strict("test.children.forty_two", config)?;
+    Ok(ModuleInstance::new::<dyn Child>(Box::new(module)))
+}
+
+fn new_not_a_child(config: Value) -> Result<ModuleInstance, ConfigError> {
+    let module: NotAChild = decode_strict("test.children.plain", config)?;
+    Ok(ModuleInstance::new::<dyn Module>(Box::new(module)))
+}
+
+const fn reg(
+    id: &'static str,
+    new: fn(Value) -> Result<ModuleInstance, ConfigError>,
+) -> ModuleRegistration {
+    ModuleRegistration {
+        id,
+        interface: "test",
+        crate_name: "test-crate",
+        crate_version: "1.0.0",
+        new,
+    }
+}
+
+static MODULES: [ModuleRegistration; 5] = [
+    reg("one", new_recorder),
+    reg("two", new_recorder),
+    reg("three", new_recorder),
+    reg("test.children.forty_two", new_forty_two),
+    reg("test.children.plain", new_not_a_child),
+];
+
+fn registry() -> Registry<'static> {
+    Registry::new(&MODULES, &[]).unwrap()
+}
+
+fn apps(config: Value) -> Result<Apps, LifecycleError> {
+    let registry = Box::leak(Box::new(registry()));
+    Apps::provision(registry, config)
+}
+
+#[test]
+fn runs_hooks_in_lifecycle_order() {
+    take_events();
+    let mut apps = apps(json!({"apps": {"two": {"name": "b"}, "one": {"name": "a"}}})).unwrap();
+    assert_eq!(apps.ids(), ["two", "one"], "config order is kept");
+    apps.start().unwrap();
+    assert!(apps.shutdown().is_empty());
+    assert_eq!(
+        take_events(),
+        [
+            "provision:b",
+            "validate:b",
+            "provision:a",
+            "validate:a",
+            "start:b",
+            "start:a",
+            "stop:a",
+            "stop:b",
+            "cleanup:a",
+            "cleanup:b",
+        ]
+    );
+}
+
+#[test]
+fn a_failed_start_stops_the_started_apps_and_reports_both_errors() {
+    take_events();
+    let mut apps = apps(json!({"apps": {
+        "one": {"name": "a", "fail": ["stop"]},
+        "two": {"name": "b", "fail": ["start"]},
+        "three": {"name": "c"},
+    }}))
+    .unwrap();
+    let err = apps.start().unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("b refused to start"), "{text}");
+    assert!(text.contains("a refused to stop"), "{text}");
+    match err {
+        LifecycleError::Start { failed, rollback } => {
+            assert_eq!(failed.module(), "two");
+            assert_eq!(rollback.len(), 1);
+        }
+        other => panic!("unexpected {other}"),
+    }
+    apps.cleanup();
+    let events = take_events();
+    assert!(!events.contains(&"start:c".to_string()), "{events:?}");
+    let tail: Vec<_> = events.iter().skip(6).map(String::as_str).collect();
+    assert_eq!(
+        tail,
+        [
+            "start:a",
+            "start:b",
+            "stop:a",
+            "cleanup:c",
+            "cleanup:b",
+            "cleanup:a"
+        ]
+    );
+}
+
+#[test]
+fn a_panicking_start_is_caught_and_rolled_back() {
+    take_events();
+    let mut apps = apps(json!({"apps": {
+        "one": {"name": "a"},
+        "two": {"name": "b", "panic_in": "start"},
+    }}))
+    .unwrap();
+    let err = apps.start().unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("panicked in start: b panicked in start"),
+        "{err}"
+    );
+    assert!(take_events().contains(&"stop:a".to_string()));
+}
+
+#[test]
+fn a_failed_provision_cleans_up_the_apps_already_provisioned() {
+    take_events();
+    let err = apps(json!({"apps": {
+        "one": {"name": "a"},
+        "two": {"name": "b", "fail": ["validate"]},
+    }}))
+    .err()
+    .unwrap();
+    assert!(err.to_string().contains("cannot load app `two`"), "{err}");
+    assert_eq!(
+        take_events(),
+        [
+            "provision:a",
+            "validate:a",
+            "provision:b",
+            "validate:b",
+            "cleanup:b",
+            "cleanup:a"
+        ]
+    );
+}
+
+#[test]
+fn config_errors_name_the_field_or_module() {
+    let unknown_field = apps(json!({"apps": {"one": {"name": "a", "colour": 1}}}))
+        .err()
+        .unwrap();
+    assert!(
+        unknown_field.to_string().contains("unknown field `colour`"),
+        "{unknown_field}"
+    );
+    let unknown_app = apps(json!({"apps": {"nope": {}}}))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        unknown_app.contains("unknown module `nope` among the apps"),
+        "{unknown_app}"
+    );
+    assert!(
+        unknown_app.contains("`one`, `three`, `two`"),
+        "{unknown_app}"
+    );
+    let top_level = apps(json!({"apps": {}, "extra": 1}))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(top_level.contains("unknown field `extra`"), "{top_level}");
+    let empty = apps(json!({})).err().unwrap().to_string();
+    assert!(empty.contains("no apps"), "{empty}");
+}
+
+#[test]
+fn typed_lookup_hit_miss_and_wrong_type() {
+    let registry = registry();
+    let mut ctx = Context::new(&registry);
+    let mut child = ctx
+        .load::<dyn Child>("test.children", "forty_two", Value::Null)
+        .unwrap();
+    assert_eq!(child.call("answer", |c| Ok(c.answer())).unwrap(), 42);
+    assert_eq!(child.id(), "test.children.forty_two");
+    take_events();
+    child.cleanup().unwrap();
+    child.cleanup().unwrap();
+    assert_eq!(take_events(), ["cleanup:forty_two"], "cleanup runs once");
+
+    let miss = ctx
+        .load::<dyn Child>("test.children", "nope", Value::Null)
+        .err()
+        .unwrap();
+    assert!(
+        matches!(&miss, LoadError::Lookup(l) if l.available == ["test.children.forty_two", "test.children.plain"])
+    );
+
+    let wrong = ctx
+        .load::<dyn Child>("test.children", "plain", Value::Null)
+        .err()
+        .unwrap();
+    let text = wrong.to_string();
+    assert!(matches!(wrong, LoadError::WrongInterface { .. }), "{text}");
+    assert!(text.contains("registered as `test`"), "{text}");
+    assert!(text.contains("Child"), "{text}");
+}
+
+#[test]
+fn children_load_through_the_inline_key() {
+    take_events();
+    let mut apps =
+        apps(json!({"apps": {"one": {"name": "a", "child": {"kind": "forty_two"}}}})).unwrap();
+    apps.cleanup();
+    assert_eq!(
+        take_events(),
+        [
+            "provision:a",
+            "validate:a",
+            "cleanup:forty_two",
+            "cleanup:a"
+        ]
+    );
+    let missing = apps_err(json!({"apps": {"one": {"name": "a", "child": {}}}}));
+    assert!(missing.contains("needs a `kind` field"), "{missing}");
+    assert!(missing.contains("forty_two, plain"), "{missing}");
+}
+
+fn apps_err(config: Value) -> String {
+    apps(config).err().unwrap().to_string()
+}

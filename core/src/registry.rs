@@ -1,0 +1,409 @@
+//! The module registry: every registration the linker collected, checked once at startup,
+//! and looked up by namespace. Everything here is a pure function over a slice so tests can
+//! hand in a fake one instead of the linked-in distributed slice.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use crate::config::{ConfigError, Value};
+use crate::id::{self, IdError};
+use crate::instance::ModuleInstance;
+
+/// One module, as its crate registered it through [`register_module!`](crate::register_module).
+pub struct ModuleRegistration {
+    /// Dotted module ID, e.g. `http.handlers.static_response`.
+    pub id: &'static str,
+    /// The interface type the module is handed out as (`dyn xbuild_http::Handler`), as written
+    /// in the registration; used in messages when a caller asks for another type.
+    pub interface: &'static str,
+    /// Package name of the crate that registered the module (captured at compile time).
+    pub crate_name: &'static str,
+    /// Package version of the crate that registered the module.
+    pub crate_version: &'static str,
+    /// Strictly decodes the module's config section into a fresh instance.
+    pub new: fn(Value) -> Result<ModuleInstance, ConfigError>,
+}
+
+impl fmt::Debug for ModuleRegistration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ModuleRegistration")
+            .field("id", &self.id)
+            .field("interface", &self.interface)
+            .field("crate_name", &self.crate_name)
+            .field("crate_version", &self.crate_version)
+            .finish()
+    }
+}
+
+impl ModuleRegistration {
+    /// Whether the module ships with xbuild itself. Like Caddy's check of the package path,
+    /// this is a naming rule: the `xbuild-` crate-name prefix is the project's own.
+    pub fn is_standard(&self) -> bool {
+        is_standard_crate(self.crate_name)
+    }
+
+    pub fn namespace(&self) -> &'static str {
+        id::namespace_of(self.id)
+    }
+
+    pub fn name(&self) -> &'static str {
+        id::name_of(self.id)
+    }
+}
+
+/// See [`ModuleRegistration::is_standard`].
+pub fn is_standard_crate(crate_name: &str) -> bool {
+    crate_name.starts_with("xbuild-")
+}
+
+#[derive(Debug)]
+/// A subcommand a module adds to the host CLI, registered with
+/// [`register_command!`](crate::register_command).
+pub struct CommandRegistration {
+    pub name: &'static str,
+    pub about: &'static str,
+    pub crate_name: &'static str,
+    pub crate_version: &'static str,
+    /// Runs the command with the arguments after its name; returns the exit code.
+    pub run: fn(Vec<String>) -> i32,
+}
+
+/// Host subcommands modules may not take over.
+pub const BUILTIN_COMMANDS: &[&str] = &[
+    "run",
+    "validate",
+    "list-modules",
+    "build-info",
+    "selftest",
+    "version",
+    "help",
+];
+
+/// One thing wrong with the set of registrations.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegistryProblem {
+    #[error(
+        "module ID `{id}` is registered twice: by {first} and by {second}\n  hint: remove one of the two crates from the build, or ask its author to rename the module"
+    )]
+    DuplicateId {
+        id: String,
+        first: String,
+        second: String,
+    },
+    #[error("{krate} registers an invalid module: {source}")]
+    BadId {
+        krate: String,
+        #[source]
+        source: IdError,
+    },
+    #[error("host command `{name}` is registered twice: by {first} and by {second}")]
+    DuplicateCommand {
+        name: String,
+        first: String,
+        second: String,
+    },
+    #[error("{krate} registers host command `{name}`, which is reserved by xbuild-core")]
+    ReservedCommand { name: String, krate: String },
+}
+
+/// All problems found; startup refuses to go on with any.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the module registry is inconsistent:\n{}", list(.0))]
+pub struct RegistryError(pub Vec<RegistryProblem>);
+
+fn list(problems: &[RegistryProblem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("  - {p}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn crate_label(name: &str, version: &str) -> String {
+    format!("`{name}` {version}")
+}
+
+/// A checked view over a slice of registrations, indexed by ID.
+#[derive(Debug, Clone)]
+pub struct Registry<'a> {
+    modules: &'a [ModuleRegistration],
+    commands: &'a [CommandRegistration],
+    by_id: HashMap<&'a str, usize>,
+}
+
+impl<'a> Registry<'a> {
+    /// Checks every registration (IDs well formed and not reserved, no duplicates, command
+    /// names free) in one pass and reports every problem, not only the first.
+    pub fn new(
+        modules: &'a [ModuleRegistration],
+        commands: &'a [CommandRegistration],
+    ) -> Result<Self, RegistryError> {
+        let mut problems = Vec::new();
+        let mut by_id: HashMap<&'a str, usize> = HashMap::with_capacity(modules.len());
+        for (index, module) in modules.iter().enumerate() {
+            if let Err(source) = id::check_registrable(module.id) {
+                problems.push(RegistryProblem::BadId {
+                    krate: crate_label(module.crate_name, module.crate_version),
+                    source,
+                });
+                continue;
+            }
+            if let Some(&earlier) = by_id.get(module.id) {
+                let first = &modules[earlier];
+                problems.push(RegistryProblem::DuplicateId {
+                    id: module.id.to_owned(),
+                    first: crate_label(first.crate_name, first.crate_version),
+                    second: crate_label(module.crate_name, module.crate_version),
+                });
+                continue;
+            }
+            by_id.insert(module.id, index);
+        }
+        let mut command_owner: HashMap<&str, &CommandRegistration> = HashMap::new();
+        for command in commands {
+            let krate = crate_label(command.crate_name, command.crate_version);
+            if BUILTIN_COMMANDS.contains(&command.name) {
+                problems.push(RegistryProblem::ReservedCommand {
+                    name: command.name.to_owned(),
+                    krate,
+                });
+            } else if let Some(first) = command_owner.insert(command.name, command) {
+                problems.push(RegistryProblem::DuplicateCommand {
+                    name: command.name.to_owned(),
+                    first: crate_label(first.crate_name, first.crate_version),
+                    second: krate,
+                });
+            }
+        }
+        if problems.is_empty() {
+            Ok(Self {
+                modules,
+                commands,
+                by_id,
+            })
+        } else {
+            Err(RegistryError(problems))
+        }
+    }
+
+    /// The registry of everything linked into this binary.
+    pub fn linked() -> Result<Registry<'static>, RegistryError> {
+        Registry::new(
+            &crate::__private::XBUILD_CORE_API_0_1_MODULES,
+            &crate::__private::XBUILD_CORE_API_0_1_COMMANDS,
+        )
+    }
+
+    pub fn get(&self, id: &str) -> Option<&'a ModuleRegistration> {
+        self.by_id.get(id).map(|&i| &self.modules[i])
+    }
+
+    /// Finds `name` inside `namespace`, or says which names the namespace does have.
+    pub fn lookup(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<&'a ModuleRegistration, LookupError> {
+        let id = if namespace.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{namespace}.{name}")
+        };
+        self.get(&id).ok_or_else(|| LookupError {
+            namespace: namespace.to_owned(),
+            requested: id,
+            available: self
+                .in_namespace(namespace)
+                .map(|m| m.id.to_owned())
+                .collect(),
+        })
+    }
+
+    /// Modules whose ID sits directly in `namespace` (not in nested namespaces), sorted.
+    pub fn in_namespace<'s>(
+        &'s self,
+        namespace: &'s str,
+    ) -> impl Iterator<Item = &'a ModuleRegistration> + 's {
+        let mut found: Vec<_> = self
+            .modules()
+            .filter(|m| m.namespace() == namespace)
+            .collect();
+        found.sort_by_key(|m| m.id);
+        found.into_iter()
+    }
+
+    /// Every accepted registration, in ID order.
+    pub fn modules(&self) -> impl Iterator<Item = &'a ModuleRegistration> + '_ {
+        let mut indices: Vec<usize> = self.by_id.values().copied().collect();
+        indices.sort_by_key(|&i| self.modules[i].id);
+        indices.into_iter().map(|i| &self.modules[i])
+    }
+
+    pub fn commands(&self) -> &'a [CommandRegistration] {
+        self.commands
+    }
+
+    pub fn command(&self, name: &str) -> Option<&'a CommandRegistration> {
+        self.commands.iter().find(|c| c.name == name)
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+}
+
+/// A namespace lookup that found nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", describe_miss(.namespace, .requested, .available))]
+pub struct LookupError {
+    pub namespace: String,
+    pub requested: String,
+    pub available: Vec<String>,
+}
+
+fn describe_miss(namespace: &str, requested: &str, available: &[String]) -> String {
+    let place = if namespace.is_empty() {
+        "among the apps (top-level modules)".to_owned()
+    } else {
+        format!("in namespace `{namespace}`")
+    };
+    let have = if available.is_empty() {
+        "none are registered: add a module crate that provides one (`xbuild --with CRATE`)"
+            .to_owned()
+    } else {
+        format!(
+            "available: {}",
+            available
+                .iter()
+                .map(|a| format!("`{a}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    format!("unknown module `{requested}` {place}\n  hint: {have}")
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    fn no_config(_: Value) -> Result<ModuleInstance, ConfigError> {
+        Err(ConfigError::new("test", "", "not constructible"))
+    }
+
+    pub(crate) fn fake(id: &'static str, krate: &'static str) -> ModuleRegistration {
+        ModuleRegistration {
+            id,
+            interface: "dyn Module",
+            crate_name: krate,
+            crate_version: "1.0.0",
+            new: no_config,
+        }
+    }
+
+    #[test]
+    fn finds_modules_by_namespace() {
+        let slice = [
+            fake("http.handlers.b", "x"),
+            fake("http.handlers.a", "x"),
+            fake("http.handlers.deep.c", "x"),
+            fake("http", "x"),
+        ];
+        let registry = Registry::new(&slice, &[]).unwrap();
+        assert_eq!(
+            registry.lookup("http.handlers", "a").unwrap().id,
+            "http.handlers.a"
+        );
+        assert_eq!(registry.lookup("", "http").unwrap().id, "http");
+        let ids: Vec<_> = registry
+            .in_namespace("http.handlers")
+            .map(|m| m.id)
+            .collect();
+        assert_eq!(ids, ["http.handlers.a", "http.handlers.b"]);
+    }
+
+    #[test]
+    fn a_miss_names_namespace_request_and_alternatives() {
+        let slice = [fake("http.handlers.b", "x"), fake("http.handlers.a", "x")];
+        let registry = Registry::new(&slice, &[]).unwrap();
+        let err = registry.lookup("http.handlers", "nope").unwrap_err();
+        assert_eq!(err.requested, "http.handlers.nope");
+        assert_eq!(err.available, ["http.handlers.a", "http.handlers.b"]);
+        let text = err.to_string();
+        assert!(text.contains("`http.handlers`"), "{text}");
+        assert!(
+            text.contains("`http.handlers.a`, `http.handlers.b`"),
+            "{text}"
+        );
+        let empty = registry.lookup("tls", "x").unwrap_err().to_string();
+        assert!(empty.contains("none are registered"), "{empty}");
+    }
+
+    #[test]
+    fn duplicates_name_both_crates_and_versions() {
+        let mut second = fake("http.handlers.a", "other-crate");
+        second.crate_version = "2.3.4";
+        let slice = [fake("http.handlers.a", "first-crate"), second];
+        let err = Registry::new(&slice, &[]).unwrap_err();
+        assert_eq!(
+            err.0,
+            [RegistryProblem::DuplicateId {
+                id: "http.handlers.a".into(),
+                first: "`first-crate` 1.0.0".into(),
+                second: "`other-crate` 2.3.4".into(),
+            }]
+        );
+    }
+
+    #[test]
+    fn reports_every_problem_at_once() {
+        let slice = [
+            fake("Bad.ID", "a"),
+            fake("xbuild.internal", "b"),
+            fake("ok.one", "c"),
+            fake("ok.one", "d"),
+        ];
+        let err = Registry::new(&slice, &[]).unwrap_err();
+        assert_eq!(err.0.len(), 3, "{err}");
+        assert!(matches!(
+            err.0[1],
+            RegistryProblem::BadId {
+                source: IdError::Reserved(_),
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn command_names_are_checked() {
+        fn run(_: Vec<String>) -> i32 {
+            0
+        }
+        let cmd = |name, krate| CommandRegistration {
+            name,
+            about: "",
+            crate_name: krate,
+            crate_version: "1.0.0",
+            run,
+        };
+        let commands = [cmd("run", "a"), cmd("hash", "b"), cmd("hash", "c")];
+        let err = Registry::new(&[], &commands).unwrap_err();
+        assert!(matches!(err.0[0], RegistryProblem::ReservedCommand { .. }));
+        assert!(matches!(err.0[1], RegistryProblem::DuplicateCommand { .. }));
+    }
+
+    #[test]
+    fn validates_a_thousand_modules() {
+        let ids: Vec<&'static str> = (0..1000)
+            .map(|i| &*Box::leak(format!("bench.ns{}.module_{i}", i % 10).into_boxed_str()))
+            .collect();
+        let slice: Vec<_> = ids.iter().map(|id| fake(id, "x")).collect();
+        let registry = Registry::new(&slice, &[]).unwrap();
+        assert_eq!(registry.len(), 1000);
+        assert_eq!(registry.in_namespace("bench.ns3").count(), 100);
+    }
+}
