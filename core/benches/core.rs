@@ -1,1 +1,63 @@
-fn main() {}
+//! What the core costs: the call guard against a plain trait-object call, and registry
+//! validation at startup with 1,000 modules. Run with `cargo bench -p xbuild-core`.
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use xbuild_core::config::{ConfigError, Value};
+use xbuild_core::{Module, ModuleInstance, ModuleRegistration, Registry};
+
+trait Adder: Module {
+    fn add(&self, x: u64) -> u64;
+}
+
+struct Plus(u64);
+impl Module for Plus {}
+impl Adder for Plus {
+    fn add(&self, x: u64) -> u64 {
+        x.wrapping_add(self.0)
+    }
+}
+
+fn calls(c: &mut Criterion) {
+    let module: Box<dyn Adder> = Box::new(Plus(3));
+    let mut group = c.benchmark_group("module_call");
+    group.bench_function("direct_dyn_call", |b| {
+        b.iter(|| black_box(module.add(black_box(7))))
+    });
+    group.bench_function("guarded_call", |b| {
+        b.iter(|| {
+            black_box(
+                xbuild_core::guard::call("bench.adder", "add", || Ok(module.add(black_box(7))))
+                    .unwrap(),
+            )
+        })
+    });
+    group.finish();
+}
+
+fn never(_: Value) -> Result<ModuleInstance, ConfigError> {
+    unreachable!("validation never constructs modules")
+}
+
+fn registry(c: &mut Criterion) {
+    let slice: Vec<ModuleRegistration> = (0..1000)
+        .map(|i| ModuleRegistration {
+            id: Box::leak(format!("bench.ns{}.module_{i}", i % 20).into_boxed_str()),
+            interface: "dyn Module",
+            crate_name: "bench-crate",
+            crate_version: "1.0.0",
+            new: never,
+        })
+        .collect();
+    c.bench_function("registry_validate_1000_modules", |b| {
+        b.iter(|| black_box(Registry::new(black_box(&slice), &[]).unwrap().len()))
+    });
+    let checked = Registry::new(&slice, &[]).unwrap();
+    c.bench_function("registry_lookup_in_1000_modules", |b| {
+        b.iter(|| black_box(checked.lookup("bench.ns7", black_box("module_507")).unwrap().id))
+    });
+}
+
+criterion_group!(benches, calls, registry);
+criterion_main!(benches);

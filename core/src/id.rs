@@ -125,7 +125,8 @@ mod tests {
 
     #[test]
     fn rejects_malformed_ids() {
-        let cases: &[(&str, fn(&IdError) -> bool)] = &[
+        type Expect = fn(&IdError) -> bool;
+        let cases: &[(&str, Expect)] = &[
             ("", |e| matches!(e, IdError::Empty)),
             (".http", |e| matches!(e, IdError::EmptySegment(_))),
             ("http.", |e| matches!(e, IdError::EmptySegment(_))),

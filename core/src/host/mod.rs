@@ -131,7 +131,8 @@ fn init_logging(default_level: &str) {
         EnvFilter::try_from_env("XBUILD_LOG").unwrap_or_else(|_| EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let _ = if std::env::var("XBUILD_LOG_FORMAT").as_deref() == Ok("json") {
         builder.json().try_init()
     } else {

@@ -286,3 +286,91 @@ pub fn run(registry: &Registry<'static>, path: &Path, stop_timeout: f64) -> OpRe
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ConfigError, Value, decode_strict};
+    use crate::instance::ModuleInstance;
+    use crate::module::{BoxError, Module};
+
+    #[derive(serde::Deserialize)]
+    struct Fine {}
+    impl Module for Fine {}
+
+    #[derive(serde::Deserialize)]
+    struct Broken {}
+    impl Module for Broken {
+        fn provision(&mut self, _: &mut Context<'_>) -> Result<(), BoxError> {
+            panic!("provision exploded")
+        }
+    }
+
+    fn fine(config: Value) -> Result<ModuleInstance, ConfigError> {
+        Ok(ModuleInstance::new::<dyn Module>(Box::new(decode_strict::<Fine>("fine", config)?)))
+    }
+
+    fn broken(config: Value) -> Result<ModuleInstance, ConfigError> {
+        Ok(ModuleInstance::new::<dyn Module>(Box::new(decode_strict::<Broken>("broken", config)?)))
+    }
+
+    static MODULES: [ModuleRegistration; 2] = [
+        ModuleRegistration {
+            id: "t.fine",
+            interface: "dyn Module",
+            crate_name: "crate-a",
+            crate_version: "1.0.0",
+            new: fine,
+        },
+        ModuleRegistration {
+            id: "t.broken",
+            interface: "dyn Module",
+            crate_name: "crate-b",
+            crate_version: "1.0.0",
+            new: broken,
+        },
+    ];
+
+    #[test]
+    fn selftest_lists_every_problem() {
+        let registry = Registry::new(&MODULES, &[]).unwrap();
+        let info = BuildInfo::new("x")
+            .module("crate-a", "1.0.0")
+            .module("crate-b", "0.9.0")
+            .module("crate-gone", "3.0.0");
+        let report = selftest(&registry, &info);
+        assert_eq!(report.modules_instantiated, ["t.fine"]);
+        let problems: Vec<_> = report
+            .problems
+            .iter()
+            .map(|p| format!("{}: {}", p.subject, p.problem))
+            .collect();
+        assert_eq!(problems.len(), 3, "{problems:#?}");
+        assert!(problems[0].starts_with("crate `crate-b`: expected version 0.9.0"), "{}", problems[0]);
+        assert!(problems[1].contains("crate `crate-gone` 3.0.0: registered no modules"), "{}", problems[1]);
+        assert!(problems[1].contains("`use crate_gone as _;`"), "{}", problems[1]);
+        assert!(problems[2].contains("panicked in provision: provision exploded"), "{}", problems[2]);
+    }
+
+    #[test]
+    fn list_groups_standard_modules_first() {
+        let mut standard = MODULES[0].clone_for_test();
+        standard.crate_name = "xbuild-http";
+        standard.id = "http";
+        let slice = [standard, MODULES[1].clone_for_test()];
+        let registry = Registry::new(&slice, &[]).unwrap();
+        let text = list_modules(&registry, true, false, false);
+        assert_eq!(
+            text,
+            "http xbuild-http 1.0.0\n\n  Standard modules: 1\n\nt.broken crate-b 1.0.0\n\n  Non-standard modules: 1\n"
+        );
+        let skipped = list_modules(&registry, false, false, true);
+        assert_eq!(skipped, "t.broken\n\n  Non-standard modules: 1\n");
+    }
+
+    impl ModuleRegistration {
+        fn clone_for_test(&self) -> ModuleRegistration {
+            ModuleRegistration { ..*self }
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! # xbuild-http
+//!
+//! The standard HTTP app of xbuild hosts (module `http`) and the handlers that ship with it
+//! (namespace `http.handlers`). It exists so a host built with xbuild can serve HTTP from a
+//! config file alone, the way Caddy's `http` app does:
+//!
+//! ```toml
+//! [apps.http.servers.main]
+//! listen = ["127.0.0.1:8080"]
+//! [[apps.http.servers.main.routes]]
+//! match = { path = ["/api/*"], method = ["GET"] }
+//! handle = [ { handler = "static_response", body = "Hello" } ]
+//! ```
+//!
+//! The app owns the namespace `http.handlers` and defines its interface, [`Handler`]: a
+//! handler gets the request and a [`Next`] for the rest of the route's chain, and either
+//! answers or passes the request on. Other crates add handlers by implementing [`Handler`]
+//! and registering under `http.handlers.<name>`:
+//!
+//! ```
+//! use serde::Deserialize;
+//! use xbuild_http::{Handler, HandlerFuture, Next, Request};
+//!
+//! #[derive(Deserialize)]
+//! struct Teapot {}
+//!
+//! impl xbuild_core::Module for Teapot {}
+//! impl Handler for Teapot {
+//!     fn serve<'a>(&'a self, _request: Request, _next: Next<'a>) -> HandlerFuture<'a> {
+//!         Box::pin(async { Ok(xbuild_http::text_response(http::StatusCode::IM_A_TEAPOT, "short and stout")) })
+//!     }
+//! }
+//!
+//! xbuild_core::register_module!("http.handlers.teapot", Teapot as dyn xbuild_http::Handler);
+//! ```
+//!
+//! Every call into a handler goes through the core's guard, so a panicking handler answers
+//! 500 for its request, is counted in `module_call_total{status="panic"}`, and the server
+//! keeps serving.
+
+mod app;
+pub mod handlers;
+mod observe;
+mod route;
+mod server;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+
+use bytes::Bytes;
+use http::{HeaderValue, StatusCode, header};
+use http_body_util::{BodyExt, Full, combinators::UnsyncBoxBody};
+use xbuild_core::{BoxError, Loaded, Module};
+
+pub use app::HttpApp;
+pub use observe::RequestId;
+
+/// The body type every handler reads and writes: boxed, so handlers of different crates
+/// (files, proxied streams, fixed bytes) fit one chain.
+pub type HttpBody = UnsyncBoxBody<Bytes, BoxError>;
+/// A request as handlers see it.
+pub type Request = http::Request<HttpBody>;
+/// A response as handlers produce it.
+pub type Response = http::Response<HttpBody>;
+/// What [`Handler::serve`] returns: boxed, because handlers are trait objects.
+pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Result<Response, BoxError>> + Send + 'a>>;
+
+/// The interface of namespace `http.handlers`.
+pub trait Handler: Module {
+    /// Answers `request`, or passes it (possibly changed) to the rest of the chain with
+    /// [`Next::run`] and returns (possibly changing) what that answers. An error answers
+    /// 500 and is logged.
+    fn serve<'a>(&'a self, request: Request, next: Next<'a>) -> HandlerFuture<'a>;
+}
+
+/// The rest of a route's handler chain.
+#[derive(Clone, Copy)]
+pub struct Next<'a> {
+    rest: &'a [Loaded<dyn Handler>],
+}
+
+impl<'a> Next<'a> {
+    pub(crate) fn new(chain: &'a [Loaded<dyn Handler>]) -> Self {
+        Self { rest: chain }
+    }
+
+    /// Runs the next handler (through the core's guard). At the end of the chain nobody
+    /// answered, which is a 404.
+    pub async fn run(self, request: Request) -> Result<Response, BoxError> {
+        match self.rest.split_first() {
+            Some((first, rest)) => Ok(first
+                .call_async("serve", move |h| h.serve(request, Next { rest }))
+                .await?),
+            None => Ok(text_response(
+                StatusCode::NOT_FOUND,
+                "not found: no handler answered this request\n",
+            )),
+        }
+    }
+}
+
+/// The client's address, in every request's extensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RemoteAddr(pub SocketAddr);
+
+/// A body from bytes.
+pub fn full(bytes: impl Into<Bytes>) -> HttpBody {
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+/// Boxes any body whose errors convert into [`BoxError`].
+pub fn boxed<B>(body: B) -> HttpBody
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    body.map_err(Into::into).boxed_unsync()
+}
+
+/// A plain-text response.
+pub fn text_response(status: StatusCode, text: &'static str) -> Response {
+    let mut response = Response::new(full(text));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+xbuild_core::register_module!("http", HttpApp as dyn xbuild_core::App);
+xbuild_core::register_module!(
+    "http.handlers.static_response",
+    handlers::static_response::StaticResponse as dyn Handler
+);
+xbuild_core::register_module!(
+    "http.handlers.file_server",
+    handlers::file_server::FileServer as dyn Handler
+);
+xbuild_core::register_module!(
+    "http.handlers.reverse_proxy",
+    handlers::reverse_proxy::ReverseProxy as dyn Handler
+);
+xbuild_core::register_module!(
+    "http.handlers.headers",
+    handlers::headers::Headers as dyn Handler
+);
+xbuild_core::register_module!(
+    "http.handlers.metrics",
+    handlers::metrics::Metrics as dyn Handler
+);

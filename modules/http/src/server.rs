@@ -1,0 +1,141 @@
+//! One configured server: its listeners' accept loops, and the per-request path (request
+//! ID, route selection, the guarded handler chain, metrics, access log). Connections are
+//! served by hyper-util's auto builder (HTTP/1 and h2c) and tracked by its graceful-shutdown
+//! watcher, so stopping lets in-flight requests finish.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::{HeaderName, StatusCode};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::observe::{REQUEST_ID_HEADER, RequestId, RouteMetrics, UNMATCHED};
+use crate::route::Route;
+use crate::{Next, RemoteAddr, Response, boxed, text_response};
+
+/// A provisioned server, shared by all its connections.
+pub(crate) struct Server {
+    pub name: Arc<str>,
+    pub listen: Vec<SocketAddr>,
+    pub routes: Vec<Route>,
+    pub route_metrics: Vec<RouteMetrics>,
+    pub unmatched_metrics: RouteMetrics,
+    pub access_log: bool,
+}
+
+impl Server {
+    /// Answers one request. Never fails: handler errors and panics become 500s here.
+    async fn handle(&self, request: http::Request<Incoming>, remote: SocketAddr) -> Response {
+        let started = Instant::now();
+        let id = RequestId::next();
+        let (mut parts, body) = request.into_parts();
+        parts.headers.insert(
+            HeaderName::from_static(REQUEST_ID_HEADER),
+            id.header_value().clone(),
+        );
+        parts.extensions.insert(RemoteAddr(remote));
+        parts.extensions.insert(id.clone());
+        let method = parts.method.clone();
+        // Only kept when the access log needs it after the request has been handed on.
+        let uri = self.access_log.then(|| parts.uri.clone());
+        let request = http::Request::from_parts(parts, boxed(body));
+
+        let index = self.routes.iter().position(|r| r.matcher.matches(&request));
+        let (route_name, metrics): (&str, _) = match index {
+            Some(i) => (&self.routes[i].name, &self.route_metrics[i]),
+            None => (UNMATCHED, &self.unmatched_metrics),
+        };
+        let mut response = match index {
+            Some(i) => match Next::new(&self.routes[i].handlers).run(request).await {
+                Ok(response) => response,
+                Err(err) => {
+                    tracing::error!(
+                        server = &*self.name,
+                        route = route_name,
+                        request_id = id.as_str(),
+                        error = %err,
+                        "handler failed; answering 500"
+                    );
+                    text_response(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "internal server error\n",
+                    )
+                }
+            },
+            None => text_response(StatusCode::NOT_FOUND, "not found: no route matched\n"),
+        };
+        response.headers_mut().insert(
+            HeaderName::from_static(REQUEST_ID_HEADER),
+            id.header_value().clone(),
+        );
+        let elapsed = started.elapsed();
+        let status = response.status().as_u16();
+        metrics.record(&method, status, elapsed.as_secs_f64());
+        if let Some(uri) = uri {
+            tracing::info!(
+                target: "http.access",
+                server = &*self.name,
+                route = route_name,
+                request_id = id.as_str(),
+                remote = %remote,
+                method = %method,
+                uri = %uri,
+                status,
+                duration_us = elapsed.as_micros() as u64,
+                "request"
+            );
+        }
+        response
+    }
+}
+
+/// Accepts connections on `listener` until `stop` changes, then waits for this listener's
+/// connections to finish their in-flight requests.
+pub(crate) async fn serve_listener(
+    listener: TcpListener,
+    server: Arc<Server>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let graceful = GracefulShutdown::new();
+    loop {
+        let (stream, remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Typically out of file descriptors: back off instead of spinning.
+                    tracing::warn!(server = &*server.name, error = %err, "accept failed; retrying shortly");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stop.changed() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let server = server.clone();
+        let service = service_fn(move |request| {
+            let server = server.clone();
+            async move { Ok::<_, Infallible>(server.handle(request, remote).await) }
+        });
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(%remote, error = %err, "connection ended with an error");
+            }
+        });
+    }
+    // Refuse new connections right away, then let the open ones drain.
+    drop(listener);
+    graceful.shutdown().await;
+}

@@ -1,0 +1,1 @@
+//! Placeholder: names every standard module crate.

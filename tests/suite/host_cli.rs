@@ -1,0 +1,232 @@
+//! The host CLI, observed by running a host binary built by plain cargo with fixture
+//! modules (tests/hosts, tests/fixtures).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+
+use crate::support::{Spawned, run, write};
+
+const HOST: &str = env!("CARGO_BIN_EXE_test-host");
+const DUP_HOST: &str = env!("CARGO_BIN_EXE_test-host-dup");
+
+#[test]
+fn list_modules_shows_every_fixture_module() {
+    let out = run(HOST, &["list-modules"]).success();
+    for id in ["greet_server", "greeters.formal", "greeters.hello", "greeters.panicky", "extra.noop"] {
+        assert!(out.stdout.lines().any(|l| l == id), "{id} missing:\n{}", out.stdout);
+    }
+    assert!(out.stdout.contains("Non-standard modules: 5"), "{}", out.stdout);
+
+    let versions = run(HOST, &["list-modules", "--versions", "--skip-standard"]).success();
+    assert!(versions.stdout.contains("greeters.hello fixture-greeters 0.2.0"), "{}", versions.stdout);
+    assert!(versions.stdout.contains("extra.noop fixture-extra 0.3.1"), "{}", versions.stdout);
+    assert!(!versions.stdout.contains("Standard modules"), "{}", versions.stdout);
+
+    let json = run(HOST, &["list-modules", "--json"]).success();
+    let listed: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let hello = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == "greeters.hello")
+        .unwrap();
+    assert_eq!(hello["crate"], "fixture-greeters");
+    assert_eq!(hello["version"], "0.2.0");
+    assert_eq!(hello["standard"], false);
+}
+
+#[test]
+fn selftest_passes_and_reports_what_it_did() {
+    let out = run(HOST, &["selftest"]).success();
+    assert!(
+        out.stdout.contains("2 expected crate(s) checked, 3 module(s) instantiated, 2 need a config, 0 problem(s)"),
+        "{}",
+        out.stdout
+    );
+    let json = run(HOST, &["selftest", "--json"]).success();
+    let report: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(report["modules_needing_config"], serde_json::json!(["greet_server", "greeters.formal"]));
+}
+
+#[test]
+fn build_info_reports_build_and_modules() {
+    let out = run(HOST, &["build-info", "--json"]).success();
+    let info: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(info["build_id"], "test-host-build");
+    assert_eq!(info["core_version"], "0.1.0");
+    assert!(info["rustc"].as_str().unwrap().starts_with("rustc "), "{info}");
+    assert_eq!(info["target"], "x86_64-unknown-linux-gnu");
+    assert!(["debug", "release"].contains(&info["profile"].as_str().unwrap()));
+    assert_eq!(info["modules"][0]["crate"], "fixture-greeters");
+    assert_eq!(info["modules"][1]["version"], "0.3.1");
+    let version = run(HOST, &["version"]).success();
+    assert!(version.stdout.contains("xbuild-core 0.1.0, build test-host-build"), "{}", version.stdout);
+}
+
+#[test]
+fn a_duplicate_id_fails_startup_naming_both_crates() {
+    for command in [&["list-modules"][..], &["selftest"], &["validate", "--config", "x.toml"]] {
+        let out = run(DUP_HOST, command).code(1);
+        assert!(out.stderr.contains("module ID `greeters.hello` is registered twice"), "{}", out.stderr);
+        assert!(out.stderr.contains("`fixture-greeters` 0.2.0"), "{}", out.stderr);
+        assert!(out.stderr.contains("`fixture-dup` 2.0.0"), "{}", out.stderr);
+    }
+    // Describing the binary still works, so a broken build can be diagnosed.
+    run(DUP_HOST, &["build-info"]).success();
+}
+
+#[test]
+fn module_commands_join_the_cli() {
+    let out = run(HOST, &["greet", "bob"]).success();
+    assert_eq!(out.stdout, "hello, bob\n");
+    let help = run(HOST, &["--help"]).success();
+    assert!(help.stdout.contains("greet"), "{}", help.stdout);
+    run(HOST, &["greet"]).code(2);
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let out = run(HOST, &["list-modules", "--bogus"]).code(2);
+    assert!(out.stderr.contains("--bogus"), "{}", out.stderr);
+    run(HOST, &["run"]).code(2);
+    run(HOST, &[]).code(2);
+}
+
+fn config(dir: &std::path::Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    write(&path, text);
+    path.to_str().unwrap().to_owned()
+}
+
+#[test]
+fn validate_names_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = config(
+        dir.path(),
+        "good.toml",
+        "[apps.greet_server]\nlisten = \"127.0.0.1:0\"\n[apps.greet_server.greeters.hi]\ngreeter = \"hello\"\n",
+    );
+    let out = run(HOST, &["validate", "--config", &good]).success();
+    assert!(out.stdout.contains("is valid (apps: greet_server)"), "{}", out.stdout);
+
+    let json = config(
+        dir.path(),
+        "good.json",
+        r#"{"apps": {"greet_server": {"listen": "127.0.0.1:0", "greeters": {}}}}"#,
+    );
+    run(HOST, &["validate", "--config", &json]).success();
+
+    let cases = [
+        (
+            "[apps.greet_server]\nlisten = \"127.0.0.1:0\"\n[apps.greet_server.greeters.hi]\ngreeter = \"nope\"\n",
+            "unknown module `greeters.nope` in namespace `greeters`",
+        ),
+        (
+            "[apps.greet_server]\nlisten = \"127.0.0.1:0\"\n[apps.greet_server.greeters.hi]\ngreeter = \"nope\"\n",
+            "`greeters.formal`, `greeters.hello`, `greeters.panicky`",
+        ),
+        (
+            "[apps.greet_server]\nlisten = \"127.0.0.1:0\"\ngreeters = {}\nlisen = 1\n",
+            "unknown field `lisen`",
+        ),
+        (
+            "[apps.greet_server]\nlisten = \"nowhere\"\ngreeters = {}\n",
+            "invalid listen address `nowhere`",
+        ),
+        (
+            "[apps.greet_server]\nlisten = \"127.0.0.1:0\"\n[apps.greet_server.greeters.f]\ngreeter = \"formal\"\n",
+            "missing field `title`",
+        ),
+        ("[apps.nope]\n", "unknown module `nope` among the apps"),
+        ("[apps\n", "is not valid TOML"),
+    ];
+    for (text, expected) in cases {
+        let path = config(dir.path(), "bad.toml", text);
+        let out = run(HOST, &["validate", "--config", &path]).code(1);
+        assert!(out.stderr.contains(expected), "{text}\nwanted {expected:?} in:\n{}", out.stderr);
+        assert!(!out.stderr.contains("panicked at"), "{}", out.stderr);
+    }
+    let missing = run(HOST, &["validate", "--config", "/nonexistent/x.toml"]).code(1);
+    assert!(missing.stderr.contains("cannot read config file `/nonexistent/x.toml`"), "{}", missing.stderr);
+}
+
+fn ask(addr: &str, request: &str) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    writeln!(stream, "{request}").unwrap();
+    let mut reply = String::new();
+    BufReader::new(stream).read_line(&mut reply).unwrap();
+    reply.trim_end().to_owned()
+}
+
+#[test]
+fn a_panicking_module_is_reported_and_counted_while_the_host_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(
+        dir.path(),
+        "run.toml",
+        "[apps.greet_server]\nlisten = \"127.0.0.1:0\"\n\
+         [apps.greet_server.greeters.hi]\ngreeter = \"hello\"\n\
+         [apps.greet_server.greeters.bad]\ngreeter = \"panicky\"\n",
+    );
+    let mut command = Command::new(HOST);
+    command.args(["run", "--config", &path]).env("RUST_BACKTRACE", "1");
+    let mut host = Spawned::new(command);
+    let line = host.wait_for_line("greet_server listening on ");
+    let addr = line.rsplit(' ').next().unwrap().to_owned();
+
+    assert_eq!(ask(&addr, "hi alice"), "ok hello, alice");
+    assert_eq!(
+        ask(&addr, "bad bob"),
+        "error module `greeters.panicky` panicked in greet: cannot greet bob (at tests/fixtures/fixture-greeters/src/lib.rs:56)"
+    );
+    assert_eq!(ask(&addr, "bad carol").split(':').next(), Some("error module `greeters.panicky` panicked in greet"));
+    assert_eq!(ask(&addr, "hi dave"), "ok hello, dave", "the host keeps working");
+
+    let mut metrics = String::new();
+    let mut stream = TcpStream::connect(&addr).unwrap();
+    writeln!(stream, "metrics").unwrap();
+    stream.read_to_string(&mut metrics).unwrap();
+    for expected in [
+        r#"module_call_total{module="greeters.panicky",method="greet",status="panic"} 2"#,
+        r#"module_call_total{module="greeters.hello",method="greet",status="ok"} 2"#,
+        r#"module_failed{module="greeters.panicky"} 1"#,
+        r#"module_provision_total{module="greet_server",status="ok"} 1"#,
+        "module_call_duration_seconds_count{module=\"greeters.hello\",method=\"greet\"} 2",
+        "# TYPE module_provision_duration_seconds histogram",
+    ] {
+        assert!(metrics.contains(expected), "{expected} missing:\n{metrics}");
+    }
+
+    host.signal("TERM");
+    let out = host.finish();
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(out.stdout.contains("greet_server stopped"), "{}", out.stdout);
+    assert!(out.stderr.contains("stopped cleanly"), "{}", out.stderr);
+    // The panic went to the structured log, not as a raw panic message with a backtrace.
+    assert!(out.stderr.contains("module panicked; marked failed"), "{}", out.stderr);
+    assert!(!out.stderr.contains("stack backtrace"), "{}", out.stderr);
+    assert!(!out.stderr.contains("panicked at"), "{}", out.stderr);
+}
+
+#[test]
+fn run_provisions_with_structured_logs_and_stops_on_sigint() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(
+        dir.path(),
+        "run.toml",
+        "[apps.greet_server]\nlisten = \"127.0.0.1:0\"\ngreeters = {}\n",
+    );
+    let mut command = Command::new(HOST);
+    command.args(["run", "--config", &path]);
+    let mut host = Spawned::new(command);
+    host.wait_for_line("greet_server listening on ");
+    host.signal("INT");
+    let out = host.finish().success();
+    assert!(
+        out.stderr.contains("provisioning module module=\"greet_server\" krate=\"fixture-greeters\" version=\"0.2.0\""),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stdout.contains("greet_server stopped"));
+}

@@ -1,0 +1,7 @@
+//! The integration suite: one test binary, each module a user-facing area.
+
+// Helpers: temp dirs, running binaries, waiting for output.
+mod support;
+
+// The host CLI of a host built by plain cargo (tests/hosts), with fixture modules.
+mod host_cli;
