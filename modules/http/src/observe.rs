@@ -8,14 +8,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use http::HeaderValue;
-use xbuild_core::metrics::prometheus_client::encoding::{
-    EncodeLabelSet, EncodeLabelValue, LabelValueEncoder,
-};
-use xbuild_core::metrics::prometheus_client::metrics::counter::Counter;
-use xbuild_core::metrics::prometheus_client::metrics::family::Family;
-use xbuild_core::metrics::prometheus_client::metrics::histogram::{
-    Histogram, exponential_buckets,
-};
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 
 /// The request header (and response header) carrying the request ID.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";

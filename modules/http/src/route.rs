@@ -226,19 +226,71 @@ mod tests {
         let cases: &[(Matcher, http::Request<()>, bool)] = &[
             (matcher(&[], &[], &[]), request("GET", "/", None), true),
             (matcher(&[], &["/a"], &[]), request("GET", "/a", None), true),
-            (matcher(&[], &["/a"], &[]), request("GET", "/a/b", None), false),
-            (matcher(&[], &["/a/*"], &[]), request("GET", "/a/b", None), true),
-            (matcher(&[], &["/a/*"], &[]), request("GET", "/ab", None), false),
-            (matcher(&[], &["/api/*"], &[]), request("GET", "/%61pi/x", None), true),
-            (matcher(&[], &[], &["post"]), request("POST", "/", None), true),
-            (matcher(&[], &[], &["POST"]), request("GET", "/", None), false),
-            (matcher(&["Example.com"], &[], &[]), request("GET", "/", Some("example.COM:8080")), true),
-            (matcher(&["example.com"], &[], &[]), request("GET", "/", Some("other.com")), false),
-            (matcher(&["example.com"], &[], &[]), request("GET", "/", None), false),
-            (matcher(&["*.example.com"], &[], &[]), request("GET", "/", Some("a.example.com")), true),
-            (matcher(&["*.example.com"], &[], &[]), request("GET", "/", Some("example.com")), false),
-            (matcher(&["[::1]"], &[], &[]), request("GET", "/", Some("[::1]")), true),
-            (matcher(&["h"], &[], &[]), request("GET", "http://h:1/x", None), true),
+            (
+                matcher(&[], &["/a"], &[]),
+                request("GET", "/a/b", None),
+                false,
+            ),
+            (
+                matcher(&[], &["/a/*"], &[]),
+                request("GET", "/a/b", None),
+                true,
+            ),
+            (
+                matcher(&[], &["/a/*"], &[]),
+                request("GET", "/ab", None),
+                false,
+            ),
+            (
+                matcher(&[], &["/api/*"], &[]),
+                request("GET", "/%61pi/x", None),
+                true,
+            ),
+            (
+                matcher(&[], &[], &["post"]),
+                request("POST", "/", None),
+                true,
+            ),
+            (
+                matcher(&[], &[], &["POST"]),
+                request("GET", "/", None),
+                false,
+            ),
+            (
+                matcher(&["Example.com"], &[], &[]),
+                request("GET", "/", Some("example.COM:8080")),
+                true,
+            ),
+            (
+                matcher(&["example.com"], &[], &[]),
+                request("GET", "/", Some("other.com")),
+                false,
+            ),
+            (
+                matcher(&["example.com"], &[], &[]),
+                request("GET", "/", None),
+                false,
+            ),
+            (
+                matcher(&["*.example.com"], &[], &[]),
+                request("GET", "/", Some("a.example.com")),
+                true,
+            ),
+            (
+                matcher(&["*.example.com"], &[], &[]),
+                request("GET", "/", Some("example.com")),
+                false,
+            ),
+            (
+                matcher(&["[::1]"], &[], &[]),
+                request("GET", "/", Some("[::1]")),
+                true,
+            ),
+            (
+                matcher(&["h"], &[], &[]),
+                request("GET", "http://h:1/x", None),
+                true,
+            ),
         ];
         for (i, (m, r, want)) in cases.iter().enumerate() {
             assert_eq!(m.matches(r), *want, "case {i}: {m:?} {r:?}");

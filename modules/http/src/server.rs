@@ -64,10 +64,7 @@ impl Server {
                         error = %err,
                         "handler failed; answering 500"
                     );
-                    text_response(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "internal server error\n",
-                    )
+                    text_response(StatusCode::INTERNAL_SERVER_ERROR, "internal server error\n")
                 }
             },
             None => text_response(StatusCode::NOT_FOUND, "not found: no route matched\n"),

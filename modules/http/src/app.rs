@@ -1,0 +1,329 @@
+//! The `http` app: turns `[apps.http]` into servers at provision (so `host validate` catches
+//! every config error), runs them on a tokio runtime it owns from start to stop, and stops
+//! gracefully: no new connections, in-flight requests get `grace_period`, then the runtime
+//! goes away and cleanup reaches every handler.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use tokio::runtime::Runtime;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use xbuild_core::{App, BoxError, Context, Module};
+
+use crate::observe::{RouteMetrics, UNMATCHED};
+use crate::route::{Route, RouteConfig};
+use crate::server::{Server, serve_listener};
+
+fn default_grace_period() -> f64 {
+    5.0
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// `[apps.http]`.
+#[derive(Deserialize)]
+pub struct HttpApp {
+    /// Seconds in-flight requests get to finish when the app stops.
+    #[serde(default = "default_grace_period")]
+    grace_period: f64,
+    /// Runtime worker threads; tokio's default (one per core) when absent.
+    #[serde(default)]
+    worker_threads: Option<usize>,
+    /// Servers by name.
+    #[serde(default)]
+    servers: BTreeMap<String, ServerConfig>,
+
+    #[serde(skip)]
+    provisioned: Vec<Arc<Server>>,
+    #[serde(skip)]
+    running: Option<Running>,
+}
+
+/// `[apps.http.servers.<name>]`.
+#[derive(Deserialize)]
+struct ServerConfig {
+    /// `IP:PORT` or `:PORT` (all interfaces).
+    listen: Vec<String>,
+    #[serde(default)]
+    routes: Vec<RouteConfig>,
+    /// One `http.access` log line per request.
+    #[serde(default = "default_true")]
+    access_log: bool,
+}
+
+struct Running {
+    runtime: Runtime,
+    stop: watch::Sender<bool>,
+    listeners: Vec<JoinHandle<()>>,
+}
+
+/// Parses a listen address; `:8080` means every interface.
+pub(crate) fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    let parsed = match text.strip_prefix(':') {
+        Some(port) => port
+            .parse::<u16>()
+            .map(|port| SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port))
+            .ok(),
+        None => text.parse::<SocketAddr>().ok(),
+    };
+    parsed.ok_or_else(|| {
+        format!(
+            "invalid listen address `{text}`: expected IP:PORT such as `127.0.0.1:8080`, `[::1]:8080` or `:8080`"
+        )
+    })
+}
+
+/// Names become metric label values and log fields; keep them printable and unquoted.
+fn check_name(kind: &str, name: &str) -> Result<(), String> {
+    if name.is_empty()
+        || name
+            .chars()
+            .any(|c| c.is_control() || c == '"' || c == '\\')
+    {
+        return Err(format!(
+            "invalid {kind} name `{name}`: use a non-empty name without quotes, backslashes or control characters"
+        ));
+    }
+    Ok(())
+}
+
+fn provision_server(
+    name: &str,
+    config: ServerConfig,
+    ctx: &mut Context<'_>,
+) -> Result<Server, BoxError> {
+    check_name("server", name)?;
+    if config.listen.is_empty() {
+        return Err(format!(
+            "server `{name}` has no listen address\n  hint: add e.g. `listen = [\"127.0.0.1:8080\"]`"
+        )
+        .into());
+    }
+    let listen = config
+        .listen
+        .iter()
+        .map(|text| parse_listen(text).map_err(|e| format!("server `{name}`: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let server_name: Arc<str> = name.into();
+    let mut routes: Vec<Route> = Vec::with_capacity(config.routes.len());
+    for (i, route) in config.routes.into_iter().enumerate() {
+        let at = format!("server `{name}`, routes[{i}]");
+        let provisioned = route
+            .name
+            .as_deref()
+            .map_or(Ok(()), |n| check_name("route", n))
+            .map_err(|e| format!("{at}: {e}").into())
+            .and_then(|()| Route::provision(i, route, ctx, &at));
+        match provisioned {
+            Ok(route) => routes.push(route),
+            Err(err) => {
+                cleanup_routes(&mut routes);
+                return Err(err);
+            }
+        }
+    }
+    let route_metrics = routes
+        .iter()
+        .map(|r| RouteMetrics::new(&server_name, &r.name))
+        .collect();
+    Ok(Server {
+        unmatched_metrics: RouteMetrics::new(&server_name, &UNMATCHED.into()),
+        name: server_name,
+        listen,
+        routes,
+        route_metrics,
+        access_log: config.access_log,
+    })
+}
+
+/// Cleans up every handler; returns the failures as text.
+fn cleanup_routes(routes: &mut [Route]) -> Vec<String> {
+    routes
+        .iter_mut()
+        .flat_map(|route| route.handlers.iter_mut().rev())
+        .filter_map(|handler| handler.cleanup().err().map(|e| e.to_string()))
+        .collect()
+}
+
+impl Module for HttpApp {
+    fn provision(&mut self, ctx: &mut Context<'_>) -> Result<(), BoxError> {
+        for (name, config) in std::mem::take(&mut self.servers) {
+            match provision_server(&name, config, ctx) {
+                Ok(server) => self.provisioned.push(Arc::new(server)),
+                Err(err) => {
+                    // Cleanup runs only for modules whose provision succeeded, so release
+                    // the servers already built here.
+                    let _ = self.cleanup();
+                    return Err(err);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<(), BoxError> {
+        if !(self.grace_period.is_finite() && self.grace_period >= 0.0) {
+            return Err(format!(
+                "invalid grace_period `{}`: give a number of seconds, 0 or more",
+                self.grace_period
+            )
+            .into());
+        }
+        if self.worker_threads == Some(0) {
+            return Err("invalid worker_threads `0`: give at least 1, or leave it out".into());
+        }
+        if self.provisioned.is_empty() {
+            return Err(
+                "the http app has no servers\n  hint: add `[apps.http.servers.main]` with `listen = [\"127.0.0.1:8080\"]`".into(),
+            );
+        }
+        let mut seen: BTreeMap<SocketAddr, &str> = BTreeMap::new();
+        for server in &self.provisioned {
+            for addr in &server.listen {
+                if let Some(other) = seen.insert(*addr, &server.name) {
+                    return Err(format!(
+                        "listen address `{addr}` is used twice (servers `{other}` and `{}`)\n  hint: give each server its own address",
+                        server.name
+                    )
+                    .into());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn cleanup(&mut self) -> Result<(), BoxError> {
+        // Stopping drops every connection task, so the servers are ours alone again.
+        if let Some(running) = self.running.take() {
+            running.runtime.shutdown_background();
+        }
+        let mut errors = Vec::new();
+        for mut server in self.provisioned.drain(..) {
+            match Arc::get_mut(&mut server) {
+                Some(server) => errors.extend(cleanup_routes(&mut server.routes)),
+                None => errors.push(format!(
+                    "server `{}` is still in use, so its handlers were not cleaned up",
+                    server.name
+                )),
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("; ").into())
+        }
+    }
+}
+
+impl App for HttpApp {
+    fn start(&mut self) -> Result<(), BoxError> {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.enable_all().thread_name("xbuild-http");
+        if let Some(n) = self.worker_threads {
+            builder.worker_threads(n);
+        }
+        let runtime = builder
+            .build()
+            .map_err(|e| format!("cannot start the http runtime: {e}"))?;
+        let (stop, stopped) = watch::channel(false);
+        let mut listeners = Vec::new();
+        for server in &self.provisioned {
+            for addr in &server.listen {
+                // Bound here, not in the task, so a busy port fails start (and the host
+                // rolls back) instead of being a log line.
+                let listener = {
+                    let _entered = runtime.enter();
+                    std::net::TcpListener::bind(addr)
+                        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+                        .and_then(tokio::net::TcpListener::from_std)
+                };
+                let listener = match listener {
+                    Ok(listener) => listener,
+                    Err(err) => {
+                        runtime.shutdown_background();
+                        return Err(format!(
+                            "server `{}` cannot listen on `{addr}`: {err}\n  hint: is another process using it?",
+                            server.name
+                        )
+                        .into());
+                    }
+                };
+                let bound = listener.local_addr().unwrap_or(*addr);
+                tracing::info!(server = &*server.name, address = %bound, "listening");
+                listeners.push(runtime.spawn(serve_listener(
+                    listener,
+                    server.clone(),
+                    stopped.clone(),
+                )));
+            }
+        }
+        self.running = Some(Running {
+            runtime,
+            stop,
+            listeners,
+        });
+        Ok(())
+    }
+
+    fn stop(&mut self) -> Result<(), BoxError> {
+        let Some(running) = self.running.take() else {
+            return Ok(());
+        };
+        let _ = running.stop.send(true);
+        let grace = Duration::from_secs_f64(self.grace_period);
+        let drained = running.runtime.block_on(async {
+            tokio::time::timeout(grace, async {
+                for listener in running.listeners {
+                    let _ = listener.await;
+                }
+            })
+            .await
+        });
+        if drained.is_err() {
+            tracing::warn!(
+                grace_period = self.grace_period,
+                "requests still in flight after the grace period; closing their connections"
+            );
+        }
+        // Whatever is left (connections over the grace period, client pool tasks) is
+        // dropped here.
+        running.runtime.shutdown_timeout(Duration::from_secs(1));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_listen_addresses() {
+        assert_eq!(
+            parse_listen("127.0.0.1:8080").unwrap(),
+            "127.0.0.1:8080".parse().unwrap()
+        );
+        assert_eq!(parse_listen(":80").unwrap(), "0.0.0.0:80".parse().unwrap());
+        assert_eq!(parse_listen("[::1]:1").unwrap(), "[::1]:1".parse().unwrap());
+        for bad in ["localhost:80", "127.0.0.1", ":http", "1.2.3.4:99999", ""] {
+            let err = parse_listen(bad).unwrap_err();
+            assert!(err.contains(&format!("`{bad}`")), "{err}");
+        }
+    }
+
+    #[test]
+    fn names_must_be_printable() {
+        assert!(check_name("route", "api v1").is_ok());
+        assert!(
+            check_name("route", "a\"b")
+                .unwrap_err()
+                .contains("route name")
+        );
+        assert!(check_name("server", "").is_err());
+    }
+}

@@ -1,0 +1,256 @@
+//! `http.handlers.file_server`: serves files under a root folder. The HTTP parts (content
+//! types, ETag and Last-Modified with conditional requests, ranges, `..` refusal, the
+//! trailing-slash redirect) are tower-http's `ServeDir`. What this module adds is
+//! containment: every path ServeDir touches goes through a backend that resolves symlinks
+//! and refuses anything that lands outside the root, and a configurable list of index
+//! files.
+
+use std::future::Future;
+use std::io;
+use std::path::{Component, Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+
+use http::StatusCode;
+use http::uri::{PathAndQuery, Uri};
+use percent_encoding::percent_decode_str;
+use serde::Deserialize;
+use tokio::io::{AsyncRead, AsyncSeek, ReadBuf};
+use tower_http::services::ServeDir;
+use tower_http::services::fs::{Backend, DefaultServeDirFallback, File};
+use tower_service::Service;
+use xbuild_core::{BoxError, Context, Module};
+
+use crate::{Handler, HandlerFuture, Next, Request, boxed, text_response};
+
+fn default_index_names() -> Vec<String> {
+    vec!["index.html".to_owned()]
+}
+
+#[derive(Deserialize)]
+pub struct FileServer {
+    /// The folder to serve; relative paths are resolved against the host's working directory.
+    root: PathBuf,
+    /// Files tried, in order, when a request names a folder (`/docs/`).
+    #[serde(default = "default_index_names")]
+    index_names: Vec<String>,
+
+    #[serde(skip)]
+    prepared: Option<Prepared>,
+}
+
+struct Prepared {
+    backend: ContainedFs,
+    serve_dir: ServeDir<DefaultServeDirFallback, ContainedFs>,
+}
+
+impl Module for FileServer {
+    fn provision(&mut self, _ctx: &mut Context<'_>) -> Result<(), BoxError> {
+        let root = std::fs::canonicalize(&self.root).map_err(|e| {
+            format!(
+                "file_server root `{}` cannot be used: {e}\n  hint: relative roots are resolved against the directory the host runs in",
+                self.root.display()
+            )
+        })?;
+        if !root.is_dir() {
+            return Err(
+                format!("file_server root `{}` is not a folder", self.root.display()).into(),
+            );
+        }
+        for name in &self.index_names {
+            let simple = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+                && name != "."
+                && name != "..";
+            if !simple {
+                return Err(format!(
+                    "invalid index name `{name}`: give a plain file name such as `index.html`"
+                )
+                .into());
+            }
+        }
+        let backend = ContainedFs {
+            root: Arc::new(root.clone()),
+        };
+        let serve_dir = ServeDir::with_backend(&root, backend.clone());
+        self.prepared = Some(Prepared { backend, serve_dir });
+        Ok(())
+    }
+}
+
+impl Handler for FileServer {
+    fn serve<'a>(&'a self, request: Request, _next: Next<'a>) -> HandlerFuture<'a> {
+        Box::pin(async move {
+            let prepared = self
+                .prepared
+                .as_ref()
+                .ok_or("file_server was not provisioned")?;
+            let request = if request.uri().path().ends_with('/') {
+                match self.with_index(prepared, request).await {
+                    Some(request) => request,
+                    None => {
+                        return Ok(text_response(StatusCode::NOT_FOUND, "not found\n"));
+                    }
+                }
+            } else {
+                request
+            };
+            let mut serve_dir = prepared.serve_dir.clone();
+            let response = match serve_dir.call(request).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            };
+            Ok(response.map(boxed))
+        })
+    }
+}
+
+impl FileServer {
+    /// For a folder URL, points the request at the first index file that exists there.
+    /// `None` when the folder has none (or the path is not acceptable at all).
+    async fn with_index(&self, prepared: &Prepared, mut request: Request) -> Option<Request> {
+        let folder = relative_path(request.uri().path())?;
+        let folder = prepared.backend.root.join(folder);
+        for name in &self.index_names {
+            let candidate = folder.join(name);
+            if let Ok(meta) = prepared.backend.metadata(candidate).await
+                && meta.is_file()
+            {
+                let path = format!("{}{name}", request.uri().path());
+                let path_and_query = match request.uri().query() {
+                    Some(query) => format!("{path}?{query}"),
+                    None => path,
+                };
+                let mut parts = request.uri().clone().into_parts();
+                parts.path_and_query = Some(PathAndQuery::try_from(path_and_query).ok()?);
+                *request.uri_mut() = Uri::from_parts(parts).ok()?;
+                return Some(request);
+            }
+        }
+        None
+    }
+}
+
+/// The request path as a relative file path: percent-decoded, and refused (`None`) if any
+/// component could leave the folder (`..`, a root, a drive prefix). The same rule ServeDir
+/// applies to the paths it serves.
+fn relative_path(uri_path: &str) -> Option<PathBuf> {
+    let decoded = percent_decode_str(uri_path.trim_start_matches('/'))
+        .decode_utf8()
+        .ok()?;
+    let mut out = PathBuf::new();
+    for component in Path::new(&*decoded).components() {
+        match component {
+            Component::Normal(part) => out.push(part),
+            Component::CurDir => {}
+            Component::ParentDir | Component::RootDir | Component::Prefix(_) => return None,
+        }
+    }
+    Some(out)
+}
+
+/// ServeDir's file system, confined to a root: each path is resolved (following symlinks)
+/// and used only if the result is still inside the root; otherwise `PermissionDenied`,
+/// which ServeDir answers with 404. The resolved path is what gets opened, so a symlink
+/// cannot be swapped between the check and the open.
+#[derive(Clone)]
+pub(crate) struct ContainedFs {
+    root: Arc<PathBuf>,
+}
+
+type IoFuture<T> = Pin<Box<dyn Future<Output = io::Result<T>> + Send>>;
+
+impl ContainedFs {
+    async fn resolve(root: &Path, path: PathBuf) -> io::Result<PathBuf> {
+        let real = tokio::fs::canonicalize(&path).await?;
+        if real.starts_with(root) {
+            Ok(real)
+        } else {
+            tracing::warn!(
+                requested = %path.display(),
+                resolves_to = %real.display(),
+                "file_server refused a path that leaves its root"
+            );
+            Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                "path resolves outside the file_server root",
+            ))
+        }
+    }
+}
+
+impl Backend for ContainedFs {
+    type File = ContainedFile;
+    type Metadata = std::fs::Metadata;
+    type OpenFuture = IoFuture<ContainedFile>;
+    type MetadataFuture = IoFuture<std::fs::Metadata>;
+
+    fn open(&self, path: PathBuf) -> Self::OpenFuture {
+        let root = self.root.clone();
+        Box::pin(async move {
+            let real = Self::resolve(&root, path).await?;
+            Ok(ContainedFile(tokio::fs::File::open(real).await?))
+        })
+    }
+
+    fn metadata(&self, path: PathBuf) -> Self::MetadataFuture {
+        let root = self.root.clone();
+        Box::pin(async move {
+            let real = Self::resolve(&root, path).await?;
+            tokio::fs::metadata(real).await
+        })
+    }
+}
+
+/// An opened file for ServeDir (tower-http's own wrapper cannot be built outside it).
+pub(crate) struct ContainedFile(tokio::fs::File);
+
+impl AsyncRead for ContainedFile {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncSeek for ContainedFile {
+    fn start_seek(mut self: Pin<&mut Self>, position: io::SeekFrom) -> io::Result<()> {
+        Pin::new(&mut self.0).start_seek(position)
+    }
+
+    fn poll_complete(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<u64>> {
+        Pin::new(&mut self.0).poll_complete(cx)
+    }
+}
+
+impl File for ContainedFile {
+    type Metadata = std::fs::Metadata;
+    type MetadataFuture<'a> =
+        Pin<Box<dyn Future<Output = io::Result<std::fs::Metadata>> + Send + 'a>>;
+
+    fn metadata(&self) -> Self::MetadataFuture<'_> {
+        Box::pin(self.0.metadata())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_paths_stay_inside() {
+        assert_eq!(relative_path("/a/b/"), Some(PathBuf::from("a/b")));
+        assert_eq!(relative_path("/"), Some(PathBuf::new()));
+        assert_eq!(relative_path("/a/./b"), Some(PathBuf::from("a/b")));
+        assert_eq!(relative_path("/%61/"), Some(PathBuf::from("a")));
+        assert_eq!(relative_path("/../"), None);
+        assert_eq!(relative_path("/a/%2e%2e/%2e%2e/"), None);
+        assert_eq!(relative_path("/a/..%2f..%2f"), None);
+        assert_eq!(relative_path("//etc/"), Some(PathBuf::from("etc")));
+    }
+}

@@ -1,0 +1,287 @@
+//! `http.handlers.reverse_proxy`: forwards requests to upstream HTTP servers, taking them
+//! in turn (round-robin). The client is hyper-util's pooled one. It sets the usual
+//! forwarding headers, drops hop-by-hop headers both ways, tries the next upstream when
+//! one cannot be connected to (if the request has no body to replay), and answers 502
+//! when no upstream answers.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::uri::{Authority, Scheme, Uri};
+use http::{StatusCode, Version};
+use http_body::Body as _;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde::Deserialize;
+use xbuild_core::{BoxError, Context, Module};
+
+use crate::{Handler, HandlerFuture, HttpBody, Next, RemoteAddr, Request, Response, boxed};
+
+fn default_connect_timeout() -> f64 {
+    5.0
+}
+
+#[derive(Deserialize)]
+pub struct ReverseProxy {
+    /// `host:port` or `http://host:port`.
+    upstreams: Vec<String>,
+    /// Seconds to wait for a TCP connection to an upstream.
+    #[serde(default = "default_connect_timeout")]
+    connect_timeout: f64,
+
+    #[serde(skip)]
+    prepared: Option<Prepared>,
+}
+
+struct Prepared {
+    upstreams: Vec<Authority>,
+    next: AtomicUsize,
+    client: Client<HttpConnector, HttpBody>,
+}
+
+/// Parses an upstream address, naming it in the error.
+fn parse_upstream(text: &str) -> Result<Authority, String> {
+    let bad = |why: &str| format!("invalid upstream `{text}`: {why}");
+    let rest = match text.split_once("://") {
+        Some(("http", rest)) => rest,
+        Some((scheme, _)) => {
+            return Err(bad(&format!(
+                "scheme `{scheme}` is not supported; use `http://` or leave the scheme out"
+            )));
+        }
+        None => text,
+    };
+    let authority: Authority = rest
+        .trim_end_matches('/')
+        .parse()
+        .map_err(|_| bad("expected host:port such as `127.0.0.1:9000`"))?;
+    if authority.port_u16().is_none() || rest.trim_end_matches('/').contains('/') {
+        return Err(bad("expected host:port such as `127.0.0.1:9000`"));
+    }
+    Ok(authority)
+}
+
+/// Headers that describe one connection, not the message; a proxy must not forward them
+/// (RFC 9110 §7.6.1), nor any header the `Connection` header names.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-connection",
+];
+
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(*name);
+    }
+}
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+/// Sets X-Forwarded-For/-Proto/-Host from what this server saw. Values sent by the client
+/// are replaced, not extended: this proxy trusts no one in front of it, so a client cannot
+/// forge its address for the upstream.
+fn set_forwarding_headers(
+    headers: &mut HeaderMap,
+    client: Option<IpAddr>,
+    host: Option<HeaderValue>,
+) {
+    match client.and_then(|ip| HeaderValue::try_from(ip.to_string()).ok()) {
+        Some(ip) => headers.insert(X_FORWARDED_FOR, ip),
+        None => headers.remove(X_FORWARDED_FOR),
+    };
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+    match host {
+        Some(host) => headers.insert(X_FORWARDED_HOST, host),
+        None => headers.remove(X_FORWARDED_HOST),
+    };
+}
+
+impl Module for ReverseProxy {
+    fn provision(&mut self, _ctx: &mut Context<'_>) -> Result<(), BoxError> {
+        if self.upstreams.is_empty() {
+            return Err("reverse_proxy has no upstreams\n  hint: add e.g. `upstreams = [\"127.0.0.1:9000\"]`".into());
+        }
+        let upstreams = self
+            .upstreams
+            .iter()
+            .map(|u| parse_upstream(u))
+            .collect::<Result<Vec<_>, _>>()?;
+        let timeout = Duration::try_from_secs_f64(self.connect_timeout)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                format!(
+                    "invalid connect_timeout `{}`: give a positive number of seconds",
+                    self.connect_timeout
+                )
+            })?;
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(timeout));
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new()).build(connector);
+        self.prepared = Some(Prepared {
+            upstreams,
+            next: AtomicUsize::new(0),
+            client,
+        });
+        Ok(())
+    }
+}
+
+impl Handler for ReverseProxy {
+    fn serve<'a>(&'a self, request: Request, _next: Next<'a>) -> HandlerFuture<'a> {
+        Box::pin(async move {
+            let prepared = self
+                .prepared
+                .as_ref()
+                .ok_or("reverse_proxy was not provisioned")?;
+            Ok(prepared.forward(request).await)
+        })
+    }
+}
+
+impl Prepared {
+    async fn forward(&self, request: Request) -> Response {
+        let (mut parts, body) = request.into_parts();
+        let client = parts.extensions.get::<RemoteAddr>().map(|a| a.0.ip());
+        let host = parts.headers.get(header::HOST).cloned();
+        strip_hop_by_hop(&mut parts.headers);
+        set_forwarding_headers(&mut parts.headers, client, host);
+        let path_and_query = parts
+            .uri
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_owned();
+        // A body can be sent only once; without one, a refused connection can be retried
+        // on the next upstream.
+        let attempts = if body.is_end_stream() {
+            self.upstreams.len()
+        } else {
+            1
+        };
+        let mut body = Some(body);
+        let first = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut failures = Vec::new();
+        for attempt in 0..attempts {
+            let upstream = &self.upstreams[(first + attempt) % self.upstreams.len()];
+            let uri = Uri::builder()
+                .scheme(Scheme::HTTP)
+                .authority(upstream.clone())
+                .path_and_query(path_and_query.as_str())
+                .build();
+            let uri = match uri {
+                Ok(uri) => uri,
+                Err(err) => {
+                    failures.push(format!("{upstream}: {err}"));
+                    continue;
+                }
+            };
+            let mut outgoing = http::Request::new(body.take().unwrap_or_else(|| crate::full("")));
+            *outgoing.method_mut() = parts.method.clone();
+            *outgoing.uri_mut() = uri;
+            // The upstream connection is HTTP/1.1 whatever the client spoke.
+            *outgoing.version_mut() = Version::HTTP_11;
+            *outgoing.headers_mut() = parts.headers.clone();
+            match self.client.request(outgoing).await {
+                Ok(response) => {
+                    let (mut parts, body) = response.into_parts();
+                    strip_hop_by_hop(&mut parts.headers);
+                    return Response::from_parts(parts, boxed(body));
+                }
+                Err(err) => {
+                    failures.push(format!("{upstream}: {err}"));
+                    if !err.is_connect() {
+                        break;
+                    }
+                }
+            }
+        }
+        tracing::warn!(failures = ?failures, "reverse_proxy: no upstream answered; answering 502");
+        crate::text_response(
+            StatusCode::BAD_GATEWAY,
+            "bad gateway: no upstream answered\n",
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_upstreams() {
+        assert_eq!(
+            parse_upstream("127.0.0.1:9000").unwrap().as_str(),
+            "127.0.0.1:9000"
+        );
+        assert_eq!(
+            parse_upstream("http://localhost:80/").unwrap().as_str(),
+            "localhost:80"
+        );
+        for (bad, why) in [
+            ("https://a:1", "scheme `https`"),
+            ("localhost", "host:port"),
+            ("a:1/path", "host:port"),
+            ("", "host:port"),
+        ] {
+            let err = parse_upstream(bad).unwrap_err();
+            assert!(
+                err.contains(&format!("`{bad}`")) && err.contains(why),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn strips_hop_by_hop_and_named_headers() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("close, x-secret"),
+        );
+        headers.insert("x-secret", HeaderValue::from_static("1"));
+        headers.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+        headers.insert("x-kept", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut headers);
+        assert_eq!(headers.len(), 1, "{headers:?}");
+        assert!(headers.contains_key("x-kept"));
+    }
+
+    #[test]
+    fn forwarding_headers_replace_client_values() {
+        let mut headers = HeaderMap::new();
+        headers.insert(X_FORWARDED_FOR, HeaderValue::from_static("6.6.6.6"));
+        set_forwarding_headers(
+            &mut headers,
+            Some("10.0.0.1".parse().unwrap()),
+            Some(HeaderValue::from_static("example.com")),
+        );
+        assert_eq!(headers[X_FORWARDED_FOR], "10.0.0.1");
+        assert_eq!(headers[X_FORWARDED_PROTO], "http");
+        assert_eq!(headers[X_FORWARDED_HOST], "example.com");
+    }
+}

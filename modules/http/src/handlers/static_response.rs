@@ -1,0 +1,78 @@
+//! `http.handlers.static_response`: a fixed answer (status, headers, body) built once at
+//! provision, for health checks, placeholders and benchmarks.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use serde::Deserialize;
+use xbuild_core::{BoxError, Context, Module};
+
+use super::{header_name, header_value};
+use crate::{Handler, HandlerFuture, Next, Request, Response, full};
+
+fn default_status() -> u16 {
+    200
+}
+
+#[derive(Deserialize)]
+pub struct StaticResponse {
+    #[serde(default = "default_status")]
+    status: u16,
+    /// Response headers; `Content-Type` defaults to plain text when a body is given.
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    #[serde(default)]
+    body: String,
+
+    #[serde(skip)]
+    prepared: Option<Prepared>,
+}
+
+struct Prepared {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Module for StaticResponse {
+    fn provision(&mut self, _ctx: &mut Context<'_>) -> Result<(), BoxError> {
+        let status = StatusCode::from_u16(self.status).map_err(|_| {
+            format!(
+                "invalid status `{}`: give a code from 100 to 999",
+                self.status
+            )
+        })?;
+        let mut headers = HeaderMap::with_capacity(self.headers.len() + 1);
+        for (name, value) in &self.headers {
+            headers.insert(header_name(name)?, header_value(name, value)?);
+        }
+        if !self.body.is_empty() && !headers.contains_key(header::CONTENT_TYPE) {
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            );
+        }
+        self.prepared = Some(Prepared {
+            status,
+            headers,
+            body: Bytes::from(std::mem::take(&mut self.body)),
+        });
+        Ok(())
+    }
+}
+
+impl Handler for StaticResponse {
+    fn serve<'a>(&'a self, _request: Request, _next: Next<'a>) -> HandlerFuture<'a> {
+        Box::pin(async move {
+            let prepared = self
+                .prepared
+                .as_ref()
+                .ok_or("static_response was not provisioned")?;
+            let mut response = Response::new(full(prepared.body.clone()));
+            *response.status_mut() = prepared.status;
+            *response.headers_mut() = prepared.headers.clone();
+            Ok(response)
+        })
+    }
+}

@@ -1,0 +1,18 @@
+//! The http app's integration suite: each test starts the app in-process from a config and
+//! talks to it over loopback with real HTTP.
+
+// Helpers: starting hosts, clients, upstream servers.
+mod support;
+// Handlers registered only in this test binary (panicking, slow, echoing, cleanup-counting).
+mod test_handlers;
+
+// Routing and static_response.
+mod routes;
+// file_server: index files, content types, conditional requests, ranges, containment.
+mod file_server;
+// reverse_proxy and headers.
+mod proxy_headers;
+// metrics, panics, shutdown.
+mod lifecycle;
+// Config errors as `host validate` reports them, and the shipped examples.
+mod validate;

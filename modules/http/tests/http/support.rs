@@ -1,0 +1,198 @@
+//! Helpers: start the http app in-process from a TOML snippet, send real HTTP requests over
+//! loopback (a hyper-util client, or raw bytes when the exact request line matters), and
+//! run small upstream servers.
+
+use std::convert::Infallible;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener as StdListener, TcpStream};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::service::service_fn;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::runtime::Runtime;
+use xbuild_core::{Apps, Registry};
+
+/// The client side's runtime, shared by all tests (the app under test has its own).
+pub fn rt() -> &'static Runtime {
+    static RT: OnceLock<Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+    })
+}
+
+/// A port nothing listens on right now. The OS hands out ephemeral ports in turn, so it is
+/// not given to another test before this one binds it.
+pub fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn registry() -> Registry<'static> {
+    Registry::linked().expect("the registry is consistent")
+}
+
+/// Provisions the apps of a TOML config; the error as text.
+pub fn provision(config: &str) -> Result<Apps, String> {
+    let value: xbuild_core::Value = toml::from_str(config).expect("test config is valid TOML");
+    Apps::provision(&registry(), value).map_err(|e| error_chain(&e))
+}
+
+/// An error and its sources, as one string.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(&format!("\n  caused by: {cause}"));
+        source = cause.source();
+    }
+    text
+}
+
+/// A started host; shuts down when dropped.
+pub struct Host {
+    pub apps: Apps,
+    pub addr: SocketAddr,
+}
+
+impl Host {
+    /// Starts a config whose only server listens on `{addr}`, which is replaced with a
+    /// free loopback address.
+    pub fn start(config: &str) -> Host {
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let config = config.replace("{addr}", &addr.to_string());
+        let mut apps = provision(&config).unwrap_or_else(|e| panic!("{e}"));
+        apps.start()
+            .unwrap_or_else(|e| panic!("{}", error_chain(&e)));
+        Host { apps, addr }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        self.apps.shutdown();
+    }
+}
+
+/// An answer, read completely.
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap())
+            .unwrap_or_else(|| panic!("no `{name}` header in {:?}", self.headers))
+    }
+}
+
+fn client() -> &'static Client<HttpConnector, Full<Bytes>> {
+    static CLIENT: OnceLock<Client<HttpConnector, Full<Bytes>>> = OnceLock::new();
+    CLIENT.get_or_init(|| Client::builder(TokioExecutor::new()).build(HttpConnector::new()))
+}
+
+/// Sends `request` and reads the whole answer.
+pub async fn send_async(request: Request<Full<Bytes>>) -> Result<Answer, String> {
+    let response = client()
+        .request(request)
+        .await
+        .map_err(|e| error_chain(&e))?;
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
+    Ok(Answer {
+        status: parts.status,
+        headers: parts.headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
+}
+
+pub fn send(request: Request<Full<Bytes>>) -> Answer {
+    rt().block_on(send_async(request)).unwrap()
+}
+
+/// A GET with extra headers.
+pub fn get_with(url: &str, headers: &[(&str, &str)]) -> Answer {
+    let mut builder = Request::get(url);
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    send(builder.body(Full::default()).unwrap())
+}
+
+pub fn get(url: &str) -> Answer {
+    get_with(url, &[])
+}
+
+/// Sends `request_head` byte for byte (`Connection: close` is added) and returns the whole
+/// raw answer, for requests a client library might normalise.
+pub fn raw(addr: SocketAddr, request_line: &str) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "{request_line}\r\nHost: test\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+/// The status code of a raw answer.
+pub fn raw_status(answer: &str) -> u16 {
+    answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {answer:?}"))
+}
+
+/// A plain hyper server on the client runtime that answers every request with its `name`
+/// and the request headers, one `name: value` per line.
+pub fn echo_upstream(name: &'static str) -> SocketAddr {
+    let listener = rt()
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    rt().spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let service = service_fn(move |request: Request<hyper::body::Incoming>| async move {
+                let mut text = format!("upstream={name}\npath={}\n", request.uri());
+                for (header, value) in request.headers() {
+                    text.push_str(&format!("{header}: {}\n", value.to_str().unwrap_or("?")));
+                }
+                Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from(text))))
+            });
+            tokio::spawn(
+                hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service),
+            );
+        }
+    });
+    addr
+}

@@ -1,0 +1,113 @@
+//! Handlers that exist only in this test binary, registered like any third-party handler,
+//! to drive the app into the situations the tests need.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use serde::Deserialize;
+use tokio::sync::Notify;
+use xbuild_core::{BoxError, Module};
+use xbuild_http::{Handler, HandlerFuture, Next, Request, Response, full};
+
+/// Panics on paths ending in `/boom`, passes everything else on.
+#[derive(Deserialize)]
+pub struct Panicky {}
+
+impl Module for Panicky {}
+
+impl Handler for Panicky {
+    fn serve<'a>(&'a self, request: Request, next: Next<'a>) -> HandlerFuture<'a> {
+        Box::pin(async move {
+            // Panic after an await, the hard case: the panic happens inside a later poll.
+            tokio::task::yield_now().await;
+            if request.uri().path().ends_with("/boom") {
+                panic!("test handler asked to panic");
+            }
+            next.run(request).await
+        })
+    }
+}
+
+xbuild_core::register_module!("http.handlers.test_panic", Panicky as dyn Handler);
+
+/// Signalled each time a slow handler has received its request.
+pub static SLOW_ENTERED: Notify = Notify::const_new();
+
+/// Answers after `millis` milliseconds (never, when absent).
+#[derive(Deserialize)]
+pub struct Slow {
+    #[serde(default)]
+    millis: Option<u64>,
+}
+
+impl Module for Slow {}
+
+impl Handler for Slow {
+    fn serve<'a>(&'a self, _request: Request, _next: Next<'a>) -> HandlerFuture<'a> {
+        Box::pin(async move {
+            SLOW_ENTERED.notify_one();
+            match self.millis {
+                Some(millis) => tokio::time::sleep(Duration::from_millis(millis)).await,
+                None => std::future::pending::<()>().await,
+            }
+            Ok(Response::new(full("slow done")))
+        })
+    }
+}
+
+xbuild_core::register_module!("http.handlers.test_slow", Slow as dyn Handler);
+
+/// Answers with the request headers it received, one `name: value` per line.
+#[derive(Deserialize)]
+pub struct EchoHeaders {}
+
+impl Module for EchoHeaders {}
+
+impl Handler for EchoHeaders {
+    fn serve<'a>(&'a self, request: Request, _next: Next<'a>) -> HandlerFuture<'a> {
+        Box::pin(async move {
+            let mut text = String::new();
+            for (name, value) in request.headers() {
+                text.push_str(&format!("{name}: {}\n", value.to_str()?));
+            }
+            let mut response = Response::new(full(text));
+            response
+                .headers_mut()
+                .insert("x-from-handler", http::HeaderValue::from_static("yes"));
+            response
+                .headers_mut()
+                .append("x-multi", http::HeaderValue::from_static("one"));
+            Ok(response)
+        })
+    }
+}
+
+xbuild_core::register_module!(
+    "http.handlers.test_echo_headers",
+    EchoHeaders as dyn Handler
+);
+
+/// Counts cleanups of instances whose `tag` is set, so a test can see its own.
+pub static CLEANED_UP: AtomicUsize = AtomicUsize::new(0);
+
+#[derive(Deserialize)]
+pub struct CountsCleanup {
+    tag: String,
+}
+
+impl Module for CountsCleanup {
+    fn cleanup(&mut self) -> Result<(), BoxError> {
+        if self.tag == "shutdown-test" {
+            CLEANED_UP.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+}
+
+impl Handler for CountsCleanup {
+    fn serve<'a>(&'a self, request: Request, next: Next<'a>) -> HandlerFuture<'a> {
+        Box::pin(next.run(request))
+    }
+}
+
+xbuild_core::register_module!("http.handlers.test_cleanup", CountsCleanup as dyn Handler);
