@@ -1,1 +1,144 @@
-//! placeholder
+//! reverse_proxy (round-robin, forwarding headers, failover, 502) and headers (request and
+//! response: set, add, remove).
+
+use crate::support::{Host, echo_upstream, free_port, get, get_with};
+
+fn proxy(upstreams: &[String]) -> Host {
+    let list = upstreams
+        .iter()
+        .map(|u| format!("{u:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Host::start(&format!(
+        r#"
+        [apps.http]
+        worker_threads = 1
+        [apps.http.servers.proxy]
+        listen = ["{{addr}}"]
+        access_log = false
+        [[apps.http.servers.proxy.routes]]
+        handle = [{{ handler = "reverse_proxy", upstreams = [{list}], connect_timeout = 2.0 }}]
+        "#
+    ))
+}
+
+/// The `name: value` lines of an echo upstream's answer, as pairs.
+fn lines(body: &str) -> Vec<(String, String)> {
+    body.lines()
+        .filter_map(|l| l.split_once(": ").or_else(|| l.split_once('=')))
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        .collect()
+}
+
+fn value<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+#[test]
+fn round_robin_across_upstreams() {
+    let a = echo_upstream("a");
+    let b = echo_upstream("b");
+    let host = proxy(&[a.to_string(), format!("http://{b}")]);
+    let served: Vec<String> = (0..4)
+        .map(|_| {
+            let answer = get(&host.url("/x"));
+            assert_eq!(answer.status, 200);
+            value(&lines(&answer.body), "upstream").unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(served.iter().filter(|s| *s == "a").count(), 2, "{served:?}");
+    assert!(served.windows(2).all(|w| w[0] != w[1]), "{served:?}");
+}
+
+#[test]
+fn sets_forwarding_headers_and_keeps_path_and_host() {
+    let upstream = echo_upstream("only");
+    let host = proxy(&[upstream.to_string()]);
+    let answer = get_with(
+        &host.url("/p/a?q=1"),
+        &[
+            ("host", "site.example"),
+            ("x-forwarded-for", "6.6.6.6"),
+            ("connection", "keep-alive, x-hop"),
+            ("x-hop", "must not pass"),
+            ("x-custom", "passes"),
+        ],
+    );
+    let pairs = lines(&answer.body);
+    assert_eq!(value(&pairs, "path"), Some("/p/a?q=1"), "{pairs:?}");
+    assert_eq!(value(&pairs, "host"), Some("site.example"));
+    // The client's own X-Forwarded-For is replaced by the address this server saw.
+    assert_eq!(value(&pairs, "x-forwarded-for"), Some("127.0.0.1"));
+    assert_eq!(value(&pairs, "x-forwarded-proto"), Some("http"));
+    assert_eq!(value(&pairs, "x-forwarded-host"), Some("site.example"));
+    assert_eq!(value(&pairs, "x-custom"), Some("passes"));
+    assert_eq!(value(&pairs, "x-hop"), None, "{pairs:?}");
+    // The request ID travels to the upstream and back to the client.
+    assert_eq!(
+        value(&pairs, "x-request-id"),
+        Some(answer.header("x-request-id"))
+    );
+}
+
+#[test]
+fn answers_502_when_no_upstream_answers() {
+    let nothing = format!("127.0.0.1:{}", free_port());
+    let host = proxy(std::slice::from_ref(&nothing));
+    let answer = get(&host.url("/"));
+    assert_eq!(answer.status, 502);
+    assert!(answer.body.contains("bad gateway"), "{}", answer.body);
+}
+
+#[test]
+fn skips_an_upstream_that_refuses_connections() {
+    let down = format!("127.0.0.1:{}", free_port());
+    let up = echo_upstream("up");
+    let host = proxy(&[down, up.to_string()]);
+    for _ in 0..3 {
+        let answer = get(&host.url("/"));
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        assert!(answer.body.starts_with("upstream=up"), "{}", answer.body);
+    }
+}
+
+#[test]
+fn headers_changes_requests_and_responses() {
+    let host = Host::start(
+        r#"
+        [apps.http]
+        worker_threads = 1
+        [apps.http.servers.hdr]
+        listen = ["{addr}"]
+        access_log = false
+        [[apps.http.servers.hdr.routes]]
+        handle = [
+          { handler = "headers",
+            request = { remove = ["x-drop"], set = { "X-Set" = "new" }, add = { "X-Add" = ["one", "two"] } },
+            response = { remove = ["x-from-handler"], set = { "X-Frame-Options" = "DENY" }, add = { "X-Multi" = "two" } } },
+          { handler = "test_echo_headers" },
+        ]
+        "#,
+    );
+    let answer = get_with(
+        &host.url("/"),
+        &[("x-drop", "gone"), ("x-set", "old"), ("x-add", "zero")],
+    );
+    assert_eq!(answer.status, 200);
+    let pairs = lines(&answer.body);
+    assert_eq!(value(&pairs, "x-drop"), None, "{pairs:?}");
+    assert_eq!(value(&pairs, "x-set"), Some("new"));
+    let added: Vec<&str> = pairs
+        .iter()
+        .filter(|(n, _)| n == "x-add")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(added, ["zero", "one", "two"]);
+
+    assert!(answer.headers.get("x-from-handler").is_none());
+    assert_eq!(answer.header("x-frame-options"), "DENY");
+    let multi: Vec<_> = answer.headers.get_all("x-multi").iter().collect();
+    assert_eq!(multi, ["one", "two"]);
+}

@@ -1,7 +1,9 @@
 //! Handlers that exist only in this test binary, registered like any third-party handler,
 //! to drive the app into the situations the tests need.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -30,12 +32,22 @@ impl Handler for Panicky {
 
 xbuild_core::register_module!("http.handlers.test_panic", Panicky as dyn Handler);
 
-/// Signalled each time a slow handler has received its request.
-pub static SLOW_ENTERED: Notify = Notify::const_new();
+/// Signalled when a slow handler with this `tag` has received its request; one per tag so
+/// tests running at the same time do not wake each other.
+pub fn slow_entered(tag: &str) -> Arc<Notify> {
+    static BY_TAG: Mutex<BTreeMap<String, Arc<Notify>>> = Mutex::new(BTreeMap::new());
+    BY_TAG
+        .lock()
+        .unwrap()
+        .entry(tag.to_owned())
+        .or_default()
+        .clone()
+}
 
 /// Answers after `millis` milliseconds (never, when absent).
 #[derive(Deserialize)]
 pub struct Slow {
+    tag: String,
     #[serde(default)]
     millis: Option<u64>,
 }
@@ -45,7 +57,7 @@ impl Module for Slow {}
 impl Handler for Slow {
     fn serve<'a>(&'a self, _request: Request, _next: Next<'a>) -> HandlerFuture<'a> {
         Box::pin(async move {
-            SLOW_ENTERED.notify_one();
+            slow_entered(&self.tag).notify_one();
             match self.millis {
                 Some(millis) => tokio::time::sleep(Duration::from_millis(millis)).await,
                 None => std::future::pending::<()>().await,
