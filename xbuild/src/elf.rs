@@ -1,0 +1,50 @@
+//! Proof that a host is static: an ELF with no program interpreter (`PT_INTERP`) and no
+//! needed shared libraries (`DT_NEEDED`) loads nothing at run time.
+
+use std::path::Path;
+
+/// What makes a binary not static; empty means static.
+pub fn dynamic_dependencies(path: &Path) -> Result<Vec<String>, String> {
+    let bytes =
+        std::fs::read(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    let elf = goblin::elf::Elf::parse(&bytes)
+        .map_err(|e| format!("`{}` is not a readable ELF file: {e}", path.display()))?;
+    let mut found = Vec::new();
+    if let Some(interpreter) = elf.interpreter {
+        found.push(format!("program interpreter {interpreter}"));
+    }
+    found.extend(
+        elf.libraries
+            .iter()
+            .map(|lib| format!("shared library {lib}")),
+    );
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dynamic_binary_is_recognised() {
+        // The test binary itself is linked the default, dynamic way.
+        let me = std::env::current_exe().unwrap();
+        let found = dynamic_dependencies(&me).unwrap();
+        assert!(
+            found.iter().any(|f| f.starts_with("program interpreter")),
+            "{found:?}"
+        );
+        assert!(found.iter().any(|f| f.contains("libc.so")), "{found:?}");
+    }
+
+    #[test]
+    fn a_non_elf_file_is_an_error() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), b"#!/bin/sh\n").unwrap();
+        assert!(
+            dynamic_dependencies(file.path())
+                .unwrap_err()
+                .contains("not a readable ELF")
+        );
+    }
+}

@@ -1,0 +1,214 @@
+//! Progress is separate from display (xcaddy's and cargo's lesson): the build emits
+//! [`Event`]s, and a [`Reporter`] turns them into cargo-style status lines with an indicatif
+//! bar, or into one JSON object per line for CI (`--message-format json`).
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+/// The named steps of a build, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    Generate,
+    Resolve,
+    Compile,
+    CheckStatic,
+    Selftest,
+    Install,
+}
+
+impl Step {
+    fn verb(self) -> &'static str {
+        match self {
+            Step::Generate => "Generating",
+            Step::Resolve => "Resolving",
+            Step::Compile => "Compiling",
+            Step::CheckStatic => "Checking",
+            Step::Selftest => "Testing",
+            Step::Install => "Installing",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ResolvedModule {
+    #[serde(rename = "crate")]
+    pub name: String,
+    pub version: String,
+    pub source: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    Step {
+        step: Step,
+        message: String,
+    },
+    Resolved {
+        packages: usize,
+        modules: Vec<ResolvedModule>,
+    },
+    Compiling {
+        done: usize,
+        total: usize,
+        #[serde(rename = "crate")]
+        name: String,
+    },
+    Diagnostic {
+        #[serde(rename = "crate")]
+        name: String,
+        level: String,
+        rendered: String,
+    },
+    CargoOutput {
+        line: String,
+    },
+    Workdir {
+        path: PathBuf,
+    },
+    Finished {
+        output: PathBuf,
+        manifest: PathBuf,
+        build_id: String,
+        sha256: String,
+        seconds: f64,
+    },
+    Error {
+        message: String,
+        exit_code: i32,
+    },
+}
+
+pub trait Reporter {
+    fn report(&mut self, event: Event);
+}
+
+/// One JSON object per line on stdout.
+pub struct JsonReporter;
+
+impl Reporter for JsonReporter {
+    fn report(&mut self, event: Event) {
+        let mut out = std::io::stdout().lock();
+        let _ = serde_json::to_writer(&mut out, &event);
+        let _ = writeln!(out);
+        let _ = out.flush();
+    }
+}
+
+/// Cargo-style status lines on stderr, a progress bar while compiling on a terminal.
+pub struct HumanReporter {
+    quiet: bool,
+    verbose: bool,
+    color: bool,
+    bar: Option<ProgressBar>,
+}
+
+impl HumanReporter {
+    pub fn new(quiet: bool, verbose: bool) -> Self {
+        Self {
+            quiet,
+            verbose,
+            color: std::io::stderr().is_terminal(),
+            bar: None,
+        }
+    }
+
+    fn status(&mut self, verb: &str, message: &str) {
+        if self.quiet {
+            return;
+        }
+        let line = if self.color {
+            format!("\x1b[1;32m{verb:>12}\x1b[0m {message}")
+        } else {
+            format!("{verb:>12} {message}")
+        };
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
+
+    fn finish_bar(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Reporter for HumanReporter {
+    fn report(&mut self, event: Event) {
+        match event {
+            Event::Step { step, message } => {
+                if step != Step::Compile {
+                    self.finish_bar();
+                }
+                self.status(step.verb(), &message);
+                if step == Step::Compile && !self.quiet && std::io::stderr().is_terminal() {
+                    let bar = ProgressBar::new(0);
+                    bar.set_style(
+                        ProgressStyle::with_template("    Building [{bar:30}] {pos}/{len}: {msg}")
+                            .expect("valid template")
+                            .progress_chars("=> "),
+                    );
+                    self.bar = Some(bar);
+                }
+            }
+            Event::Resolved { packages, modules } => {
+                for module in &modules {
+                    self.status(
+                        "Module",
+                        &format!("{} v{} ({})", module.name, module.version, module.source),
+                    );
+                }
+                self.status("Resolved", &format!("{packages} packages"));
+            }
+            Event::Compiling { done, total, name } => {
+                if let Some(bar) = &self.bar {
+                    bar.set_length(total as u64);
+                    bar.set_position(done as u64);
+                    bar.set_message(name);
+                } else if self.verbose {
+                    self.status("Compiled", &format!("{name} ({done}/{total})"));
+                }
+            }
+            Event::Diagnostic { rendered, .. } => match &self.bar {
+                Some(bar) => bar.suspend(|| eprint!("{rendered}")),
+                None => eprint!("{rendered}"),
+            },
+            Event::CargoOutput { line } => {
+                if self.verbose {
+                    match &self.bar {
+                        Some(bar) => bar.println(line),
+                        None => eprintln!("{line}"),
+                    }
+                }
+            }
+            Event::Workdir { path } => {
+                self.finish_bar();
+                // Always shown, even with -q: the user asked for it.
+                eprintln!(
+                    "{:>12} generated workspace kept at {}",
+                    "Kept",
+                    path.display()
+                );
+            }
+            Event::Finished {
+                output,
+                build_id,
+                seconds,
+                ..
+            } => {
+                self.finish_bar();
+                self.status(
+                    "Finished",
+                    &format!("{} (build {build_id}) in {seconds:.1}s", output.display()),
+                );
+            }
+            Event::Error { .. } => self.finish_bar(),
+        }
+    }
+}

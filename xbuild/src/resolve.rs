@@ -1,0 +1,278 @@
+//! Checks of the resolved dependency graph, before anything compiles: every module crate
+//! really is an xbuild module, the graph holds exactly one xbuild-core, and cargo's own
+//! resolution errors become one message naming the crate and what exists.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use cargo_metadata::{Metadata, Package, PackageId};
+
+use crate::events::ResolvedModule;
+use crate::plan::{BuildPlan, STANDARD_CRATE};
+use crate::spec::crate_ident;
+
+const CORE: &str = "xbuild-core";
+
+/// A graph xbuild refuses to compile.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResolveError {
+    #[error(
+        "`{name}` {version} is not an xbuild module: it does not depend on xbuild-core, so it cannot register modules\n  hint: check the crate name, or ask its author to register its modules with `xbuild_core::register_module!`"
+    )]
+    NotAModule { name: String, version: String },
+    #[error("two versions of xbuild-core would be linked into the host:\n{}\n  hint: modules must share one xbuild-core; upgrade the modules built for the other version, or build with `--core-path` pointing at a core they share", describe_cores(.0))]
+    TwoCores(Vec<(String, Vec<String>)>),
+    #[error("crate `{name}` was not found{}\n  hint: check the spelling, or pass `--registry NAME` if it is published to another registry", registry_hint(.registry))]
+    NoSuchCrate {
+        name: String,
+        registry: Option<String>,
+    },
+    #[error("no version of `{name}` matches `{req}`{}\n  hint: pick one of the versions that exist", available_versions(.available))]
+    NoSuchVersion {
+        name: String,
+        req: String,
+        available: Vec<String>,
+    },
+}
+
+fn describe_cores(cores: &[(String, Vec<String>)]) -> String {
+    cores
+        .iter()
+        .map(|(version, wanted_by)| {
+            format!(
+                "  - xbuild-core {version}, wanted by {}",
+                wanted_by.join(", ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn registry_hint(registry: &Option<String>) -> String {
+    match registry {
+        Some(r) => format!(" in registry `{r}`"),
+        None => String::new(),
+    }
+}
+
+fn available_versions(available: &[String]) -> String {
+    if available.is_empty() {
+        String::new()
+    } else {
+        format!("; versions that exist: {}", available.join(", "))
+    }
+}
+
+/// Reads cargo's resolution failure into a [`ResolveError`] when it is about a crate the
+/// user named; `None` leaves cargo's message to be shown as is.
+pub fn explain_cargo_failure(stderr: &str, plan: &BuildPlan) -> Option<ResolveError> {
+    let named = |name: &str| {
+        plan.modules
+            .iter()
+            .chain(&plan.replacements)
+            .any(|m| m.name == name)
+    };
+    for line in stderr.lines() {
+        if let Some(rest) = line.split("no matching package named `").nth(1) {
+            let name = rest.split('`').next().unwrap_or_default();
+            if named(name) {
+                return Some(ResolveError::NoSuchCrate {
+                    name: name.to_owned(),
+                    registry: plan.registry.clone(),
+                });
+            }
+        }
+        if let Some(rest) = line
+            .split("failed to select a version for the requirement `")
+            .nth(1)
+        {
+            // `name = "^9"`
+            let requirement = rest.rsplit_once('`').map_or(rest, |(r, _)| r);
+            let (name, req) = requirement.split_once(" = ").unwrap_or((requirement, ""));
+            let available = stderr
+                .lines()
+                .find_map(|l| l.strip_prefix("candidate versions found which didn't match: "))
+                .map(|list| list.split(", ").map(|v| v.trim().to_owned()).collect())
+                .unwrap_or_default();
+            return Some(ResolveError::NoSuchVersion {
+                name: name.to_owned(),
+                req: req.trim_matches('"').to_owned(),
+                available,
+            });
+        }
+    }
+    None
+}
+
+/// What resolution settled.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// Module crates the host must contain (the `--with` crates, and the standard module
+    /// crates `xbuild-standard` names), as resolved.
+    pub modules: Vec<ResolvedModule>,
+    pub core_version: String,
+    pub packages: usize,
+}
+
+fn source_of(package: &Package) -> String {
+    match &package.source {
+        Some(source) => source.repr.clone(),
+        None => format!(
+            "path+file://{}",
+            package
+                .manifest_path
+                .parent()
+                .map(|p| p.as_str())
+                .unwrap_or_default()
+        ),
+    }
+}
+
+/// Checks the graph of the generated workspace whose root package is `host`.
+pub fn check(metadata: &Metadata, plan: &BuildPlan, host: &str) -> Result<Resolved, ResolveError> {
+    let packages: HashMap<&PackageId, &Package> =
+        metadata.packages.iter().map(|p| (&p.id, p)).collect();
+    let resolve = metadata
+        .resolve
+        .as_ref()
+        .expect("cargo metadata resolves dependencies");
+    let deps: HashMap<&PackageId, Vec<(&str, &PackageId)>> = resolve
+        .nodes
+        .iter()
+        .map(|node| {
+            (
+                &node.id,
+                node.deps
+                    .iter()
+                    .map(|d| (d.name.as_str(), &d.pkg))
+                    .collect(),
+            )
+        })
+        .collect();
+    let root = metadata
+        .packages
+        .iter()
+        .find(|p| p.name.as_str() == host)
+        .expect("the generated package is in its own metadata");
+
+    let cores: Vec<&Package> = metadata
+        .packages
+        .iter()
+        .filter(|p| p.name.as_str() == CORE)
+        .collect();
+    if cores.len() > 1 {
+        let mut described = Vec::new();
+        for core in &cores {
+            let mut wanted_by: Vec<String> = resolve
+                .nodes
+                .iter()
+                .filter(|node| node.deps.iter().any(|d| d.pkg == core.id))
+                .map(|node| {
+                    let p = packages[&node.id];
+                    if p.id == root.id {
+                        "the host (this xbuild's core)".to_owned()
+                    } else {
+                        format!("`{}` {}", p.name.as_str(), p.version)
+                    }
+                })
+                .collect();
+            wanted_by.sort();
+            described.push((core.version.to_string(), wanted_by));
+        }
+        described.sort();
+        return Err(ResolveError::TwoCores(described));
+    }
+    let core = cores.first().expect("the host depends on xbuild-core");
+
+    let reaches_core = |start: &PackageId| {
+        let mut seen = HashSet::new();
+        let mut stack = vec![start];
+        while let Some(id) = stack.pop() {
+            if id == &core.id {
+                return true;
+            }
+            if seen.insert(id) {
+                stack.extend(deps.get(id).into_iter().flatten().map(|(_, dep)| *dep));
+            }
+        }
+        false
+    };
+    let root_deps = &deps[&root.id];
+    let dependency = |name: &str| -> Option<&Package> {
+        let ident = crate_ident(name);
+        root_deps
+            .iter()
+            .find(|(dep_name, _)| *dep_name == ident)
+            .map(|(_, id)| packages[id])
+    };
+
+    let mut modules = Vec::new();
+    for module in &plan.modules {
+        let package = dependency(&module.name).expect("every module is a dependency of the host");
+        if !reaches_core(&package.id) {
+            return Err(ResolveError::NotAModule {
+                name: module.name.clone(),
+                version: package.version.to_string(),
+            });
+        }
+        modules.push(ResolvedModule {
+            name: package.name.to_string(),
+            version: package.version.to_string(),
+            source: source_of(package),
+        });
+    }
+    if plan.standard
+        && let Some(standard) = dependency(STANDARD_CRATE)
+    {
+        let mut named = BTreeSet::new();
+        for (_, id) in deps.get(&standard.id).into_iter().flatten() {
+            let package = packages[id];
+            if package.id != core.id
+                && reaches_core(&package.id)
+                && named.insert(package.name.to_string())
+            {
+                modules.push(ResolvedModule {
+                    name: package.name.to_string(),
+                    version: package.version.to_string(),
+                    source: source_of(package),
+                });
+            }
+        }
+    }
+    Ok(Resolved {
+        modules,
+        core_version: core.version.to_string(),
+        packages: metadata.packages.len(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_cargo_version_errors() {
+        let stderr = "error: failed to select a version for the requirement `mod-a = \"^9\"`\n\
+            candidate versions found which didn't match: 2.0.0, 1.3.0, 1.2.0\n\
+            location searched: `xtest` index\n";
+        let plan_modules = crate::plan::tests_support::plan_with(&["mod-a"]);
+        let err = explain_cargo_failure(stderr, &plan_modules).unwrap();
+        assert_eq!(
+            err,
+            ResolveError::NoSuchVersion {
+                name: "mod-a".into(),
+                req: "^9".into(),
+                available: vec!["2.0.0".into(), "1.3.0".into(), "1.2.0".into()],
+            }
+        );
+        assert!(
+            err.to_string()
+                .contains("versions that exist: 2.0.0, 1.3.0, 1.2.0")
+        );
+        let missing = "error: no matching package named `mod-a` found\nlocation searched: registry `crates-io`\n";
+        assert!(matches!(
+            explain_cargo_failure(missing, &plan_modules),
+            Some(ResolveError::NoSuchCrate { .. })
+        ));
+        assert!(explain_cargo_failure("error: something else", &plan_modules).is_none());
+    }
+}

@@ -1,0 +1,396 @@
+//! `--with` and `--replace` values: `crate[@version-req][=replacement]`. Parsing is pure (no
+//! I/O) and strict, because these strings end up in a generated Cargo.toml: only names that
+//! are valid cargo package names and requirements `semver` accepts get through.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use semver::VersionReq;
+
+/// What a `--with` or `--replace` value replaces its crate with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replacement {
+    /// A local directory holding the crate (not yet checked to exist).
+    Path(PathBuf),
+    /// Another crate, at a version requirement.
+    Crate { name: String, req: VersionReq },
+}
+
+/// One parsed `--with` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleSpec {
+    pub name: String,
+    pub req: Option<VersionReq>,
+    pub replacement: Option<Replacement>,
+}
+
+/// Why a spec was refused. Each names the offending text and says what to write instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SpecError {
+    #[error("empty module spec\n  hint: write `crate`, `crate@1.2` or `crate=../path`")]
+    Empty,
+    #[error(
+        "invalid crate name `{name}` in `{spec}`: {why}\n  hint: crate names are ASCII letters, digits, `-` and `_`, starting with a letter, at most 64 characters"
+    )]
+    BadName {
+        spec: String,
+        name: String,
+        why: &'static str,
+    },
+    #[error(
+        "invalid version requirement `{req}` in `{spec}`: {why}\n  hint: use cargo's syntax, e.g. `1.2`, `=1.2.3`, `~1.2` or `>=1, <2`"
+    )]
+    BadReq {
+        spec: String,
+        req: String,
+        why: String,
+    },
+    #[error(
+        "empty replacement in `{spec}`\n  hint: write `crate=../path` or `crate=other-crate@1.2`"
+    )]
+    EmptyReplacement { spec: String },
+    #[error(
+        "ambiguous replacement `{replacement}` in `{spec}`\n  hint: write `./{replacement}` for a directory or `{replacement}@VERSION` for a crate"
+    )]
+    AmbiguousReplacement { spec: String, replacement: String },
+    #[error(
+        "`{spec}` has no replacement\n  hint: `--replace` takes `crate=../path` or `crate=other-crate@1.2`"
+    )]
+    MissingReplacement { spec: String },
+    #[error(
+        "`{spec}` names xbuild-core, which every host already uses\n  hint: to build against another core, pass `--core-path DIR`"
+    )]
+    Core { spec: String },
+}
+
+/// Names the Rust compiler reserves: a crate with one of these names cannot be named in
+/// `main.rs` with `use NAME as _;`.
+const RESERVED: &[&str] = &[
+    "as",
+    "async",
+    "await",
+    "break",
+    "const",
+    "continue",
+    "crate",
+    "dyn",
+    "else",
+    "enum",
+    "extern",
+    "false",
+    "fn",
+    "for",
+    "if",
+    "impl",
+    "in",
+    "let",
+    "loop",
+    "match",
+    "mod",
+    "move",
+    "mut",
+    "pub",
+    "ref",
+    "return",
+    "self",
+    "static",
+    "struct",
+    "super",
+    "trait",
+    "true",
+    "type",
+    "unsafe",
+    "use",
+    "where",
+    "while",
+    "abstract",
+    "become",
+    "box",
+    "do",
+    "final",
+    "gen",
+    "macro",
+    "override",
+    "priv",
+    "try",
+    "typeof",
+    "unsized",
+    "virtual",
+    "yield",
+    "std",
+    "core",
+    "alloc",
+    "proc_macro",
+    "test",
+];
+
+/// Checks a cargo package name; returns why it is refused.
+pub fn check_crate_name(name: &str) -> Result<(), &'static str> {
+    let Some(first) = name.chars().next() else {
+        return Err("it is empty");
+    };
+    if name.len() > 64 {
+        return Err("it is longer than 64 characters");
+    }
+    if !first.is_ascii_alphabetic() {
+        return Err("it does not start with a letter");
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err("it contains a character other than ASCII letters, digits, `-` and `_`");
+    }
+    if RESERVED.contains(&name.replace('-', "_").as_str()) {
+        return Err("it is a Rust keyword or a built-in crate name");
+    }
+    Ok(())
+}
+
+/// The identifier a crate is named by in Rust code.
+pub fn crate_ident(name: &str) -> String {
+    name.replace('-', "_")
+}
+
+fn name(spec: &str, name: &str) -> Result<String, SpecError> {
+    check_crate_name(name).map_err(|why| SpecError::BadName {
+        spec: spec.to_owned(),
+        name: name.to_owned(),
+        why,
+    })?;
+    if crate_ident(name) == "xbuild_core" {
+        return Err(SpecError::Core {
+            spec: spec.to_owned(),
+        });
+    }
+    Ok(name.to_owned())
+}
+
+fn req(spec: &str, text: &str) -> Result<VersionReq, SpecError> {
+    let bad = |why: String| SpecError::BadReq {
+        spec: spec.to_owned(),
+        req: text.to_owned(),
+        why,
+    };
+    if text.trim().is_empty() {
+        return Err(bad("it is empty".into()));
+    }
+    // semver accepts `*` and a few spellings cargo does too; anything with characters
+    // outside a requirement's alphabet is refused before it can reach a manifest.
+    if let Some(c) = text
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || " .,*^~=<>-+".contains(*c)))
+    {
+        return Err(bad(format!(
+            "`{}` is not allowed in a version requirement",
+            c.escape_default()
+        )));
+    }
+    VersionReq::parse(text).map_err(|e| bad(e.to_string()))
+}
+
+/// Splits `crate@req=replacement` at the `=` that starts the replacement: an `=` that
+/// follows `@`, `>`, `<` or `,` (ignoring spaces) belongs to the requirement.
+fn split_replacement(rest: &str) -> (&str, Option<&str>) {
+    let mut previous = None;
+    for (i, c) in rest.char_indices() {
+        if c == '=' && !matches!(previous, None | Some('>' | '<' | ',' | '=')) {
+            return (&rest[..i], Some(&rest[i + 1..]));
+        }
+        if !c.is_whitespace() {
+            previous = Some(c);
+        }
+    }
+    (rest, None)
+}
+
+fn replacement(spec: &str, text: &str) -> Result<Replacement, SpecError> {
+    if text.is_empty() {
+        return Err(SpecError::EmptyReplacement {
+            spec: spec.to_owned(),
+        });
+    }
+    let looks_like_path =
+        text.contains('/') || text.starts_with('.') || text.starts_with('~') || text.contains('\\');
+    if looks_like_path {
+        return Ok(Replacement::Path(PathBuf::from(text)));
+    }
+    match text.split_once('@') {
+        Some((other, version)) => Ok(Replacement::Crate {
+            name: name(spec, other)?,
+            req: req(spec, version)?,
+        }),
+        None => Err(SpecError::AmbiguousReplacement {
+            spec: spec.to_owned(),
+            replacement: text.to_owned(),
+        }),
+    }
+}
+
+impl ModuleSpec {
+    /// Parses a `--with` value.
+    pub fn parse(spec: &str) -> Result<Self, SpecError> {
+        if spec.trim().is_empty() {
+            return Err(SpecError::Empty);
+        }
+        let name_end = spec.find(['@', '=']).unwrap_or(spec.len());
+        let crate_name = name(spec, &spec[..name_end])?;
+        let rest = &spec[name_end..];
+        let (version, replaced) = match rest.strip_prefix('@') {
+            Some(after_at) => {
+                let (version, replaced) = split_replacement(after_at);
+                (Some(req(spec, version)?), replaced)
+            }
+            None => (None, rest.strip_prefix('=')),
+        };
+        Ok(Self {
+            name: crate_name,
+            req: version,
+            replacement: replaced.map(|r| replacement(spec, r)).transpose()?,
+        })
+    }
+
+    /// Parses a `--replace` value, which must have a replacement.
+    pub fn parse_replace(spec: &str) -> Result<Self, SpecError> {
+        let parsed = Self::parse(spec)?;
+        if parsed.replacement.is_none() {
+            return Err(SpecError::MissingReplacement {
+                spec: spec.to_owned(),
+            });
+        }
+        Ok(parsed)
+    }
+}
+
+impl fmt::Display for ModuleSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name)?;
+        if let Some(req) = &self.req {
+            write!(f, "@{req}")?;
+        }
+        match &self.replacement {
+            Some(Replacement::Path(path)) => write!(f, "={}", path.display()),
+            Some(Replacement::Crate { name, req }) => write!(f, "={name}@{req}"),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(text: &str) -> VersionReq {
+        VersionReq::parse(text).unwrap()
+    }
+
+    #[test]
+    fn parses_valid_specs() {
+        let table: Vec<(&str, &str, Option<&str>, Option<Replacement>)> = vec![
+            ("foo", "foo", None, None),
+            ("foo-bar_2", "foo-bar_2", None, None),
+            ("foo@1.2", "foo", Some("1.2"), None),
+            ("foo@=1.2.3", "foo", Some("=1.2.3"), None),
+            ("foo@~1.2", "foo", Some("~1.2"), None),
+            ("foo@>=1, <2", "foo", Some(">=1, <2"), None),
+            ("foo@>=1,<=2.5", "foo", Some(">=1,<=2.5"), None),
+            ("foo@^0.3", "foo", Some("^0.3"), None),
+            (
+                "foo=../dir",
+                "foo",
+                None,
+                Some(Replacement::Path("../dir".into())),
+            ),
+            (
+                "foo=/abs/dir",
+                "foo",
+                None,
+                Some(Replacement::Path("/abs/dir".into())),
+            ),
+            (
+                "foo=./dir",
+                "foo",
+                None,
+                Some(Replacement::Path("./dir".into())),
+            ),
+            (
+                "foo@1.2=../dir",
+                "foo",
+                Some("1.2"),
+                Some(Replacement::Path("../dir".into())),
+            ),
+            (
+                "foo@=1.2.3=./d",
+                "foo",
+                Some("=1.2.3"),
+                Some(Replacement::Path("./d".into())),
+            ),
+            (
+                "foo@1=bar@2.1",
+                "foo",
+                Some("1"),
+                Some(Replacement::Crate {
+                    name: "bar".into(),
+                    req: r("2.1"),
+                }),
+            ),
+            (
+                "foo=bar@=2.0.0",
+                "foo",
+                None,
+                Some(Replacement::Crate {
+                    name: "bar".into(),
+                    req: r("=2.0.0"),
+                }),
+            ),
+        ];
+        for (text, name, version, replacement) in table {
+            let spec = ModuleSpec::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(spec.name, name, "{text}");
+            assert_eq!(spec.req, version.map(r), "{text}");
+            assert_eq!(spec.replacement, replacement, "{text}");
+        }
+    }
+
+    #[test]
+    fn refuses_malformed_and_hostile_specs() {
+        let table: &[(&str, &str)] = &[
+            ("", "empty module spec"),
+            ("@1.2", "invalid crate name ``"),
+            ("1foo", "does not start with a letter"),
+            ("a;b", "invalid crate name `a;b`"),
+            ("foo\"]\n[patch]", "invalid crate name"),
+            ("foo bar", "invalid crate name `foo bar`"),
+            ("../foo", "invalid crate name `../foo`"),
+            ("foo/bar", "invalid crate name `foo/bar`"),
+            ("fn", "Rust keyword"),
+            ("std", "built-in crate name"),
+            ("xbuild-core", "names xbuild-core"),
+            ("foo@", "invalid version requirement ``"),
+            ("foo@1.2\"", "is not allowed in a version requirement"),
+            ("foo@1.2\n", "is not allowed"),
+            ("foo@banana", "invalid version requirement `banana`"),
+            ("foo@1.2.3.4", "invalid version requirement"),
+            ("foo=", "empty replacement"),
+            ("foo=bar", "ambiguous replacement `bar`"),
+            ("foo=bar@x", "invalid version requirement `x`"),
+            ("foo=b;r@1", "invalid crate name `b;r`"),
+            (&"a".repeat(65), "longer than 64"),
+        ];
+        for (text, expected) in table {
+            let err = ModuleSpec::parse(text).expect_err(text).to_string();
+            assert!(err.contains(expected), "{text:?}: {err}");
+        }
+        assert!(matches!(
+            ModuleSpec::parse_replace("foo@1"),
+            Err(SpecError::MissingReplacement { .. })
+        ));
+    }
+
+    #[test]
+    fn displays_back_to_a_spec() {
+        for text in ["foo", "foo@^1.2", "foo@=1.2.3=../d", "foo=bar@^2"] {
+            assert_eq!(ModuleSpec::parse(text).unwrap().to_string(), text);
+        }
+    }
+}
