@@ -13,15 +13,43 @@ const DUP_HOST: &str = env!("CARGO_BIN_EXE_test-host-dup");
 #[test]
 fn list_modules_shows_every_fixture_module() {
     let out = run(HOST, &["list-modules"]).success();
-    for id in ["greet_server", "greeters.formal", "greeters.hello", "greeters.panicky", "extra.noop"] {
-        assert!(out.stdout.lines().any(|l| l == id), "{id} missing:\n{}", out.stdout);
+    for id in [
+        "greet_server",
+        "greeters.formal",
+        "greeters.hello",
+        "greeters.panicky",
+        "extra.noop",
+    ] {
+        assert!(
+            out.stdout.lines().any(|l| l == id),
+            "{id} missing:\n{}",
+            out.stdout
+        );
     }
-    assert!(out.stdout.contains("Non-standard modules: 5"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("Non-standard modules: 5"),
+        "{}",
+        out.stdout
+    );
 
     let versions = run(HOST, &["list-modules", "--versions", "--skip-standard"]).success();
-    assert!(versions.stdout.contains("greeters.hello fixture-greeters 0.2.0"), "{}", versions.stdout);
-    assert!(versions.stdout.contains("extra.noop fixture-extra 0.3.1"), "{}", versions.stdout);
-    assert!(!versions.stdout.contains("Standard modules"), "{}", versions.stdout);
+    assert!(
+        versions
+            .stdout
+            .contains("greeters.hello fixture-greeters 0.2.0"),
+        "{}",
+        versions.stdout
+    );
+    assert!(
+        versions.stdout.contains("extra.noop fixture-extra 0.3.1"),
+        "{}",
+        versions.stdout
+    );
+    assert!(
+        !versions.stdout.contains("Standard modules"),
+        "{}",
+        versions.stdout
+    );
 
     let json = run(HOST, &["list-modules", "--json"]).success();
     let listed: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
@@ -40,13 +68,18 @@ fn list_modules_shows_every_fixture_module() {
 fn selftest_passes_and_reports_what_it_did() {
     let out = run(HOST, &["selftest"]).success();
     assert!(
-        out.stdout.contains("2 expected crate(s) checked, 3 module(s) instantiated, 2 need a config, 0 problem(s)"),
+        out.stdout.contains(
+            "2 expected crate(s) checked, 3 module(s) instantiated, 2 need a config, 0 problem(s)"
+        ),
         "{}",
         out.stdout
     );
     let json = run(HOST, &["selftest", "--json"]).success();
     let report: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
-    assert_eq!(report["modules_needing_config"], serde_json::json!(["greet_server", "greeters.formal"]));
+    assert_eq!(
+        report["modules_needing_config"],
+        serde_json::json!(["greet_server", "greeters.formal"])
+    );
 }
 
 #[test]
@@ -55,21 +88,43 @@ fn build_info_reports_build_and_modules() {
     let info: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(info["build_id"], "test-host-build");
     assert_eq!(info["core_version"], "0.1.0");
-    assert!(info["rustc"].as_str().unwrap().starts_with("rustc "), "{info}");
+    assert!(
+        info["rustc"].as_str().unwrap().starts_with("rustc "),
+        "{info}"
+    );
     assert_eq!(info["target"], "x86_64-unknown-linux-gnu");
     assert!(["debug", "release"].contains(&info["profile"].as_str().unwrap()));
     assert_eq!(info["modules"][0]["crate"], "fixture-greeters");
     assert_eq!(info["modules"][1]["version"], "0.3.1");
     let version = run(HOST, &["version"]).success();
-    assert!(version.stdout.contains("xbuild-core 0.1.0, build test-host-build"), "{}", version.stdout);
+    assert!(
+        version
+            .stdout
+            .contains("xbuild-core 0.1.0, build test-host-build"),
+        "{}",
+        version.stdout
+    );
 }
 
 #[test]
 fn a_duplicate_id_fails_startup_naming_both_crates() {
-    for command in [&["list-modules"][..], &["selftest"], &["validate", "--config", "x.toml"]] {
+    for command in [
+        &["list-modules"][..],
+        &["selftest"],
+        &["validate", "--config", "x.toml"],
+    ] {
         let out = run(DUP_HOST, command).code(1);
-        assert!(out.stderr.contains("module ID `greeters.hello` is registered twice"), "{}", out.stderr);
-        assert!(out.stderr.contains("`fixture-greeters` 0.2.0"), "{}", out.stderr);
+        assert!(
+            out.stderr
+                .contains("module ID `greeters.hello` is registered twice"),
+            "{}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains("`fixture-greeters` 0.2.0"),
+            "{}",
+            out.stderr
+        );
         assert!(out.stderr.contains("`fixture-dup` 2.0.0"), "{}", out.stderr);
     }
     // Describing the binary still works, so a broken build can be diagnosed.
@@ -108,7 +163,11 @@ fn validate_names_what_is_wrong() {
         "[apps.greet_server]\nlisten = \"127.0.0.1:0\"\n[apps.greet_server.greeters.hi]\ngreeter = \"hello\"\n",
     );
     let out = run(HOST, &["validate", "--config", &good]).success();
-    assert!(out.stdout.contains("is valid (apps: greet_server)"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("is valid (apps: greet_server)"),
+        "{}",
+        out.stdout
+    );
 
     let json = config(
         dir.path(),
@@ -144,11 +203,21 @@ fn validate_names_what_is_wrong() {
     for (text, expected) in cases {
         let path = config(dir.path(), "bad.toml", text);
         let out = run(HOST, &["validate", "--config", &path]).code(1);
-        assert!(out.stderr.contains(expected), "{text}\nwanted {expected:?} in:\n{}", out.stderr);
+        assert!(
+            out.stderr.contains(expected),
+            "{text}\nwanted {expected:?} in:\n{}",
+            out.stderr
+        );
         assert!(!out.stderr.contains("panicked at"), "{}", out.stderr);
     }
     let missing = run(HOST, &["validate", "--config", "/nonexistent/x.toml"]).code(1);
-    assert!(missing.stderr.contains("cannot read config file `/nonexistent/x.toml`"), "{}", missing.stderr);
+    assert!(
+        missing
+            .stderr
+            .contains("cannot read config file `/nonexistent/x.toml`"),
+        "{}",
+        missing.stderr
+    );
 }
 
 fn ask(addr: &str, request: &str) -> String {
@@ -170,7 +239,9 @@ fn a_panicking_module_is_reported_and_counted_while_the_host_keeps_serving() {
          [apps.greet_server.greeters.bad]\ngreeter = \"panicky\"\n",
     );
     let mut command = Command::new(HOST);
-    command.args(["run", "--config", &path]).env("RUST_BACKTRACE", "1");
+    command
+        .args(["run", "--config", &path])
+        .env("RUST_BACKTRACE", "1");
     let mut host = Spawned::new(command);
     let line = host.wait_for_line("greet_server listening on ");
     let addr = line.rsplit(' ').next().unwrap().to_owned();
@@ -180,8 +251,15 @@ fn a_panicking_module_is_reported_and_counted_while_the_host_keeps_serving() {
         ask(&addr, "bad bob"),
         "error module `greeters.panicky` panicked in greet: cannot greet bob (at tests/fixtures/fixture-greeters/src/lib.rs:56)"
     );
-    assert_eq!(ask(&addr, "bad carol").split(':').next(), Some("error module `greeters.panicky` panicked in greet"));
-    assert_eq!(ask(&addr, "hi dave"), "ok hello, dave", "the host keeps working");
+    assert_eq!(
+        ask(&addr, "bad carol").split(':').next(),
+        Some("error module `greeters.panicky` panicked in greet")
+    );
+    assert_eq!(
+        ask(&addr, "hi dave"),
+        "ok hello, dave",
+        "the host keeps working"
+    );
 
     let mut metrics = String::new();
     let mut stream = TcpStream::connect(&addr).unwrap();
@@ -201,10 +279,18 @@ fn a_panicking_module_is_reported_and_counted_while_the_host_keeps_serving() {
     host.signal("TERM");
     let out = host.finish();
     assert_eq!(out.code, Some(0), "{}", out.stderr);
-    assert!(out.stdout.contains("greet_server stopped"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("greet_server stopped"),
+        "{}",
+        out.stdout
+    );
     assert!(out.stderr.contains("stopped cleanly"), "{}", out.stderr);
     // The panic went to the structured log, not as a raw panic message with a backtrace.
-    assert!(out.stderr.contains("module panicked; marked failed"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("module panicked; marked failed"),
+        "{}",
+        out.stderr
+    );
     assert!(!out.stderr.contains("stack backtrace"), "{}", out.stderr);
     assert!(!out.stderr.contains("panicked at"), "{}", out.stderr);
 }

@@ -5,3 +5,6 @@ mod support;
 
 // The host CLI of a host built by plain cargo (tests/hosts), with fixture modules.
 mod host_cli;
+
+// The xbuild CLI: specs, resolution, compilation, installation, interruption.
+mod xbuild_cli;

@@ -55,10 +55,19 @@ fn registry_hint(registry: &Option<String>) -> String {
 }
 
 fn available_versions(available: &[String]) -> String {
-    if available.is_empty() {
-        String::new()
-    } else {
-        format!("; versions that exist: {}", available.join(", "))
+    // Cargo names at most a few candidates and ends a longer list with `...`.
+    let listed: Vec<&str> = available
+        .iter()
+        .map(String::as_str)
+        .filter(|v| *v != "...")
+        .collect();
+    match (listed.is_empty(), listed.len() < available.len()) {
+        (true, _) => String::new(),
+        (false, false) => format!("; versions that exist: {}", listed.join(", ")),
+        (false, true) => format!(
+            "; versions that exist include {} and more",
+            listed.join(", ")
+        ),
     }
 }
 

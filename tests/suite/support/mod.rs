@@ -27,7 +27,13 @@ impl Ran {
 
     #[track_caller]
     pub fn success(self) -> Self {
-        assert_eq!(self.code, Some(0), "expected success\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code,
+            Some(0),
+            "expected success\nstdout:\n{}\nstderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
         self
     }
 
@@ -97,7 +103,10 @@ impl Spawned {
                 Err(_) => {
                     let _ = self.child.kill();
                     let stderr = self.stderr();
-                    panic!("no line containing {needle:?}; stdout so far: {:?}\nstderr:\n{stderr}", self.seen)
+                    panic!(
+                        "no line containing {needle:?}; stdout so far: {:?}\nstderr:\n{stderr}",
+                        self.seen
+                    )
                 }
             }
         }
@@ -153,3 +162,5 @@ pub fn write(path: &Path, text: &str) {
     }
     std::fs::write(path, text).unwrap();
 }
+
+pub mod registry;

@@ -1,0 +1,6 @@
+//! The xbuild CLI, built inside the test package so the suite can find it with
+//! `CARGO_BIN_EXE_*` (cargo gives tests only their own package's binaries).
+
+fn main() {
+    std::process::exit(xbuild::main())
+}

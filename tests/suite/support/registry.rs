@@ -1,0 +1,270 @@
+//! A throwaway crate registry, modelled on cargo's test-support: a per-test root holding a
+//! `local-registry` and a `.cargo/config.toml` that serves it as alternative registry
+//! `xtest`, while crates.io stays as configured. `Package::new(name, version).publish()`
+//! writes the `.crate` and the index line. Builds find the config because xbuild creates
+//! its workspace under `TMPDIR`, which the tests point at the root.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+pub const CRATES_IO_INDEX: &str = "https://github.com/rust-lang/crates.io-index";
+
+/// A per-test root: its own registry, temp dir for xbuild, and output dir.
+pub struct TestRoot {
+    dir: tempfile::TempDir,
+    index_url: String,
+}
+
+impl TestRoot {
+    pub fn new() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("xbuild-test-")
+            .tempdir()
+            .unwrap();
+        // A unique URL per test keeps cargo's download cache from serving a crate of the
+        // same name and version that another test published with other contents.
+        let unique: String = dir
+            .path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .to_ascii_lowercase()
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect();
+        let index_url = format!("sparse+https://{unique}.invalid/index/");
+        let root = Self { dir, index_url };
+        std::fs::create_dir_all(root.registry_dir().join("index")).unwrap();
+        std::fs::create_dir_all(root.tmp()).unwrap();
+        std::fs::create_dir_all(root.path().join(".cargo")).unwrap();
+        std::fs::write(
+            root.path().join(".cargo/config.toml"),
+            format!(
+                "[registries.xtest]\nindex = \"{url}\"\n\n\
+                 [source.xtest-remote]\nregistry = \"{url}\"\nreplace-with = \"xtest-local\"\n\n\
+                 [source.xtest-local]\nlocal-registry = \"{}\"\n",
+                root.registry_dir().display(),
+                url = root.index_url,
+            ),
+        )
+        .unwrap();
+        root
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn registry_dir(&self) -> PathBuf {
+        self.path().join("registry")
+    }
+
+    /// What xbuild gets as `TMPDIR`: its generated workspaces appear here.
+    pub fn tmp(&self) -> PathBuf {
+        self.path().join("tmp")
+    }
+
+    /// Generated workspaces still on disk.
+    pub fn leftover_workspaces(&self) -> Vec<PathBuf> {
+        std::fs::read_dir(self.tmp())
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("xbuild-")
+            })
+            .collect()
+    }
+
+    pub fn package(&self, name: &str, version: &str) -> Package<'_> {
+        Package {
+            root: self,
+            name: name.into(),
+            version: version.into(),
+            deps: Vec::new(),
+            lib: String::new(),
+            yanked: false,
+        }
+    }
+
+    /// A crate directory outside any workspace, for `name=path` modules.
+    pub fn path_crate(&self, name: &str, manifest_extra: &str, files: &[(&str, &str)]) -> PathBuf {
+        let dir = self.path().join("crates").join(name);
+        std::fs::create_dir_all(dir.join("src")).unwrap();
+        std::fs::write(
+            dir.join("Cargo.toml"),
+            format!(
+                "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
+                 [dependencies]\nxbuild-core = \"0.1\"\nserde = {{ version = \"1\", features = [\"derive\"] }}\n{manifest_extra}"
+            ),
+        )
+        .unwrap();
+        for (path, text) in files {
+            let file = dir.join(path);
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(file, text).unwrap();
+        }
+        dir
+    }
+}
+
+struct Dep {
+    name: String,
+    req: String,
+    /// `None`: the same registry; otherwise the index URL of another one.
+    registry: Option<String>,
+    features: Vec<String>,
+}
+
+pub struct Package<'a> {
+    root: &'a TestRoot,
+    name: String,
+    version: String,
+    deps: Vec<Dep>,
+    lib: String,
+    yanked: bool,
+}
+
+/// The source of a module registering one module with ID `id`.
+pub fn module_source(id: &str) -> String {
+    format!(
+        "#[derive(serde::Deserialize)]\nstruct M {{}}\nimpl xbuild_core::Module for M {{}}\nxbuild_core::register_module!(\"{id}\", M);\n"
+    )
+}
+
+impl Package<'_> {
+    /// Depends on crates.io's xbuild-core (patched by xbuild to its source tree) and serde.
+    pub fn xbuild_module(mut self, id: &str) -> Self {
+        self = self.crates_io_dep("xbuild-core", "0.1", &[]);
+        self = self.crates_io_dep("serde", "1", &["derive"]);
+        self.lib = module_source(id);
+        self
+    }
+
+    pub fn crates_io_dep(mut self, name: &str, req: &str, features: &[&str]) -> Self {
+        self.deps.push(Dep {
+            name: name.into(),
+            req: req.into(),
+            registry: Some(CRATES_IO_INDEX.into()),
+            features: features.iter().map(|f| f.to_string()).collect(),
+        });
+        self
+    }
+
+    /// A dependency on another crate of this registry.
+    pub fn dep(mut self, name: &str, req: &str) -> Self {
+        self.deps.push(Dep {
+            name: name.into(),
+            req: req.into(),
+            registry: None,
+            features: Vec::new(),
+        });
+        self
+    }
+
+    pub fn lib(mut self, source: &str) -> Self {
+        self.lib = source.into();
+        self
+    }
+
+    pub fn yanked(mut self) -> Self {
+        self.yanked = true;
+        self
+    }
+
+    fn manifest(&self) -> String {
+        let mut text = format!(
+            "[package]\nname = \"{}\"\nversion = \"{}\"\nedition = \"2021\"\n\n[dependencies]\n",
+            self.name, self.version
+        );
+        for dep in &self.deps {
+            let index = dep
+                .registry
+                .clone()
+                .unwrap_or_else(|| self.root.index_url.clone());
+            let features: Vec<String> = dep.features.iter().map(|f| format!("\"{f}\"")).collect();
+            text.push_str(&format!(
+                "{} = {{ version = \"{}\", registry-index = \"{index}\", features = [{}] }}\n",
+                dep.name,
+                dep.req,
+                features.join(", ")
+            ));
+        }
+        text
+    }
+
+    fn crate_file(&self) -> Vec<u8> {
+        let mut archive = tar::Builder::new(flate2::write::GzEncoder::new(
+            Vec::new(),
+            flate2::Compression::fast(),
+        ));
+        let prefix = format!("{}-{}", self.name, self.version);
+        for (path, contents) in [
+            ("Cargo.toml", self.manifest()),
+            ("src/lib.rs", self.lib.clone()),
+        ] {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(contents.len() as u64);
+            header.set_mode(0o644);
+            header.set_mtime(1);
+            header.set_cksum();
+            archive
+                .append_data(&mut header, format!("{prefix}/{path}"), contents.as_bytes())
+                .unwrap();
+        }
+        archive.into_inner().unwrap().finish().unwrap()
+    }
+
+    pub fn publish(self) {
+        let bytes = self.crate_file();
+        let registry = self.root.registry_dir();
+        std::fs::write(
+            registry.join(format!("{}-{}.crate", self.name, self.version)),
+            &bytes,
+        )
+        .unwrap();
+        let cksum: String = Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let deps: Vec<serde_json::Value> = self
+            .deps
+            .iter()
+            .map(|d| {
+                serde_json::json!({
+                    "name": d.name, "req": d.req, "features": d.features, "optional": false,
+                    "default_features": true, "target": null, "kind": "normal",
+                    "registry": d.registry,
+                })
+            })
+            .collect();
+        let line = serde_json::json!({
+            "name": self.name, "vers": self.version, "deps": deps, "cksum": cksum,
+            "features": {}, "yanked": self.yanked, "links": null,
+        });
+        let index = registry.join("index").join(index_path(&self.name));
+        std::fs::create_dir_all(index.parent().unwrap()).unwrap();
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(index)
+            .unwrap();
+        writeln!(file, "{line}").unwrap();
+    }
+}
+
+/// Cargo's index layout for a crate name.
+fn index_path(name: &str) -> String {
+    let name = name.to_ascii_lowercase();
+    match name.len() {
+        1 => format!("1/{name}"),
+        2 => format!("2/{name}"),
+        3 => format!("3/{}/{name}", &name[..1]),
+        _ => format!("{}/{}/{name}", &name[..2], &name[2..4]),
+    }
+}
