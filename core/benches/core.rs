@@ -55,7 +55,14 @@ fn registry(c: &mut Criterion) {
     });
     let checked = Registry::new(&slice, &[]).unwrap();
     c.bench_function("registry_lookup_in_1000_modules", |b| {
-        b.iter(|| black_box(checked.lookup("bench.ns7", black_box("module_507")).unwrap().id))
+        b.iter(|| {
+            black_box(
+                checked
+                    .lookup("bench.ns7", black_box("module_507"))
+                    .unwrap()
+                    .id,
+            )
+        })
     });
 }
 

@@ -307,11 +307,15 @@ mod tests {
     }
 
     fn fine(config: Value) -> Result<ModuleInstance, ConfigError> {
-        Ok(ModuleInstance::new::<dyn Module>(Box::new(decode_strict::<Fine>("fine", config)?)))
+        Ok(ModuleInstance::new::<dyn Module>(Box::new(
+            decode_strict::<Fine>("fine", config)?,
+        )))
     }
 
     fn broken(config: Value) -> Result<ModuleInstance, ConfigError> {
-        Ok(ModuleInstance::new::<dyn Module>(Box::new(decode_strict::<Broken>("broken", config)?)))
+        Ok(ModuleInstance::new::<dyn Module>(Box::new(
+            decode_strict::<Broken>("broken", config)?,
+        )))
     }
 
     static MODULES: [ModuleRegistration; 2] = [
@@ -346,10 +350,26 @@ mod tests {
             .map(|p| format!("{}: {}", p.subject, p.problem))
             .collect();
         assert_eq!(problems.len(), 3, "{problems:#?}");
-        assert!(problems[0].starts_with("crate `crate-b`: expected version 0.9.0"), "{}", problems[0]);
-        assert!(problems[1].contains("crate `crate-gone` 3.0.0: registered no modules"), "{}", problems[1]);
-        assert!(problems[1].contains("`use crate_gone as _;`"), "{}", problems[1]);
-        assert!(problems[2].contains("panicked in provision: provision exploded"), "{}", problems[2]);
+        assert!(
+            problems[0].starts_with("crate `crate-b`: expected version 0.9.0"),
+            "{}",
+            problems[0]
+        );
+        assert!(
+            problems[1].contains("crate `crate-gone` 3.0.0: registered no modules"),
+            "{}",
+            problems[1]
+        );
+        assert!(
+            problems[1].contains("`use crate_gone as _;`"),
+            "{}",
+            problems[1]
+        );
+        assert!(
+            problems[2].contains("panicked in provision: provision exploded"),
+            "{}",
+            problems[2]
+        );
     }
 
     #[test]
