@@ -150,6 +150,10 @@ fn bad_inputs_are_named_usage_errors_and_nothing_runs_or_is_written() {
             vec!["--output", "/nonexistent/dir/host"],
             "directory of --output `/nonexistent/dir/host` does not exist",
         ),
+        (
+            vec!["--locked"],
+            "--locked needs the lock file of a previous build",
+        ),
         (vec!["--bogus"], "--bogus"),
     ];
     for (args, expected) in cases {
@@ -430,10 +434,49 @@ fn a_path_module_builds_a_static_host_with_a_manifest() {
         .unwrap();
     assert_eq!(finished["build_id"], manifest["build_id"]);
 
-    // The same inputs give the same build ID.
-    xbuild(&root, &args).success();
+    // The same inputs give the same build ID; --locked reuses the lock file beside the
+    // output, and --keep-workdir leaves the generated workspace for inspection.
+    let lock = root.path().join("out/host.lock");
+    assert!(
+        std::fs::read_to_string(&lock)
+            .unwrap()
+            .contains("name = \"fixture-greeters\"")
+    );
+    let mut again = args.clone();
+    again.extend(["--locked", "--keep-workdir"]);
+    let kept = xbuild(&root, &again).success();
     assert_eq!(self::manifest(&output)["build_id"], manifest["build_id"]);
+    let workdir = events(&kept)
+        .into_iter()
+        .find(|e| e["event"] == "workdir")
+        .unwrap();
+    let workdir = PathBuf::from(workdir["path"].as_str().unwrap());
+    let main_rs = std::fs::read_to_string(workdir.join("src/main.rs")).unwrap();
+    assert!(
+        main_rs.contains("use fixture_greeters as _;\nuse fixture_extra as _;\n"),
+        "{main_rs}"
+    );
+    std::fs::remove_dir_all(&workdir).unwrap();
     assert!(root.leftover_workspaces().is_empty());
+
+    // A lock file from another module set does not fit.
+    let new_mod = root.path_crate(
+        "new-mod",
+        "",
+        &[("src/lib.rs", &module_source("new.module"))],
+    );
+    let new_spec = format!("new-mod={}", new_mod.display());
+    let mut other = build_args(
+        output.to_str().unwrap(),
+        &["--with", &spec, "--with", &new_spec, "--locked"],
+    );
+    other.push("--quiet");
+    let stale = xbuild(&root, &other).code(2);
+    assert!(
+        stale.stderr.contains("does not fit this build"),
+        "{}",
+        stale.stderr
+    );
 }
 
 fn pathdiff(target: &Path, base: &Path) -> PathBuf {
@@ -572,4 +615,117 @@ fn sigint_during_cargo_leaves_the_previous_output_and_no_workspace() {
         .output()
         .unwrap();
     assert!(stray.stdout.is_empty(), "the build script was stopped too");
+}
+
+#[test]
+fn features_and_replacements_reach_the_dependency_graph() {
+    let root = TestRoot::new();
+    let feature_source = "#[derive(serde::Deserialize)]\nstruct M {}\nimpl xbuild_core::Module for M {}\n\
+        #[cfg(feature = \"shout\")]\nxbuild_core::register_module!(\"feat.loud\", M);\n\
+        #[cfg(not(feature = \"shout\"))]\nxbuild_core::register_module!(\"feat.quiet\", M);\n";
+    let feat = root.path_crate(
+        "feat-mod",
+        "\n[features]\nshout = []\n",
+        &[("src/lib.rs", feature_source)],
+    );
+    // `uses-helper` names `helper-lib`, whose registrations show which copy was linked.
+    root.package("helper-lib", "1.0.0")
+        .xbuild_module("helper.original")
+        .publish();
+    root.package("uses-helper", "1.0.0")
+        .xbuild_module("uses.helper")
+        .dep("helper-lib", "1.0")
+        .lib(&format!(
+            "use helper_lib as _;\n{}",
+            module_source("uses.helper")
+        ))
+        .publish();
+    let patched = root.path().join("crates/helper-lib");
+    std::fs::create_dir_all(patched.join("src")).unwrap();
+    std::fs::write(
+        patched.join("Cargo.toml"),
+        "[package]\nname = \"helper-lib\"\nversion = \"1.0.5\"\nedition = \"2021\"\n\n[dependencies]\nxbuild-core = \"0.1\"\nserde = { version = \"1\", features = [\"derive\"] }\n",
+    )
+    .unwrap();
+    std::fs::write(patched.join("src/lib.rs"), module_source("helper.patched")).unwrap();
+
+    let output = output_in(&root);
+    std::fs::create_dir_all(output.parent().unwrap()).unwrap();
+    let feat_spec = format!("feat-mod={}", feat.display());
+    let replace = format!("helper-lib={}", patched.display());
+    let out = xbuild_command(
+        &root,
+        &[
+            "build",
+            "--no-standard",
+            "-q",
+            "--output",
+            output.to_str().unwrap(),
+            "--registry",
+            "xtest",
+            "--with",
+            &feat_spec,
+            "--features",
+            "feat-mod/shout",
+            "--with",
+            "uses-helper@1",
+            "--replace",
+            &replace,
+        ],
+    )
+    .output()
+    .unwrap();
+    let out = Ran::from_output(out).success();
+    assert_eq!(out.stderr, "", "-q prints nothing on success");
+    let listed =
+        crate::support::run(output.to_str().unwrap(), &["list-modules", "--versions"]).success();
+    assert!(
+        listed.stdout.contains("feat.loud feat-mod 0.1.0"),
+        "{}",
+        listed.stdout
+    );
+    assert!(
+        listed.stdout.contains("helper.patched helper-lib 1.0.5"),
+        "{}",
+        listed.stdout
+    );
+    assert!(
+        !listed.stdout.contains("helper.original"),
+        "{}",
+        listed.stdout
+    );
+}
+
+#[test]
+fn a_killed_build_never_leaves_a_partial_output() {
+    let root = TestRoot::new();
+    let build_rs = "fn main() { std::thread::sleep(std::time::Duration::from_secs(120)); }\n";
+    let slow = root.path_crate(
+        "killed-mod",
+        "",
+        &[
+            ("src/lib.rs", &module_source("killed.module")),
+            ("build.rs", build_rs),
+        ],
+    );
+    let output = output_in(&root);
+    std::fs::create_dir_all(output.parent().unwrap()).unwrap();
+    std::fs::write(&output, b"previous").unwrap();
+    let spec = format!("killed-mod={}", slow.display());
+    let mut xbuild = Spawned::new(xbuild_command(
+        &root,
+        &build_args(output.to_str().unwrap(), &["--with", &spec]),
+    ));
+    xbuild.wait_for_line("\"step\":\"compile\"");
+    xbuild.signal("KILL");
+    let out = xbuild.finish();
+    assert_eq!(out.code, None, "killed by a signal");
+    // Cargo ran in its own process group and is orphaned now; end it as a user would.
+    let _ = Command::new("pkill").args(["-f", "killed-mod"]).status();
+    assert_eq!(std::fs::read(&output).unwrap(), b"previous");
+    let beside: Vec<_> = std::fs::read_dir(output.parent().unwrap())
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(beside.len(), 1, "nothing else written beside the output");
 }

@@ -187,7 +187,9 @@ fn build_in(
         }
     }
     interrupt.check()?;
-    install(plan, &binary, &build_id, &resolved, reporter, interrupt)
+    install(
+        plan, &binary, &lock, &build_id, &resolved, reporter, interrupt,
+    )
 }
 
 fn package_names(metadata: &Metadata) -> HashMap<&PackageId, String> {
@@ -327,6 +329,7 @@ fn run_host(binary: &Path, args: &[&str]) -> Result<std::process::Output, BuildE
 fn install(
     plan: &BuildPlan,
     binary: &Path,
+    lock: &str,
     build_id: &str,
     resolved: &Resolved,
     reporter: &mut dyn Reporter,
@@ -399,15 +402,11 @@ fn install(
             .collect(),
     };
     let manifest_path = manifest::manifest_path(&plan.output);
-    let staged_manifest = tempfile::Builder::new()
-        .prefix(".xbuild-staged-")
-        .tempfile_in(dir)
-        .map_err(io(format!("create a file in `{}`", dir.display())))?;
-    serde_json::to_writer_pretty(staged_manifest.as_file(), &manifest)
-        .map_err(|e| io("write the manifest")(std::io::Error::other(e)))?;
-    let staged_manifest = staged_manifest.into_temp_path();
-    std::fs::set_permissions(&staged_manifest, std::fs::Permissions::from_mode(0o644))
-        .map_err(io("make the manifest readable"))?;
+    let manifest_json =
+        serde_json::to_string_pretty(&manifest).expect("manifest serializes") + "\n";
+    let staged_manifest = stage_text(dir, &manifest_json)?;
+    let lock_path = crate::plan::lock_path(&plan.output);
+    let staged_lock = stage_text(dir, lock)?;
 
     interrupt.check()?;
     reporter.report(Event::Step {
@@ -417,13 +416,28 @@ fn install(
     staged
         .persist(&plan.output)
         .map_err(|e| io(format!("move the host to `{}`", plan.output.display()))(e.error))?;
-    staged_manifest
-        .persist(&manifest_path)
-        .map_err(|e| io(format!("write `{}`", manifest_path.display()))(e.error))?;
+    for (staged, path) in [(staged_manifest, &manifest_path), (staged_lock, &lock_path)] {
+        staged
+            .persist(path)
+            .map_err(|e| io(format!("write `{}`", path.display()))(e.error))?;
+    }
     Ok(Outcome {
         output: plan.output.clone(),
         manifest: manifest_path,
         build_id: build_id.to_owned(),
         sha256,
     })
+}
+
+/// A readable file beside the output, renamed into place later.
+fn stage_text(dir: &Path, text: &str) -> Result<tempfile::TempPath, BuildError> {
+    let staged = tempfile::Builder::new()
+        .prefix(".xbuild-staged-")
+        .tempfile_in(dir)
+        .map_err(io(format!("create a file in `{}`", dir.display())))?;
+    std::fs::write(staged.path(), text).map_err(io(format!("write into `{}`", dir.display())))?;
+    let staged = staged.into_temp_path();
+    std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o644))
+        .map_err(io("make a file readable"))?;
+    Ok(staged)
 }

@@ -114,7 +114,7 @@ impl Cargo {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
-        if plan.locked {
+        if plan.locked.is_some() {
             command.arg("--locked");
         }
         if plan.offline {

@@ -67,7 +67,8 @@ pub struct BuildArgs {
     #[arg(long, value_name = "NAME", default_value = "release")]
     pub profile: String,
 
-    /// Require the generated lock file to stay as cargo resolves it (passed to cargo).
+    /// Build with exactly the dependency versions of the previous build: reuse the lock
+    /// file written beside the output (`PATH.lock`) and let cargo change nothing.
     #[arg(long)]
     pub locked: bool,
 

@@ -99,7 +99,8 @@ pub struct BuildPlan {
     pub rustc_verbose: String,
     pub profile: Profile,
     pub static_link: bool,
-    pub locked: bool,
+    /// With `--locked`: the lock file of the previous build, reused as is.
+    pub locked: Option<PathBuf>,
     pub offline: bool,
     pub output: PathBuf,
     pub keep_workdir: bool,
@@ -304,6 +305,27 @@ fn output_path(path: &Path) -> Result<PathBuf, UsageError> {
     Ok(absolute)
 }
 
+/// The lock file kept beside an output: `host` → `host.lock`.
+pub fn lock_path(output: &Path) -> PathBuf {
+    let mut name = output.file_name().unwrap_or_default().to_os_string();
+    name.push(".lock");
+    output.with_file_name(name)
+}
+
+fn locked_from(locked: bool, output: &Path) -> Result<Option<PathBuf>, UsageError> {
+    if !locked {
+        return Ok(None);
+    }
+    let lock = lock_path(output);
+    if !lock.is_file() {
+        return Err(usage(format!(
+            "--locked needs the lock file of a previous build at `{}`, and there is none\n  hint: build once without --locked; xbuild writes it beside the output",
+            lock.display()
+        )));
+    }
+    Ok(Some(lock))
+}
+
 impl BuildPlan {
     /// Checks every input and resolves it to a plan; the only processes run are `rustc -vV`
     /// (to learn the host triple) — never cargo.
@@ -398,6 +420,7 @@ impl BuildPlan {
                 root.join("modules").display()
             )));
         }
+        let output = output_path(&args.output)?;
         Ok(BuildPlan {
             modules,
             replacements,
@@ -410,9 +433,9 @@ impl BuildPlan {
             host_triple,
             rustc_verbose,
             profile,
-            locked: args.locked,
+            locked: locked_from(args.locked, &output)?,
             offline: args.offline,
-            output: output_path(&args.output)?,
+            output,
             keep_workdir: args.keep_workdir,
             skip_selftest: args.skip_selftest,
         })
@@ -460,7 +483,7 @@ pub mod tests_support {
                 .into(),
             profile: Profile::Release,
             static_link: true,
-            locked: false,
+            locked: None,
             offline: false,
             output: "/tmp/host".into(),
             keep_workdir: false,

@@ -26,6 +26,8 @@ pub enum ResolveError {
         name: String,
         registry: Option<String>,
     },
+    #[error("the lock file `{}` does not fit this build (other modules or versions)\n  hint: build without --locked to resolve again and refresh it", .0.display())]
+    StaleLock(std::path::PathBuf),
     #[error("no version of `{name}` matches `{req}`{}\n  hint: pick one of the versions that exist", available_versions(.available))]
     NoSuchVersion {
         name: String,
@@ -74,6 +76,11 @@ fn available_versions(available: &[String]) -> String {
 /// Reads cargo's resolution failure into a [`ResolveError`] when it is about a crate the
 /// user named; `None` leaves cargo's message to be shown as is.
 pub fn explain_cargo_failure(stderr: &str, plan: &BuildPlan) -> Option<ResolveError> {
+    if let Some(lock) = &plan.locked
+        && stderr.contains("--locked was passed")
+    {
+        return Some(ResolveError::StaleLock(lock.clone()));
+    }
     let named = |name: &str| {
         plan.modules
             .iter()

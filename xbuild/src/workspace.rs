@@ -75,11 +75,42 @@ pub fn generate(plan: &BuildPlan, parent: Option<&Path>) -> std::io::Result<Work
         root.join(".cargo/config.toml"),
         cargo_config(plan).to_string(),
     )?;
+    if let Some(lock) = &plan.locked {
+        let text = std::fs::read_to_string(lock)?;
+        std::fs::write(
+            root.join("Cargo.lock"),
+            rename_host_in_lock(&text, &package),
+        )?;
+    }
     Ok(Workspace {
         dir: Some(dir),
         root,
         package,
     })
+}
+
+/// A lock file of an earlier generation names that generation's host package; give it
+/// this generation's name so cargo sees nothing to change.
+fn rename_host_in_lock(lock: &str, package: &str) -> String {
+    let Ok(mut doc) = lock.parse::<DocumentMut>() else {
+        return lock.to_owned();
+    };
+    if let Some(packages) = doc
+        .get_mut("package")
+        .and_then(|p| p.as_array_of_tables_mut())
+    {
+        for entry in packages.iter_mut() {
+            let is_host = entry
+                .get("name")
+                .and_then(|n| n.as_str())
+                .is_some_and(|n| n.starts_with("xbuild-host-"))
+                && entry.get("source").is_none();
+            if is_host {
+                entry.insert("name", value(package));
+            }
+        }
+    }
+    doc.to_string()
 }
 
 fn unique_package_name(dir: &Path) -> String {
@@ -358,6 +389,15 @@ mod tests {
                 .iter()
                 .any(|f| f.as_str() == Some("target-feature=+crt-static"))
         );
+    }
+
+    #[test]
+    fn an_earlier_lock_gets_the_new_host_name() {
+        let lock = "version = 4\n\n[[package]]\nname = \"serde\"\nversion = \"1.0.0\"\nsource = \"registry+x\"\n\n[[package]]\nname = \"xbuild-host-old\"\nversion = \"0.0.0\"\ndependencies = [\"serde\"]\n";
+        let renamed = rename_host_in_lock(lock, "xbuild-host-new");
+        assert!(renamed.contains("name = \"xbuild-host-new\""), "{renamed}");
+        assert!(!renamed.contains("xbuild-host-old"));
+        assert!(renamed.contains("name = \"serde\""));
     }
 
     #[test]
