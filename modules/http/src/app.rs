@@ -35,8 +35,8 @@ pub struct HttpApp {
     /// Runtime worker threads; tokio's default (one per core) when absent.
     #[serde(default)]
     worker_threads: Option<usize>,
-    /// Servers by name.
-    #[serde(default)]
+    /// Servers by name. Required: an http app without servers has nothing to do, and
+    /// requiring the field makes `selftest` treat the app as needing a config.
     servers: BTreeMap<String, ServerConfig>,
 
     #[serde(skip)]
