@@ -8,3 +8,6 @@ mod host_cli;
 
 // The xbuild CLI: specs, resolution, compilation, installation, interruption.
 mod xbuild_cli;
+
+// The standard host (HTTP app and handlers), built with xbuild and driven over HTTP.
+mod standard_host;

@@ -163,4 +163,5 @@ pub fn write(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap();
 }
 
+pub mod http;
 pub mod registry;

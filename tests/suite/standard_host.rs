@@ -1,0 +1,482 @@
+//! The standard host: built once by xbuild with the standard modules (plus test handlers
+//! that panic or are slow on purpose) and driven with real HTTP requests.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use crate::support::http::{free_port, get, request, wait_listening};
+use crate::support::{Ran, Spawned, run, write};
+
+const XBUILD: &str = env!("CARGO_BIN_EXE_xbuild-for-tests");
+
+fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
+}
+
+/// Builds the host once for every test here (they share the cache with the xbuild tests).
+fn host() -> &'static str {
+    static HOST: OnceLock<PathBuf> = OnceLock::new();
+    HOST.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("standard-host");
+        std::fs::create_dir_all(dir.join("tmp")).unwrap();
+        let handlers = repo_root().join("tests/fixtures/fixture-http-handlers");
+        let output = dir.join("host");
+        let ran = Ran::from_output(
+            Command::new(XBUILD)
+                .arg("--with")
+                .arg(format!("fixture-http-handlers={}", handlers.display()))
+                .arg("--output")
+                .arg(&output)
+                .arg("-q")
+                .env("TMPDIR", dir.join("tmp"))
+                .env(
+                    "XBUILD_CACHE_DIR",
+                    Path::new(env!("CARGO_TARGET_TMPDIR")).join("xbuild-cache"),
+                )
+                .output()
+                .unwrap(),
+        );
+        ran.success();
+        output
+    })
+    .to_str()
+    .unwrap()
+}
+
+/// A running host; killed if a test fails before stopping it.
+struct Server {
+    process: Option<Spawned>,
+}
+
+impl Server {
+    fn start(config: &Path) -> Self {
+        let mut command = Command::new(host());
+        command
+            .arg("run")
+            .arg("--config")
+            .arg(config)
+            .current_dir(repo_root());
+        Self {
+            process: Some(Spawned::new(command)),
+        }
+    }
+
+    fn stop(mut self) -> Ran {
+        let process = self.process.take().unwrap();
+        process.signal("TERM");
+        process.finish()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(process) = &mut self.process {
+            let _ = process.child.kill();
+        }
+    }
+}
+
+fn config_file(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("config.toml");
+    write(&path, text);
+    path
+}
+
+#[test]
+fn the_quick_start_answers_hello_and_every_example_validates() {
+    let examples = repo_root().join("examples");
+    for example in ["hello.toml", "file_server.toml", "reverse_proxy.toml"] {
+        let config = examples.join(example);
+        let mut command = Command::new(host());
+        command
+            .arg("validate")
+            .arg("--config")
+            .arg(&config)
+            .current_dir(repo_root());
+        Ran::from_output(command.output().unwrap()).success();
+    }
+    let server = Server::start(&examples.join("hello.toml"));
+    wait_listening("127.0.0.1:8080");
+    let response = get("127.0.0.1:8080", "/");
+    assert_eq!(response.status, 200);
+    assert!(response.text().contains("Hello"), "{}", response.text());
+    assert!(response.header("x-request-id").is_some(), "{response:?}");
+    let out = server.stop();
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+}
+
+#[test]
+fn list_modules_separates_the_standard_modules() {
+    let all = run(host(), &["list-modules"]).success();
+    for id in [
+        "http",
+        "http.handlers.file_server",
+        "http.handlers.headers",
+        "http.handlers.metrics",
+        "http.handlers.reverse_proxy",
+        "http.handlers.static_response",
+        "http.handlers.test_panic",
+    ] {
+        assert!(all.stdout.lines().any(|l| l == id), "{id}: {}", all.stdout);
+    }
+    assert!(all.stdout.contains("Standard modules: 6"), "{}", all.stdout);
+    let skipped = run(host(), &["list-modules", "--skip-standard"]).success();
+    assert_eq!(
+        skipped.stdout,
+        "http.handlers.test_panic\nhttp.handlers.test_slow\n\n  Non-standard modules: 2\n"
+    );
+}
+
+#[test]
+fn static_response_and_headers_shape_requests_and_responses() {
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = Upstream::start("echo");
+    let port = free_port();
+    let config = config_file(
+        dir.path(),
+        &format!(
+            r#"[apps.http.servers.main]
+listen = ["127.0.0.1:{port}"]
+
+[[apps.http.servers.main.routes]]
+match = {{ path = ["/static"], method = ["GET"] }}
+handle = [
+  {{ handler = "headers", response = {{ set = {{ "X-Set" = "one" }}, add = {{ "X-Added" = ["a", "b"] }}, remove = ["X-Drop-Me"] }} }},
+  {{ handler = "static_response", status = 201, headers = {{ "X-Drop-Me" = "gone", "X-Kept" = "kept" }}, body = "made" }},
+]
+
+[[apps.http.servers.main.routes]]
+match = {{ path = ["/proxied/*"] }}
+handle = [
+  {{ handler = "headers", request = {{ set = {{ "X-Req" = "yes" }}, remove = ["X-Secret"] }} }},
+  {{ handler = "reverse_proxy", upstreams = ["{}"] }},
+]
+"#,
+            upstream.addr
+        ),
+    );
+    let server = Server::start(&config);
+    let addr = format!("127.0.0.1:{port}");
+    wait_listening(&addr);
+
+    let response = get(&addr, "/static");
+    assert_eq!(response.status, 201);
+    assert_eq!(response.text(), "made");
+    assert_eq!(response.header("x-set"), Some("one"));
+    assert_eq!(response.header("x-kept"), Some("kept"));
+    assert!(response.header("x-drop-me").is_none(), "{response:?}");
+    let added: Vec<_> = response
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("x-added"))
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(added, ["a", "b"]);
+    // Method matching: POST is not routed, so nobody answers.
+    assert_eq!(request(&addr, "POST", "/static", &[]).status, 404);
+
+    let proxied = request(&addr, "GET", "/proxied/x", &[("X-Secret", "hush")]);
+    assert_eq!(proxied.status, 200, "{}", proxied.text());
+    let seen = upstream.last_request().to_ascii_lowercase();
+    assert!(seen.contains("x-req: yes"), "{seen}");
+    assert!(!seen.contains("x-secret"), "{seen}");
+    assert!(seen.contains("x-forwarded-for: 127.0.0.1"), "{seen}");
+    assert!(seen.starts_with("get /proxied/x http/1.1"), "{seen}");
+    assert_eq!(server.stop().code, Some(0));
+}
+
+#[test]
+fn file_server_serves_conditionally_and_by_range_and_never_escapes_its_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = dir.path().join("site");
+    write(&site.join("index.html"), "<h1>index page</h1>");
+    write(&site.join("notes.txt"), "0123456789abcdef");
+    write(&dir.path().join("secret.txt"), "TOP SECRET");
+    std::os::unix::fs::symlink(dir.path().join("secret.txt"), site.join("link.txt")).unwrap();
+    std::os::unix::fs::symlink(dir.path(), site.join("up")).unwrap();
+    let port = free_port();
+    let config = config_file(
+        dir.path(),
+        &format!(
+            "[apps.http.servers.files]\nlisten = [\"127.0.0.1:{port}\"]\n\
+             [[apps.http.servers.files.routes]]\nhandle = [{{ handler = \"file_server\", root = \"{}\" }}]\n",
+            site.display()
+        ),
+    );
+    let server = Server::start(&config);
+    let addr = format!("127.0.0.1:{port}");
+    wait_listening(&addr);
+
+    let index = get(&addr, "/");
+    assert_eq!(index.status, 200);
+    assert_eq!(index.text(), "<h1>index page</h1>");
+    assert!(
+        index
+            .header("content-type")
+            .unwrap()
+            .starts_with("text/html"),
+        "{index:?}"
+    );
+
+    let notes = get(&addr, "/notes.txt");
+    assert_eq!(notes.status, 200);
+    assert!(
+        notes
+            .header("content-type")
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let etag = notes.header("etag").expect("an ETag").to_owned();
+    let modified = notes
+        .header("last-modified")
+        .expect("a Last-Modified")
+        .to_owned();
+    assert_eq!(
+        request(&addr, "GET", "/notes.txt", &[("If-None-Match", &etag)]).status,
+        304
+    );
+    assert_eq!(
+        request(
+            &addr,
+            "GET",
+            "/notes.txt",
+            &[("If-Modified-Since", &modified)]
+        )
+        .status,
+        304
+    );
+    let ranged = request(&addr, "GET", "/notes.txt", &[("Range", "bytes=2-5")]);
+    assert_eq!(ranged.status, 206);
+    assert_eq!(ranged.text(), "2345");
+    assert_eq!(ranged.header("content-range"), Some("bytes 2-5/16"));
+
+    for target in [
+        "/../secret.txt",
+        "/%2e%2e/secret.txt",
+        "/%2E%2E/secret.txt",
+        "/..%2fsecret.txt",
+        "/%2e%2e%2fsecret.txt",
+        "/notes.txt/../../secret.txt",
+        "/link.txt",
+        "/up/secret.txt",
+        "//etc/passwd",
+        "/%00",
+    ] {
+        let response = get(&addr, target);
+        assert!(
+            [400, 403, 404].contains(&response.status),
+            "{target}: {} {}",
+            response.status,
+            response.text()
+        );
+        assert!(
+            !response.text().contains("TOP SECRET"),
+            "{target} leaked the secret"
+        );
+        assert!(
+            !response.text().contains("root:"),
+            "{target} leaked /etc/passwd"
+        );
+    }
+    assert_eq!(server.stop().code, Some(0));
+}
+
+/// A tiny upstream server: answers every request with its name and remembers the last
+/// request head.
+struct Upstream {
+    addr: String,
+    last: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Upstream {
+    fn start(name: &'static str) -> Self {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let last = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let seen = last.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut head = String::new();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    head.push_str(&line);
+                }
+                *seen.lock().unwrap() = head;
+                let body = format!("answered by {name}");
+                let mut stream = stream;
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        Self { addr, last }
+    }
+
+    fn last_request(&self) -> String {
+        self.last.lock().unwrap().clone()
+    }
+}
+
+#[test]
+fn reverse_proxy_takes_upstreams_in_turn_and_answers_502_when_none_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (Upstream::start("A"), Upstream::start("B"));
+    let dead = format!("127.0.0.1:{}", free_port());
+    let port = free_port();
+    let config = config_file(
+        dir.path(),
+        &format!(
+            "[apps.http.servers.front]\nlisten = [\"127.0.0.1:{port}\"]\n\
+             [[apps.http.servers.front.routes]]\nmatch = {{ path = [\"/dead\"] }}\n\
+             handle = [{{ handler = \"reverse_proxy\", upstreams = [\"{dead}\"], connect_timeout = 2.0 }}]\n\
+             [[apps.http.servers.front.routes]]\n\
+             handle = [{{ handler = \"reverse_proxy\", upstreams = [\"{}\", \"http://{}\"] }}]\n",
+            a.addr, b.addr
+        ),
+    );
+    let server = Server::start(&config);
+    let addr = format!("127.0.0.1:{port}");
+    wait_listening(&addr);
+    let answers: Vec<String> = (0..4).map(|_| get(&addr, "/").text()).collect();
+    assert_ne!(answers[0], answers[1], "{answers:?}");
+    assert_eq!(answers[0], answers[2], "{answers:?}");
+    assert_eq!(answers[1], answers[3], "{answers:?}");
+    assert!(
+        answers.contains(&"answered by A".to_owned())
+            && answers.contains(&"answered by B".to_owned())
+    );
+    let host_header = a.last_request().to_ascii_lowercase();
+    assert!(
+        host_header.contains("x-forwarded-for: 127.0.0.1"),
+        "{host_header}"
+    );
+    assert!(
+        host_header.contains("x-forwarded-proto: http"),
+        "{host_header}"
+    );
+    assert_eq!(get(&addr, "/dead").status, 502);
+    assert_eq!(server.stop().code, Some(0));
+}
+
+#[test]
+fn a_panicking_handler_answers_500_is_counted_and_the_server_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = config_file(
+        dir.path(),
+        &format!(
+            "[apps.http.servers.main]\nlisten = [\"127.0.0.1:{port}\"]\n\
+             [[apps.http.servers.main.routes]]\nname = \"boom\"\nmatch = {{ path = [\"/panic\"] }}\nhandle = [{{ handler = \"test_panic\" }}]\n\
+             [[apps.http.servers.main.routes]]\nname = \"metrics\"\nmatch = {{ path = [\"/metrics\"] }}\nhandle = [{{ handler = \"metrics\" }}]\n\
+             [[apps.http.servers.main.routes]]\nname = \"fine\"\nhandle = [{{ handler = \"static_response\", body = \"still here\" }}]\n"
+        ),
+    );
+    let server = Server::start(&config);
+    let addr = format!("127.0.0.1:{port}");
+    wait_listening(&addr);
+    assert_eq!(get(&addr, "/panic").status, 500);
+    let next = get(&addr, "/");
+    assert_eq!((next.status, next.text().as_str()), (200, "still here"));
+    assert_eq!(get(&addr, "/panic").status, 500);
+    let metrics = get(&addr, "/metrics").text();
+    for expected in [
+        r#"module_call_total{module="http.handlers.test_panic",method="serve",status="panic"} 2"#,
+        r#"module_call_total{module="http.handlers.static_response",method="serve",status="ok"} 1"#,
+        r#"module_failed{module="http.handlers.test_panic"} 1"#,
+    ] {
+        assert!(metrics.contains(expected), "{expected} missing:\n{metrics}");
+    }
+    assert!(
+        metrics.contains("route=\"boom\""),
+        "per-route metrics:\n{metrics}"
+    );
+    let out = server.stop();
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(!out.stderr.contains("panicked at"), "{}", out.stderr);
+}
+
+#[test]
+fn sigterm_lets_a_slow_request_in_flight_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("slow-started");
+    let port = free_port();
+    let config = config_file(
+        dir.path(),
+        &format!(
+            "[apps.http]\ngrace_period = 30.0\n[apps.http.servers.main]\nlisten = [\"127.0.0.1:{port}\"]\n\
+             [[apps.http.servers.main.routes]]\nhandle = [{{ handler = \"test_slow\", millis = 1500, started_marker = \"{}\" }}]\n",
+            marker.display()
+        ),
+    );
+    let server = Server::start(&config);
+    let addr = format!("127.0.0.1:{port}");
+    wait_listening(&addr);
+    let client = {
+        let addr = addr.clone();
+        std::thread::spawn(move || get(&addr, "/slow"))
+    };
+    let deadline = std::time::Instant::now() + crate::support::PATIENCE;
+    while !marker.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the slow request never reached its handler"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let out = server.stop();
+    let response = client.join().unwrap();
+    assert_eq!(response.status, 200);
+    assert_eq!(response.text(), "slow request done\n");
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        std::net::TcpStream::connect(&addr).is_err(),
+        "no longer accepting"
+    );
+}
+
+#[test]
+fn validate_names_unknown_handlers_fields_and_bad_addresses() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "[apps.http.servers.a]\nlisten = [\"127.0.0.1:0\"]\n[[apps.http.servers.a.routes]]\nhandle = [{ handler = \"nope\" }]\n",
+            &[
+                "unknown module `http.handlers.nope` in namespace `http.handlers`",
+                "`http.handlers.file_server`",
+                "`http.handlers.static_response`",
+            ][..],
+        ),
+        (
+            "[apps.http.servers.a]\nlisten = [\"127.0.0.1:0\"]\n[[apps.http.servers.a.routes]]\nhandle = [{ handler = \"static_response\", bodyy = \"x\" }]\n",
+            &["unknown field `bodyy`"],
+        ),
+        (
+            "[apps.http.servers.a]\nlisten = [\"127.0.0.1:0\"]\nlistne = 1\n",
+            &["unknown field `listne`"],
+        ),
+        (
+            "[apps.http.servers.a]\nlisten = [\"not-an-address\"]\n",
+            &["not-an-address"],
+        ),
+    ];
+    for (text, expected) in cases {
+        let config = config_file(dir.path(), text);
+        let out = run(host(), &["validate", "--config", config.to_str().unwrap()]);
+        assert_ne!(out.code, Some(0), "{text}");
+        for needle in expected {
+            assert!(
+                out.stderr.contains(needle),
+                "{text}\nwanted {needle:?} in:\n{}",
+                out.stderr
+            );
+        }
+    }
+}
