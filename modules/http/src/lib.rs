@@ -39,26 +39,23 @@
 //! keeps serving.
 
 mod app;
+mod body;
 pub mod handlers;
 mod observe;
 mod route;
 mod server;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::pin::Pin;
 
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode, header};
-use http_body_util::{BodyExt, Full, combinators::UnsyncBoxBody};
 use xbuild_core::{BoxError, Loaded, Module};
 
 pub use app::HttpApp;
-pub use observe::RequestId;
+pub use observe::{REQUEST_ID_HEADER, RequestId, RequestInfo};
 
-/// The body type every handler reads and writes: boxed, so handlers of different crates
-/// (files, proxied streams, fixed bytes) fit one chain.
-pub type HttpBody = UnsyncBoxBody<Bytes, BoxError>;
+pub use body::HttpBody;
 /// A request as handlers see it.
 pub type Request = http::Request<HttpBody>;
 /// A response as handlers produce it.
@@ -87,37 +84,60 @@ impl<'a> Next<'a> {
 
     /// Runs the next handler (through the core's guard). At the end of the chain nobody
     /// answered, which is a 404.
-    pub async fn run(self, request: Request) -> Result<Response, BoxError> {
-        match self.rest.split_first() {
-            Some((first, rest)) => Ok(first
-                .call_async("serve", move |h| h.serve(request, Next { rest }))
-                .await?),
-            None => Ok(text_response(
-                StatusCode::NOT_FOUND,
-                "not found: no handler answered this request\n",
-            )),
+    pub fn run(
+        self,
+        request: Request,
+    ) -> impl Future<Output = Result<Response, BoxError>> + Send + 'a {
+        // Not an `async fn`: that would keep `request` and the guarded call side by side in
+        // its state, and this future is moved at every level of every request.
+        NextCall {
+            call: self.rest.split_first().map(|(first, rest)| {
+                first.call_async("serve", move |h| h.serve(request, Next { rest }))
+            }),
         }
     }
 }
 
-/// The client's address, in every request's extensions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RemoteAddr(pub SocketAddr);
+pin_project_lite::pin_project! {
+    /// The guarded call of the next handler, or nothing at the end of the chain.
+    struct NextCall<F> {
+        #[pin]
+        call: Option<F>,
+    }
+}
+
+impl<F> Future for NextCall<F>
+where
+    F: Future<Output = Result<Response, xbuild_core::CallError>>,
+{
+    type Output = Result<Response, BoxError>;
+
+    fn poll(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        match self.project().call.as_pin_mut() {
+            Some(call) => call.poll(cx).map_err(Into::into),
+            None => std::task::Poll::Ready(Ok(text_response(
+                StatusCode::NOT_FOUND,
+                "not found: no handler answered this request\n",
+            ))),
+        }
+    }
+}
 
 /// A body from bytes.
 pub fn full(bytes: impl Into<Bytes>) -> HttpBody {
-    Full::new(bytes.into())
-        .map_err(|never| match never {})
-        .boxed_unsync()
+    HttpBody::full(bytes)
 }
 
-/// Boxes any body whose errors convert into [`BoxError`].
+/// Any body whose errors convert into [`BoxError`].
 pub fn boxed<B>(body: B) -> HttpBody
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    body.map_err(Into::into).boxed_unsync()
+    HttpBody::new(body)
 }
 
 /// A plain-text response.

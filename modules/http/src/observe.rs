@@ -4,8 +4,9 @@
 
 use std::fmt::Write as _;
 use std::hash::{BuildHasher, RandomState};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use http::HeaderValue;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
@@ -13,32 +14,51 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 
-/// The request header (and response header) carrying the request ID.
+/// The response header carrying the request ID (and the request header reverse_proxy
+/// sends upstream), so a client or upstream can quote it and it can be found in the log.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
-/// A request's ID, in its extensions. Unique within a process run; the random start keeps
-/// IDs of different runs apart in aggregated logs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestId(HeaderValue);
+/// A request's ID. Unique within a process run; the random start keeps IDs of different
+/// runs apart in aggregated logs. Shown as 16 hex digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RequestId(u64);
 
 impl RequestId {
     pub(crate) fn next() -> Self {
         static COUNTER: OnceLock<AtomicU64> = OnceLock::new();
         let counter =
             COUNTER.get_or_init(|| AtomicU64::new(RandomState::new().hash_one(std::process::id())));
-        let n = counter.fetch_add(1, Ordering::Relaxed);
-        let mut text = String::with_capacity(16);
-        let _ = write!(text, "{n:016x}");
-        Self(HeaderValue::try_from(text).expect("hex digits are a valid header value"))
+        Self(counter.fetch_add(1, Ordering::Relaxed))
     }
 
-    pub fn as_str(&self) -> &str {
-        self.0.to_str().expect("built from hex digits")
+    fn hex(self) -> [u8; 16] {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 16];
+        for (i, byte) in out.iter_mut().enumerate() {
+            *byte = DIGITS[((self.0 >> (60 - 4 * i)) & 0xf) as usize];
+        }
+        out
     }
 
-    pub fn header_value(&self) -> &HeaderValue {
-        &self.0
+    /// The ID as a header value (built on demand: most requests need it once).
+    pub fn header_value(self) -> HeaderValue {
+        HeaderValue::from_bytes(&self.hex()).expect("hex digits are a valid header value")
     }
+}
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(std::str::from_utf8(&self.hex()).expect("hex digits are ASCII"))
+    }
+}
+
+/// What the server knows about a request beyond the request itself; in every request's
+/// extensions (one entry, so it costs one insert).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestInfo {
+    /// The client's address.
+    pub remote: SocketAddr,
+    pub id: RequestId,
 }
 
 /// A label value shared by every request of a route, so recording allocates nothing.
@@ -106,6 +126,9 @@ pub(crate) struct RouteMetrics {
     server: Label,
     route: Label,
     duration: Histogram,
+    /// The route's counters by (method, code), found here without hashing label strings:
+    /// a route sees few combinations, and the family lookup is the costly part.
+    counters: RwLock<Vec<(u32, Counter)>>,
 }
 
 impl RouteMetrics {
@@ -119,38 +142,60 @@ impl RouteMetrics {
             server: labels.server,
             route: labels.route,
             duration,
+            counters: RwLock::default(),
         }
     }
 
     pub fn record(&self, method: &http::Method, code: u16, seconds: f64) {
         self.duration.observe(seconds);
-        metrics()
-            .requests
-            .get_or_create(&RequestLabels {
-                server: self.server.clone(),
-                route: self.route.clone(),
-                method: method_label(method),
-                code,
-            })
-            .inc();
+        let (index, method) = method_label(method);
+        let key = (index << 16) | u32::from(code);
+        let cached = read(&self.counters)
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, counter)| counter.inc());
+        if cached.is_none() {
+            let counter = metrics()
+                .requests
+                .get_or_create(&RequestLabels {
+                    server: self.server.clone(),
+                    route: self.route.clone(),
+                    method,
+                    code,
+                })
+                .clone();
+            counter.inc();
+            write(&self.counters).push((key, counter));
+        }
     }
+}
+
+// A panic cannot leave the cache half-updated (it is one push), so a poisoned lock is fine.
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Methods outside the standard set share one label, so clients cannot grow the metric
 /// without bound by inventing methods.
-fn method_label(method: &http::Method) -> &'static str {
+/// Returns the label and a small number standing for it.
+fn method_label(method: &http::Method) -> (u32, &'static str) {
     use http::Method;
     match *method {
-        Method::GET => "GET",
-        Method::HEAD => "HEAD",
-        Method::POST => "POST",
-        Method::PUT => "PUT",
-        Method::DELETE => "DELETE",
-        Method::PATCH => "PATCH",
-        Method::OPTIONS => "OPTIONS",
-        Method::CONNECT => "CONNECT",
-        Method::TRACE => "TRACE",
-        _ => "OTHER",
+        Method::GET => (0, "GET"),
+        Method::HEAD => (1, "HEAD"),
+        Method::POST => (2, "POST"),
+        Method::PUT => (3, "PUT"),
+        Method::DELETE => (4, "DELETE"),
+        Method::PATCH => (5, "PATCH"),
+        Method::OPTIONS => (6, "OPTIONS"),
+        Method::CONNECT => (7, "CONNECT"),
+        Method::TRACE => (8, "TRACE"),
+        _ => (9, "OTHER"),
     }
 }
 
@@ -159,28 +204,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn request_ids_are_distinct_header_values() {
+    fn request_ids_are_distinct_hex() {
         let a = RequestId::next();
         let b = RequestId::next();
         assert_ne!(a, b);
-        assert_eq!(a.as_str().len(), 16);
-        assert!(a.as_str().chars().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(RequestId(0xfe).to_string(), "00000000000000fe");
+        assert_eq!(RequestId(u64::MAX).header_value(), "ffffffffffffffff");
+        assert_eq!(a.header_value(), a.to_string().as_str());
     }
 
     #[test]
     fn route_metrics_render_with_their_labels() {
         let m = RouteMetrics::new(&"unit-srv".into(), &"unit-route".into());
-        m.record(&http::Method::from_bytes(b"BREW").unwrap(), 418, 0.001);
+        let brew = http::Method::from_bytes(b"BREW").unwrap();
+        m.record(&brew, 418, 0.001);
+        // Cached and uncached paths count into the same series.
+        m.record(&brew, 418, 0.001);
+        m.record(&http::Method::GET, 418, 0.001);
         let text = xbuild_core::metrics::render();
         assert!(
             text.contains(
-                r#"http_requests_total{server="unit-srv",route="unit-route",method="OTHER",code="418"} 1"#
+                r#"http_requests_total{server="unit-srv",route="unit-route",method="OTHER",code="418"} 2"#
             ),
             "{text}"
         );
         assert!(
             text.contains(
-                r#"http_request_duration_seconds_count{server="unit-srv",route="unit-route"} 1"#
+                r#"http_request_duration_seconds_count{server="unit-srv",route="unit-route"} 3"#
             ),
             "{text}"
         );

@@ -4,6 +4,7 @@
 //! watcher, so stopping lets in-flight requests finish.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,9 +18,9 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::observe::{REQUEST_ID_HEADER, RequestId, RouteMetrics, UNMATCHED};
+use crate::observe::{REQUEST_ID_HEADER, RequestId, RequestInfo, RouteMetrics, UNMATCHED};
 use crate::route::Route;
-use crate::{Next, RemoteAddr, Response, boxed, text_response};
+use crate::{HttpBody, Next, Response, text_response};
 
 /// A provisioned server, shared by all its connections.
 pub(crate) struct Server {
@@ -33,64 +34,68 @@ pub(crate) struct Server {
 
 impl Server {
     /// Answers one request. Never fails: handler errors and panics become 500s here.
-    async fn handle(&self, request: http::Request<Incoming>, remote: SocketAddr) -> Response {
+    ///
+    /// The bookkeeping before the handlers run is done here, synchronously, so the future
+    /// hyper stores (and moves) per request holds only what outlives the first await.
+    fn handle(
+        self: &Arc<Self>,
+        request: http::Request<Incoming>,
+        remote: SocketAddr,
+    ) -> impl Future<Output = Result<Response, Infallible>> + Send + use<> {
         let started = Instant::now();
         let id = RequestId::next();
         let (mut parts, body) = request.into_parts();
-        parts.headers.insert(
-            HeaderName::from_static(REQUEST_ID_HEADER),
-            id.header_value().clone(),
-        );
-        parts.extensions.insert(RemoteAddr(remote));
-        parts.extensions.insert(id.clone());
+        parts.extensions.insert(RequestInfo { remote, id });
         let method = parts.method.clone();
         // Only kept when the access log needs it after the request has been handed on.
         let uri = self.access_log.then(|| parts.uri.clone());
-        let request = http::Request::from_parts(parts, boxed(body));
-
+        let request = http::Request::from_parts(parts, HttpBody::from(body));
         let index = self.routes.iter().position(|r| r.matcher.matches(&request));
-        let (route_name, metrics): (&str, _) = match index {
-            Some(i) => (&self.routes[i].name, &self.route_metrics[i]),
-            None => (UNMATCHED, &self.unmatched_metrics),
-        };
-        let mut response = match index {
-            Some(i) => match Next::new(&self.routes[i].handlers).run(request).await {
-                Ok(response) => response,
-                Err(err) => {
-                    tracing::error!(
-                        server = &*self.name,
-                        route = route_name,
-                        request_id = id.as_str(),
-                        error = %err,
-                        "handler failed; answering 500"
-                    );
-                    text_response(StatusCode::INTERNAL_SERVER_ERROR, "internal server error\n")
-                }
-            },
-            None => text_response(StatusCode::NOT_FOUND, "not found: no route matched\n"),
-        };
-        response.headers_mut().insert(
-            HeaderName::from_static(REQUEST_ID_HEADER),
-            id.header_value().clone(),
-        );
-        let elapsed = started.elapsed();
-        let status = response.status().as_u16();
-        metrics.record(&method, status, elapsed.as_secs_f64());
-        if let Some(uri) = uri {
-            tracing::info!(
-                target: "http.access",
-                server = &*self.name,
-                route = route_name,
-                request_id = id.as_str(),
-                remote = %remote,
-                method = %method,
-                uri = %uri,
-                status,
-                duration_us = elapsed.as_micros() as u64,
-                "request"
+        let server = self.clone();
+        async move {
+            let (route_name, metrics): (&str, _) = match index {
+                Some(i) => (&server.routes[i].name, &server.route_metrics[i]),
+                None => (UNMATCHED, &server.unmatched_metrics),
+            };
+            let mut response = match index {
+                Some(i) => match Next::new(&server.routes[i].handlers).run(request).await {
+                    Ok(response) => response,
+                    Err(err) => {
+                        tracing::error!(
+                            server = &*server.name,
+                            route = route_name,
+                            request_id = %id,
+                            error = %err,
+                            "handler failed; answering 500"
+                        );
+                        text_response(StatusCode::INTERNAL_SERVER_ERROR, "internal server error\n")
+                    }
+                },
+                None => text_response(StatusCode::NOT_FOUND, "not found: no route matched\n"),
+            };
+            response.headers_mut().insert(
+                HeaderName::from_static(REQUEST_ID_HEADER),
+                id.header_value(),
             );
+            let elapsed = started.elapsed();
+            let status = response.status().as_u16();
+            metrics.record(&method, status, elapsed.as_secs_f64());
+            if let Some(uri) = uri {
+                tracing::info!(
+                    target: "http.access",
+                    server = &*server.name,
+                    route = route_name,
+                    request_id = %id,
+                    remote = %remote,
+                    method = %method,
+                    uri = %uri,
+                    status,
+                    duration_us = elapsed.as_micros() as u64,
+                    "request"
+                );
+            }
+            Ok(response)
         }
-        response
     }
 }
 
@@ -118,12 +123,9 @@ pub(crate) async fn serve_listener(
         };
         let _ = stream.set_nodelay(true);
         let server = server.clone();
-        let service = service_fn(move |request| {
-            let server = server.clone();
-            async move { Ok::<_, Infallible>(server.handle(request, remote).await) }
-        });
+        let service = service_fn(move |request| server.handle(request, remote));
         let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .serve_connection(TokioIo::new(stream), service)
             .into_owned();
         let connection = graceful.watch(connection);
         tokio::spawn(async move {

@@ -18,7 +18,9 @@ use hyper_util::rt::TokioExecutor;
 use serde::Deserialize;
 use xbuild_core::{BoxError, Context, Module};
 
-use crate::{Handler, HandlerFuture, HttpBody, Next, RemoteAddr, Request, Response, boxed};
+use crate::{
+    Handler, HandlerFuture, HttpBody, Next, REQUEST_ID_HEADER, Request, RequestInfo, Response,
+};
 
 fn default_connect_timeout() -> f64 {
     5.0
@@ -164,10 +166,16 @@ impl Handler for ReverseProxy {
 impl Prepared {
     async fn forward(&self, request: Request) -> Response {
         let (mut parts, body) = request.into_parts();
-        let client = parts.extensions.get::<RemoteAddr>().map(|a| a.0.ip());
+        let info = parts.extensions.get::<RequestInfo>().copied();
         let host = parts.headers.get(header::HOST).cloned();
         strip_hop_by_hop(&mut parts.headers);
-        set_forwarding_headers(&mut parts.headers, client, host);
+        set_forwarding_headers(&mut parts.headers, info.map(|i| i.remote.ip()), host);
+        if let Some(info) = info {
+            // The upstream can log the same ID as this host's access log.
+            parts
+                .headers
+                .insert(REQUEST_ID_HEADER, info.id.header_value());
+        }
         let path_and_query = parts
             .uri
             .path_and_query()
@@ -197,7 +205,7 @@ impl Prepared {
                     continue;
                 }
             };
-            let mut outgoing = http::Request::new(body.take().unwrap_or_else(|| crate::full("")));
+            let mut outgoing = http::Request::new(body.take().unwrap_or_default());
             *outgoing.method_mut() = parts.method.clone();
             *outgoing.uri_mut() = uri;
             // The upstream connection is HTTP/1.1 whatever the client spoke.
@@ -207,7 +215,7 @@ impl Prepared {
                 Ok(response) => {
                     let (mut parts, body) = response.into_parts();
                     strip_hop_by_hop(&mut parts.headers);
-                    return Response::from_parts(parts, boxed(body));
+                    return Response::from_parts(parts, HttpBody::from(body));
                 }
                 Err(err) => {
                     failures.push(format!("{upstream}: {err}"));
