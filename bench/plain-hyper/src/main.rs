@@ -44,18 +44,11 @@ fn main() -> std::io::Result<()> {
         loop {
             let (stream, _) = listener.accept().await?;
             let _ = stream.set_nodelay(true);
-            if std::env::var("AUTO").is_ok() {
-                tokio::spawn(async move {
-                    let b = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
-                    let _ = b.serve_connection_with_upgrades(TokioIo::new(stream), service_fn(hello)).await;
-                });
-            } else {
             tokio::spawn(async move {
                 let _ = http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service_fn(hello))
                     .await;
             });
-            }
         }
     })
 }
