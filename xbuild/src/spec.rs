@@ -373,7 +373,7 @@ mod tests {
             ("foo@1.2.3.4", "invalid version requirement"),
             ("foo=", "empty replacement"),
             ("foo=bar", "ambiguous replacement `bar`"),
-            ("foo=bar@x", "invalid version requirement `x`"),
+            ("foo=bar@y", "invalid version requirement `y`"),
             ("foo=b;r@1", "invalid crate name `b;r`"),
             (&"a".repeat(65), "longer than 64"),
         ];
