@@ -16,7 +16,7 @@ use xbuild_core::{App, BoxError, Context, Module};
 
 use crate::observe::{RouteMetrics, UNMATCHED};
 use crate::route::{Route, RouteConfig};
-use crate::server::{Server, serve_listener};
+use crate::server::{Protocols, Server, serve_listener};
 
 fn default_grace_period() -> f64 {
     5.0
@@ -55,6 +55,13 @@ struct ServerConfig {
     /// One `http.access` log line per request.
     #[serde(default = "default_true")]
     access_log: bool,
+    /// `h1` (HTTP/1.1) and/or `h2c` (HTTP/2 without TLS, opt-in as in Caddy).
+    #[serde(default = "default_protocols")]
+    protocols: Vec<String>,
+}
+
+fn default_protocols() -> Vec<String> {
+    vec!["h1".to_owned()]
 }
 
 struct Running {
@@ -110,6 +117,8 @@ fn provision_server(
         .iter()
         .map(|text| parse_listen(text).map_err(|e| format!("server `{name}`: {e}")))
         .collect::<Result<Vec<_>, _>>()?;
+    let protocols =
+        Protocols::parse(&config.protocols).map_err(|e| format!("server `{name}`: {e}"))?;
     let server_name: Arc<str> = name.into();
     let mut routes: Vec<Route> = Vec::with_capacity(config.routes.len());
     for (i, route) in config.routes.into_iter().enumerate() {
@@ -139,6 +148,7 @@ fn provision_server(
         routes,
         route_metrics,
         access_log: config.access_log,
+        protocols,
     })
 }
 

@@ -14,8 +14,8 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 
-/// The response header carrying the request ID (and the request header reverse_proxy
-/// sends upstream), so a client or upstream can quote it and it can be found in the log.
+/// The response header carrying the request ID when the access log is on (so a client
+/// can quote the ID of its log line), and the request header reverse_proxy sends upstream.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
 /// A request's ID. Unique within a process run; the random start keeps IDs of different

@@ -1,7 +1,8 @@
 //! One configured server: its listeners' accept loops, and the per-request path (request
 //! ID, route selection, the guarded handler chain, metrics, access log). Connections are
-//! served by hyper-util's auto builder (HTTP/1 and h2c) and tracked by its graceful-shutdown
-//! watcher, so stopping lets in-flight requests finish.
+//! served by hyper (HTTP/1.1, and h2c when configured, through hyper-util's auto builder)
+//! and tracked by hyper-util's graceful-shutdown watcher, so stopping lets in-flight
+//! requests finish.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -22,6 +23,43 @@ use crate::observe::{REQUEST_ID_HEADER, RequestId, RequestInfo, RouteMetrics, UN
 use crate::route::Route;
 use crate::{HttpBody, Next, Response, text_response};
 
+/// Which protocols a server speaks on its cleartext listeners.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Protocols {
+    /// HTTP/1.1 only: hyper's HTTP/1 connection, nothing to detect.
+    H1,
+    /// HTTP/2 over cleartext only (prior knowledge).
+    H2c,
+    /// Both, told apart by the HTTP/2 preface (hyper-util's auto connection).
+    H1AndH2c,
+}
+
+impl Protocols {
+    /// From the config's `protocols` list.
+    pub fn parse(names: &[String]) -> Result<Self, String> {
+        let (mut h1, mut h2c) = (false, false);
+        for name in names {
+            match name.as_str() {
+                "h1" => h1 = true,
+                "h2c" => h2c = true,
+                other => {
+                    return Err(format!(
+                        "unknown protocol `{other}` in `protocols`: use `h1` (HTTP/1.1) and/or `h2c` (HTTP/2 without TLS)"
+                    ));
+                }
+            }
+        }
+        match (h1, h2c) {
+            (true, false) => Ok(Protocols::H1),
+            (false, true) => Ok(Protocols::H2c),
+            (true, true) => Ok(Protocols::H1AndH2c),
+            (false, false) => {
+                Err("`protocols` is empty: list at least one of `h1`, `h2c`".to_owned())
+            }
+        }
+    }
+}
+
 /// A provisioned server, shared by all its connections.
 pub(crate) struct Server {
     pub name: Arc<str>,
@@ -30,6 +68,7 @@ pub(crate) struct Server {
     pub route_metrics: Vec<RouteMetrics>,
     pub unmatched_metrics: RouteMetrics,
     pub access_log: bool,
+    pub protocols: Protocols,
 }
 
 impl Server {
@@ -73,10 +112,12 @@ impl Server {
                 },
                 None => text_response(StatusCode::NOT_FOUND, "not found: no route matched\n"),
             };
-            response.headers_mut().insert(
-                HeaderName::from_static(REQUEST_ID_HEADER),
-                id.header_value(),
-            );
+            if uri.is_some() {
+                // The ID the access log line carries, so a client can quote it.
+                response
+                    .headers_mut()
+                    .insert(HeaderName::from_static(REQUEST_ID_HEADER), id.header_value());
+            }
             let elapsed = started.elapsed();
             let status = response.status().as_u16();
             metrics.record(&method, status, elapsed.as_secs_f64());
@@ -106,7 +147,11 @@ pub(crate) async fn serve_listener(
     server: Arc<Server>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let http1 = hyper::server::conn::http1::Builder::new();
+    let auto = match server.protocols {
+        Protocols::H2c => auto::Builder::new(TokioExecutor::new()).http2_only(),
+        _ => auto::Builder::new(TokioExecutor::new()),
+    };
     let graceful = GracefulShutdown::new();
     loop {
         let (stream, remote) = tokio::select! {
@@ -122,19 +167,50 @@ pub(crate) async fn serve_listener(
             _ = stop.changed() => break,
         };
         let _ = stream.set_nodelay(true);
-        let server = server.clone();
-        let service = service_fn(move |request| server.handle(request, remote));
-        let connection = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(err) = connection.await {
-                tracing::debug!(%remote, error = %err, "connection ended with an error");
+        let io = TokioIo::new(stream);
+        let service_server = server.clone();
+        let service = service_fn(move |request| service_server.handle(request, remote));
+        // HTTP/1-only connections skip the protocol detection (and its per-read cost).
+        match server.protocols {
+            Protocols::H1 => {
+                spawn_connection(graceful.watch(http1.serve_connection(io, service)), remote)
             }
-        });
+            _ => spawn_connection(
+                graceful.watch(auto.serve_connection(io, service).into_owned()),
+                remote,
+            ),
+        }
     }
     // Refuse new connections right away, then let the open ones drain.
     drop(listener);
     graceful.shutdown().await;
+}
+
+fn spawn_connection<C, E>(connection: C, remote: SocketAddr)
+where
+    C: Future<Output = Result<(), E>> + Send + 'static,
+    E: std::fmt::Display,
+{
+    tokio::spawn(async move {
+        if let Err(err) = connection.await {
+            tracing::debug!(%remote, error = %err, "connection ended with an error");
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Protocols;
+
+    #[test]
+    fn parses_protocol_lists() {
+        let parse = |names: &[&str]| {
+            Protocols::parse(&names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+        };
+        assert_eq!(parse(&["h1"]), Ok(Protocols::H1));
+        assert_eq!(parse(&["h2c"]), Ok(Protocols::H2c));
+        assert_eq!(parse(&["h2c", "h1"]), Ok(Protocols::H1AndH2c));
+        assert!(parse(&[]).unwrap_err().contains("empty"));
+        assert!(parse(&["h3"]).unwrap_err().contains("`h3`"));
+    }
 }

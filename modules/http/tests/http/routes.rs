@@ -10,7 +10,6 @@ const CONFIG: &str = r#"
 worker_threads = 1
 [apps.http.servers.routes]
 listen = ["{addr}"]
-access_log = false
 
 [[apps.http.servers.routes.routes]]
 match = { host = ["api.example.com"] }
@@ -93,4 +92,36 @@ fn a_route_whose_handlers_all_pass_answers_404() {
     );
     // The headers handler still worked on the way back.
     assert_eq!(answer.header("x-seen"), "1");
+}
+
+#[test]
+fn h2c_is_opt_in() {
+    let both = Host::start(
+        r#"
+        [apps.http.servers.both]
+        listen = ["{addr}"]
+        access_log = false
+        protocols = ["h1", "h2c"]
+        [[apps.http.servers.both.routes]]
+        handle = [{ handler = "static_response", body = "either" }]
+        "#,
+    );
+    let h2 = crate::support::send_h2(&both.url("/")).unwrap();
+    assert_eq!((h2.0, h2.1.as_str()), (http::Version::HTTP_2, "either"));
+    assert_eq!(get(&both.url("/")).body, "either");
+
+    let h1_only = Host::start(
+        r#"
+        [apps.http.servers.h1]
+        listen = ["{addr}"]
+        access_log = false
+        [[apps.http.servers.h1.routes]]
+        handle = [{ handler = "static_response", body = "h1" }]
+        "#,
+    );
+    let answer = get(&h1_only.url("/"));
+    assert_eq!(answer.body, "h1");
+    // Without an access log there is no log line for a request ID to point at.
+    assert!(answer.headers.get("x-request-id").is_none());
+    assert!(crate::support::send_h2(&h1_only.url("/")).is_err());
 }

@@ -130,6 +130,29 @@ pub fn send(request: Request<Full<Bytes>>) -> Answer {
     rt().block_on(send_async(request)).unwrap()
 }
 
+/// A GET over HTTP/2 with prior knowledge (h2c); the version and body of the answer.
+pub fn send_h2(url: &str) -> Result<(http::Version, String), String> {
+    let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build(HttpConnector::new());
+    rt().block_on(async {
+        let response = client
+            .request(Request::get(url).body(Full::default()).unwrap())
+            .await
+            .map_err(|e| error_chain(&e))?;
+        let version = response.version();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok((
+            version,
+            String::from_utf8_lossy(&body.to_bytes()).into_owned(),
+        ))
+    })
+}
+
 /// A GET with extra headers.
 pub fn get_with(url: &str, headers: &[(&str, &str)]) -> Answer {
     let mut builder = Request::get(url);
