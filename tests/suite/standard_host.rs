@@ -121,6 +121,31 @@ fn list_modules_separates_the_standard_modules() {
         assert!(all.stdout.lines().any(|l| l == id), "{id}: {}", all.stdout);
     }
     assert!(all.stdout.contains("Standard modules: 6"), "{}", all.stdout);
+    // The curated index (registry.toml) says truly what the standard crates register.
+    let listed: serde_json::Value =
+        serde_json::from_str(&run(host(), &["list-modules", "--json"]).success().stdout).unwrap();
+    let known: serde_json::Value =
+        serde_json::from_str(&run(XBUILD, &["list-known", "--json"]).success().stdout).unwrap();
+    for entry in known
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["standard"] == true)
+    {
+        let registered: Vec<&serde_json::Value> = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["crate"] == entry["crate"])
+            .map(|m| &m["id"])
+            .collect();
+        let indexed: Vec<&serde_json::Value> = entry["ids"].as_array().unwrap().iter().collect();
+        assert_eq!(
+            registered, indexed,
+            "registry.toml entry for {}",
+            entry["crate"]
+        );
+    }
     let skipped = run(host(), &["list-modules", "--skip-standard"]).success();
     assert_eq!(
         skipped.stdout,

@@ -27,6 +27,12 @@ pub struct Cli {
 pub enum Command {
     /// Build a host (the default).
     Build(BuildArgs),
+    /// List the curated index of known module crates (registry.toml).
+    ListKnown {
+        /// One JSON document, for tools.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -10,6 +10,7 @@ pub mod cargo;
 pub mod cli;
 pub mod elf;
 pub mod events;
+pub mod known;
 pub mod manifest;
 pub mod plan;
 pub mod resolve;
@@ -32,6 +33,10 @@ pub fn main() -> i32 {
     };
     let args = match cli.command {
         Some(Command::Build(args)) => args,
+        Some(Command::ListKnown { json }) => {
+            print!("{}", known::render(json));
+            return 0;
+        }
         None => cli.build,
     };
     let mut reporter: Box<dyn Reporter> = match args.message_format {

@@ -21,10 +21,12 @@ pub enum ResolveError {
     NotAModule { name: String, version: String },
     #[error("two versions of xbuild-core would be linked into the host:\n{}\n  hint: modules must share one xbuild-core; upgrade the modules built for the other version, or build with `--core-path` pointing at a core they share", describe_cores(.0))]
     TwoCores(Vec<(String, Vec<String>)>),
-    #[error("crate `{name}` was not found{}\n  hint: check the spelling, or pass `--registry NAME` if it is published to another registry", registry_hint(.registry))]
+    #[error("crate `{name}` was not found{}\n  hint: check the spelling, or pass `--registry NAME` if it is published to another registry{}", registry_hint(.registry), suggestion_hint(.suggestions))]
     NoSuchCrate {
         name: String,
         registry: Option<String>,
+        /// Known crates (registry.toml) it may have meant.
+        suggestions: Vec<String>,
     },
     #[error("the lock file `{}` does not fit this build (other modules or versions)\n  hint: build without --locked to resolve again and refresh it", .0.display())]
     StaleLock(std::path::PathBuf),
@@ -47,6 +49,17 @@ fn describe_cores(cores: &[(String, Vec<String>)]) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+fn suggestion_hint(suggestions: &[String]) -> String {
+    if suggestions.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "\n  hint: known module crates with that name: {} (`xbuild list-known`)",
+            suggestions.join(", ")
+        )
+    }
 }
 
 fn registry_hint(registry: &Option<String>) -> String {
@@ -94,6 +107,7 @@ pub fn explain_cargo_failure(stderr: &str, plan: &BuildPlan) -> Option<ResolveEr
                 return Some(ResolveError::NoSuchCrate {
                     name: name.to_owned(),
                     registry: plan.registry.clone(),
+                    suggestions: crate::known::suggestions(name),
                 });
             }
         }
