@@ -26,7 +26,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Build a host (the default).
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
     /// List the curated index of known module crates (registry.toml).
     ListKnown {
         /// One JSON document, for tools.

@@ -32,7 +32,7 @@ pub fn main() -> i32 {
         }
     };
     let args = match cli.command {
-        Some(Command::Build(args)) => args,
+        Some(Command::Build(args)) => *args,
         Some(Command::ListKnown { json }) => {
             print!("{}", known::render(json));
             return 0;
