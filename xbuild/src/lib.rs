@@ -55,7 +55,7 @@ pub fn main() -> i32 {
     match result {
         Ok(_) => 0,
         Err(err) => {
-            let message = error_chain(&err);
+            let message = xbuild_core::host::error_chain(&err);
             let code = err.exit_code();
             reporter.report(Event::Error {
                 message: message.clone(),
@@ -65,17 +65,4 @@ pub fn main() -> i32 {
             code
         }
     }
-}
-
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(&format!("\n  caused by: {cause_text}"));
-        }
-        source = cause.source();
-    }
-    text
 }

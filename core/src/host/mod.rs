@@ -111,18 +111,23 @@ pub fn run(info: BuildInfo, args: Vec<std::ffi::OsString>) -> i32 {
 }
 
 fn fail(err: &dyn std::error::Error) -> i32 {
-    let mut text = format!("error: {err}");
+    eprintln!("error: {}", error_chain(err));
+    1
+}
+
+/// An error and its causes as one message, each cause once: our messages (and thiserror's
+/// `transparent`) often already include their cause's text.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {
         let cause_text = cause.to_string();
-        // thiserror's `transparent` and our own messages often already include the cause.
         if !text.contains(&cause_text) {
             text.push_str(&format!("\n  caused by: {cause_text}"));
         }
         source = cause.source();
     }
-    eprintln!("{text}");
-    1
+    text
 }
 
 fn init_logging(default_level: &str) {
