@@ -434,6 +434,35 @@ fn a_path_module_builds_a_static_host_with_a_manifest() {
         .unwrap();
     assert_eq!(finished["build_id"], manifest["build_id"]);
 
+    // selftest checks the manifest beside the host describes this very binary.
+    let manifest_file = root.path().join("out/host.manifest.json");
+    let original = std::fs::read_to_string(&manifest_file).unwrap();
+    let build_id = manifest["build_id"].as_str().unwrap();
+    std::fs::write(
+        &manifest_file,
+        original.replace(build_id, "0123456789abcdef0123456789abcdef"),
+    )
+    .unwrap();
+    let stale = crate::support::run(host, &["selftest"]).code(1);
+    assert!(
+        stale
+            .stdout
+            .contains("is for build 0123456789abcdef0123456789abcdef, but this host is build"),
+        "{}",
+        stale.stdout
+    );
+    let sha = manifest["sha256"].as_str().unwrap();
+    std::fs::write(&manifest_file, original.replace(sha, &"0".repeat(64))).unwrap();
+    let replaced = crate::support::run(host, &["selftest"]).code(1);
+    assert!(
+        replaced
+            .stdout
+            .contains("the binary was changed or replaced"),
+        "{}",
+        replaced.stdout
+    );
+    std::fs::write(&manifest_file, &original).unwrap();
+
     // The same inputs give the same build ID; --locked reuses the lock file beside the
     // output, and --keep-workdir leaves the generated workspace for inspection.
     let lock = root.path().join("out/host.lock");

@@ -188,8 +188,67 @@ fn problem(module: &ModuleRegistration, text: String) -> SelftestProblem {
 #[error("selftest found {} problem(s)", .0)]
 struct SelftestFailed(usize);
 
+/// The manifest xbuild writes beside a host (`host.manifest.json`), as far as selftest
+/// checks it.
+#[derive(serde::Deserialize)]
+struct ManifestIds {
+    build_id: String,
+    sha256: String,
+}
+
+/// The seed's "verify the build ID, refuse mismatches": if a manifest sits beside `exe`, it
+/// must describe this very binary (an old manifest beside a new host, or an old host copied
+/// over a new one, is a deployment mistake).
+pub fn check_manifest(exe: &Path, info: &BuildInfo) -> Option<SelftestProblem> {
+    let mut name = exe.file_name()?.to_os_string();
+    name.push(".manifest.json");
+    let path = exe.with_file_name(name);
+    let text = std::fs::read_to_string(&path).ok()?;
+    let subject = format!("manifest `{}`", path.display());
+    let mismatch = |problem: String| {
+        Some(SelftestProblem {
+            subject: subject.clone(),
+            problem,
+        })
+    };
+    let manifest: ManifestIds = match serde_json::from_str(&text) {
+        Ok(manifest) => manifest,
+        Err(err) => return mismatch(format!("is unreadable: {err}")),
+    };
+    if manifest.build_id != info.build_id {
+        return mismatch(format!(
+            "is for build {}, but this host is build {}; deploy the host and its manifest together",
+            manifest.build_id, info.build_id
+        ));
+    }
+    match sha256_file(exe) {
+        Ok(sha) if sha == manifest.sha256 => None,
+        Ok(sha) => mismatch(format!(
+            "gives sha256 {} but this binary's is {sha}; the binary was changed or replaced after the build",
+            manifest.sha256
+        )),
+        Err(err) => mismatch(format!("cannot hash this binary to compare: {err}")),
+    }
+}
+
+fn sha256_file(path: &Path) -> std::io::Result<String> {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    std::io::copy(&mut std::fs::File::open(path)?, &mut hasher)?;
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
 pub fn selftest_command(registry: &Registry<'_>, info: &BuildInfo, json: bool) -> OpResult {
-    let report = selftest(registry, info);
+    let mut report = selftest(registry, info);
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(problem) = check_manifest(&exe, info)
+    {
+        report.problems.push(problem);
+    }
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
