@@ -6,17 +6,20 @@
 #   bench/http_throughput.sh            # defaults below; needs wrk (apt-get install -y wrk)
 #   WORKERS=2 DURATION=20s bench/http_throughput.sh
 #
-# Rounds alternate plain, host, plain, host, ... so drift in machine load hits both alike;
-# the medians are compared. With 2+ CPUs the servers are pinned to CPU 0 and wrk to CPU 1
-# (set PIN=0 to disable), so the load generator does not steal the server's core.
+# Each round measures both servers back to back (alternating which goes first), so drift in
+# machine load hits both alike; the summary is the median of the per-round ratios. Besides
+# requests/s it reports the server's CPU time per request (from /proc), which is what
+# decides throughput once the server is the bottleneck and is less disturbed by other load.
+# With 2+ CPUs the servers are pinned to CPU 0 and wrk to CPU 1 (PIN=0 disables), so the
+# load generator does not take the server's core.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 WORKERS=${WORKERS:-1}          # tokio worker threads, for both servers
-DURATION=${DURATION:-10s}      # per wrk run
+DURATION=${DURATION:-5s}       # per wrk run
 CONNECTIONS=${CONNECTIONS:-64}
 WRK_THREADS=${WRK_THREADS:-1}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 PIN=${PIN:-1}
 ACCESS_LOG=${ACCESS_LOG:-false} # the baseline writes no log; `true` measures its cost
 HOST_ADDR=127.0.0.1:18080
@@ -55,30 +58,44 @@ wait_for() { # addr
   exit 1
 }
 
-run_one() { # name addr command...
+cpu_ticks() { # pid: user+system CPU time in clock ticks
+  awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+
+run_one() { # name addr command... -> "requests/s CPU-microseconds-per-request"
   local name=$1 addr=$2; shift 2
   "${server_pin[@]}" "$@" >"$work/$name.log" 2>&1 &
   server_pid=$!
   wait_for "$addr"
   # Warm-up: connections, allocator, caches.
-  "${wrk_pin[@]}" wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d2s "http://$addr/" >/dev/null
-  local rps
-  rps=$("${wrk_pin[@]}" wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$DURATION" "http://$addr/" |
-        awk '/^Requests\/sec:/ { print $2 }')
+  "${wrk_pin[@]}" wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d1s "http://$addr/" >/dev/null
+  local before after out
+  before=$(cpu_ticks "$server_pid")
+  out=$("${wrk_pin[@]}" wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$DURATION" "http://$addr/")
+  after=$(cpu_ticks "$server_pid")
   kill -TERM "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=
-  echo "$rps"
+  awk -v ticks=$((after - before)) -v hz="$(getconf CLK_TCK)" '
+    /^ *[0-9]+ requests in/ { requests = $1 }
+    /^Requests\/sec:/ { rps = $2 }
+    END { printf "%s %.2f\n", rps, ticks / hz * 1e6 / requests }' <<<"$out"
 }
 
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 echo "settings: workers=$WORKERS connections=$CONNECTIONS wrk_threads=$WRK_THREADS duration=$DURATION rounds=$ROUNDS pinned=$([[ ${#server_pin[@]} -gt 0 ]] && echo yes || echo no) access_log=$ACCESS_LOG"
-: >"$work/plain.rps"; : >"$work/host.rps"
+: >"$work/results"
 for round in $(seq "$ROUNDS"); do
-  plain=$(WORKERS=$WORKERS run_one plain "$PLAIN_ADDR" "$PLAIN_BIN" "$PLAIN_ADDR")
-  host=$(XBUILD_LOG=${XBUILD_LOG:-info} run_one host "$HOST_ADDR" "$HOST_BIN" run --config "$work/host.toml")
-  echo "$plain" >>"$work/plain.rps"; echo "$host" >>"$work/host.rps"
-  printf 'round %d: plain hyper %10.0f req/s   xbuild host %10.0f req/s\n' "$round" "$plain" "$host"
+  run_plain() { WORKERS=$WORKERS run_one plain "$PLAIN_ADDR" "$PLAIN_BIN" "$PLAIN_ADDR"; }
+  run_host() { XBUILD_LOG=${XBUILD_LOG:-info} run_one host "$HOST_ADDR" "$HOST_BIN" run --config "$work/host.toml"; }
+  if (( round % 2 )); then plain=$(run_plain); host=$(run_host); else host=$(run_host); plain=$(run_plain); fi
+  read -r plain_rps plain_cpu <<<"$plain"; read -r host_rps host_cpu <<<"$host"
+  echo "$plain_rps $host_rps $plain_cpu $host_cpu" >>"$work/results"
+  awk -v p="$plain_rps" -v h="$host_rps" -v pc="$plain_cpu" -v hc="$host_cpu" -v r="$round" 'BEGIN {
+    printf "round %d: plain %8.0f req/s %5.2f us CPU/req | host %8.0f req/s %5.2f us CPU/req | host/plain %5.1f%% req/s, %5.1f%% by CPU\n",
+      r, p, pc, h, hc, 100 * h / p, 100 * pc / hc }'
 done
-plain=$(median <"$work/plain.rps"); host=$(median <"$work/host.rps")
-ratio=$(awk -v h="$host" -v p="$plain" 'BEGIN { printf "%.1f", 100 * h / p }')
-printf 'median:  plain hyper %10.0f req/s   xbuild host %10.0f req/s   host/plain = %s%% (goal >= 90%%)\n' "$plain" "$host" "$ratio"
+col() { awk -v c="$1" '{ print $c }' "$work/results" | median; }
+ratio=$(awk '{ print 100 * $2 / $1 }' "$work/results" | median)
+cpu_ratio=$(awk '{ print 100 * $3 / $4 }' "$work/results" | median)
+printf 'median: plain %.0f req/s %.2f us CPU/req | host %.0f req/s %.2f us CPU/req\n' "$(col 1)" "$(col 3)" "$(col 2)" "$(col 4)"
+printf 'host/plain (median of per-round ratios): %.1f%% of requests/s, %.1f%% by CPU per request (goal >= 90%%)\n' "$ratio" "$cpu_ratio"

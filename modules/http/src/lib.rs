@@ -96,6 +96,19 @@ impl<'a> Next<'a> {
             }),
         }
     }
+
+    /// [`run`](Next::run) for the server's entry into a chain: the request stays boxed
+    /// until the first handler takes it, so the futures around it stay small.
+    pub(crate) fn run_boxed(
+        self,
+        request: Box<Request>,
+    ) -> impl Future<Output = Result<Response, BoxError>> + Send + 'a {
+        NextCall {
+            call: self.rest.split_first().map(|(first, rest)| {
+                first.call_async("serve", move |h| h.serve(*request, Next { rest }))
+            }),
+        }
+    }
 }
 
 pin_project_lite::pin_project! {

@@ -146,9 +146,9 @@ impl RouteMetrics {
         }
     }
 
-    pub fn record(&self, method: &http::Method, code: u16, seconds: f64) {
+    pub fn record(&self, method: MethodLabel, code: u16, seconds: f64) {
         self.duration.observe(seconds);
-        let (index, method) = method_label(method);
+        let MethodLabel(index, method) = method;
         let key = (index << 16) | u32::from(code);
         let cached = read(&self.counters)
             .iter()
@@ -180,22 +180,28 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Methods outside the standard set share one label, so clients cannot grow the metric
-/// without bound by inventing methods.
-/// Returns the label and a small number standing for it.
-fn method_label(method: &http::Method) -> (u32, &'static str) {
-    use http::Method;
-    match *method {
-        Method::GET => (0, "GET"),
-        Method::HEAD => (1, "HEAD"),
-        Method::POST => (2, "POST"),
-        Method::PUT => (3, "PUT"),
-        Method::DELETE => (4, "DELETE"),
-        Method::PATCH => (5, "PATCH"),
-        Method::OPTIONS => (6, "OPTIONS"),
-        Method::CONNECT => (7, "CONNECT"),
-        Method::TRACE => (8, "TRACE"),
-        _ => (9, "OTHER"),
+/// A method's metric label, with a small number standing for it. Methods outside the
+/// standard set share one label, so clients cannot grow the metric without bound by
+/// inventing methods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MethodLabel(u32, &'static str);
+
+impl MethodLabel {
+    pub fn of(method: &http::Method) -> Self {
+        use http::Method;
+        let (index, label) = match *method {
+            Method::GET => (0, "GET"),
+            Method::HEAD => (1, "HEAD"),
+            Method::POST => (2, "POST"),
+            Method::PUT => (3, "PUT"),
+            Method::DELETE => (4, "DELETE"),
+            Method::PATCH => (5, "PATCH"),
+            Method::OPTIONS => (6, "OPTIONS"),
+            Method::CONNECT => (7, "CONNECT"),
+            Method::TRACE => (8, "TRACE"),
+            _ => (9, "OTHER"),
+        };
+        Self(index, label)
     }
 }
 
@@ -216,11 +222,11 @@ mod tests {
     #[test]
     fn route_metrics_render_with_their_labels() {
         let m = RouteMetrics::new(&"unit-srv".into(), &"unit-route".into());
-        let brew = http::Method::from_bytes(b"BREW").unwrap();
-        m.record(&brew, 418, 0.001);
+        let brew = MethodLabel::of(&http::Method::from_bytes(b"BREW").unwrap());
+        m.record(brew, 418, 0.001);
         // Cached and uncached paths count into the same series.
-        m.record(&brew, 418, 0.001);
-        m.record(&http::Method::GET, 418, 0.001);
+        m.record(brew, 418, 0.001);
+        m.record(MethodLabel::of(&http::Method::GET), 418, 0.001);
         let text = xbuild_core::metrics::render();
         assert!(
             text.contains(

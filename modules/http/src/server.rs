@@ -19,7 +19,9 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::observe::{REQUEST_ID_HEADER, RequestId, RequestInfo, RouteMetrics, UNMATCHED};
+use crate::observe::{
+    MethodLabel, REQUEST_ID_HEADER, RequestId, RequestInfo, RouteMetrics, UNMATCHED,
+};
 use crate::route::Route;
 use crate::{HttpBody, Next, Response, text_response};
 
@@ -85,10 +87,19 @@ impl Server {
         let id = RequestId::next();
         let (mut parts, body) = request.into_parts();
         parts.extensions.insert(RequestInfo { remote, id });
-        let method = parts.method.clone();
-        // Only kept when the access log needs it after the request has been handed on.
-        let uri = self.access_log.then(|| parts.uri.clone());
-        let request = http::Request::from_parts(parts, HttpBody::from(body));
+        let method = MethodLabel::of(&parts.method);
+        // What only the access log needs, kept (boxed, so it takes no room otherwise) for
+        // after the request has been handed on.
+        let log = self.access_log.then(|| {
+            Box::new(AccessLog {
+                method: parts.method.clone(),
+                uri: parts.uri.clone(),
+                remote,
+            })
+        });
+        // Boxed so the per-request future, which hyper and the guard move around, does not
+        // carry the whole request at each level.
+        let request = Box::new(http::Request::from_parts(parts, HttpBody::from(body)));
         let index = self.routes.iter().position(|r| r.matcher.matches(&request));
         let server = self.clone();
         async move {
@@ -97,7 +108,10 @@ impl Server {
                 None => (UNMATCHED, &server.unmatched_metrics),
             };
             let mut response = match index {
-                Some(i) => match Next::new(&server.routes[i].handlers).run(request).await {
+                Some(i) => match Next::new(&server.routes[i].handlers)
+                    .run_boxed(request)
+                    .await
+                {
                     Ok(response) => response,
                     Err(err) => {
                         tracing::error!(
@@ -112,24 +126,23 @@ impl Server {
                 },
                 None => text_response(StatusCode::NOT_FOUND, "not found: no route matched\n"),
             };
-            if uri.is_some() {
-                // The ID the access log line carries, so a client can quote it.
-                response
-                    .headers_mut()
-                    .insert(HeaderName::from_static(REQUEST_ID_HEADER), id.header_value());
-            }
             let elapsed = started.elapsed();
             let status = response.status().as_u16();
-            metrics.record(&method, status, elapsed.as_secs_f64());
-            if let Some(uri) = uri {
+            metrics.record(method, status, elapsed.as_secs_f64());
+            if let Some(log) = log {
+                // The ID the log line carries, so a client can quote it.
+                response.headers_mut().insert(
+                    HeaderName::from_static(REQUEST_ID_HEADER),
+                    id.header_value(),
+                );
                 tracing::info!(
                     target: "http.access",
                     server = &*server.name,
                     route = route_name,
                     request_id = %id,
-                    remote = %remote,
-                    method = %method,
-                    uri = %uri,
+                    remote = %log.remote,
+                    method = %log.method,
+                    uri = %log.uri,
                     status,
                     duration_us = elapsed.as_micros() as u64,
                     "request"
@@ -138,6 +151,13 @@ impl Server {
             Ok(response)
         }
     }
+}
+
+/// Request details only the access log line needs.
+struct AccessLog {
+    method: http::Method,
+    uri: http::Uri,
+    remote: SocketAddr,
 }
 
 /// Accepts connections on `listener` until `stop` changes, then waits for this listener's
