@@ -316,3 +316,37 @@ fn run_provisions_with_structured_logs_and_stops_on_sigint() {
     );
     assert!(out.stdout.contains("greet_server stopped"));
 }
+
+#[test]
+fn run_gives_up_on_an_app_that_does_not_stop_in_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(
+        dir.path(),
+        "run.toml",
+        "[apps.greet_server]\nlisten = \"127.0.0.1:0\"\ngreeters = {}\nstop_delay = 30\n",
+    );
+    let mut command = Command::new(HOST);
+    command.args(["run", "--config", &path, "--stop-timeout", "0.5"]);
+    let mut host = Spawned::new(command);
+    host.wait_for_line("greet_server listening on ");
+    host.signal("TERM");
+    let out = host.finish().code(1);
+    assert!(
+        out.stderr
+            .contains("apps did not stop within 500ms; exiting anyway"),
+        "{}",
+        out.stderr
+    );
+    for bad in [
+        "--stop-timeout=-1",
+        "--stop-timeout=0",
+        "--stop-timeout=soon",
+    ] {
+        let out = run(HOST, &["run", "--config", &path, bad]).code(2);
+        assert!(
+            out.stderr.contains("is not a positive number of seconds"),
+            "{}",
+            out.stderr
+        );
+    }
+}

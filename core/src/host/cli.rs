@@ -45,8 +45,8 @@ pub struct RunArgs {
     #[command(flatten)]
     pub config: ConfigArg,
     /// How long apps get to stop after a signal before the host gives up on them.
-    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
-    pub stop_timeout: f64,
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = positive_seconds)]
+    pub stop_timeout: std::time::Duration,
 }
 
 #[derive(Debug, Args)]
@@ -67,4 +67,12 @@ pub struct JsonArg {
     /// One JSON document, for tools.
     #[arg(long)]
     pub json: bool,
+}
+
+fn positive_seconds(text: &str) -> Result<std::time::Duration, String> {
+    text.parse::<f64>()
+        .ok()
+        .and_then(|secs| std::time::Duration::try_from_secs_f64(secs).ok())
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("`{text}` is not a positive number of seconds"))
 }

@@ -294,17 +294,11 @@ enum ShutdownError {
     Interrupted,
     #[error("shutdown finished with {} error(s):\n{}", .0.len(), .0.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n"))]
     Errors(Vec<String>),
-    #[error("invalid --stop-timeout `{0}`: give a positive number of seconds")]
-    BadTimeout(f64),
 }
 
 /// `run`: provision, start (all or nothing), wait for SIGINT/SIGTERM, then stop apps in
-/// reverse order and clean up, bounded by `stop_timeout` seconds.
-pub fn run(registry: &Registry<'static>, path: &Path, stop_timeout: f64) -> OpResult {
-    let limit = Duration::try_from_secs_f64(stop_timeout)
-        .ok()
-        .filter(|d| !d.is_zero())
-        .ok_or(ShutdownError::BadTimeout(stop_timeout))?;
+/// reverse order and clean up, bounded by `limit`.
+pub fn run(registry: &Registry<'static>, path: &Path, limit: Duration) -> OpResult {
     let config = config::load_file(path)?;
     // Listen before starting so a signal during startup is not lost.
     let mut signals = Signals::new([SIGINT, SIGTERM])?;
