@@ -53,9 +53,9 @@ use http::{HeaderValue, StatusCode, header};
 use xbuild_core::{BoxError, Loaded, Module};
 
 pub use app::HttpApp;
+pub use body::HttpBody;
 pub use observe::{REQUEST_ID_HEADER, RequestId, RequestInfo};
 
-pub use body::HttpBody;
 /// A request as handlers see it.
 pub type Request = http::Request<HttpBody>;
 /// A response as handlers produce it.
@@ -71,15 +71,24 @@ pub trait Handler: Module {
     fn serve<'a>(&'a self, request: Request, next: Next<'a>) -> HandlerFuture<'a>;
 }
 
-/// The rest of a route's handler chain.
+/// The rest of a route's handler chain, and what the server knows about the request
+/// beyond the request itself ([`RequestInfo`]: client address, request ID). That travels
+/// here rather than in the request's extensions, which would cost three allocations per
+/// request.
 #[derive(Clone, Copy)]
 pub struct Next<'a> {
     rest: &'a [Loaded<dyn Handler>],
+    info: RequestInfo,
 }
 
 impl<'a> Next<'a> {
-    pub(crate) fn new(chain: &'a [Loaded<dyn Handler>]) -> Self {
-        Self { rest: chain }
+    pub(crate) fn new(chain: &'a [Loaded<dyn Handler>], info: RequestInfo) -> Self {
+        Self { rest: chain, info }
+    }
+
+    /// The client's address and the request ID.
+    pub fn info(&self) -> RequestInfo {
+        self.info
     }
 
     /// Runs the next handler (through the core's guard). At the end of the chain nobody
@@ -90,9 +99,10 @@ impl<'a> Next<'a> {
     ) -> impl Future<Output = Result<Response, BoxError>> + Send + 'a {
         // Not an `async fn`: that would keep `request` and the guarded call side by side in
         // its state, and this future is moved at every level of every request.
+        let info = self.info;
         NextCall {
             call: self.rest.split_first().map(|(first, rest)| {
-                first.call_async("serve", move |h| h.serve(request, Next { rest }))
+                first.call_async("serve", move |h| h.serve(request, Next { rest, info }))
             }),
         }
     }
@@ -103,9 +113,10 @@ impl<'a> Next<'a> {
         self,
         request: Box<Request>,
     ) -> impl Future<Output = Result<Response, BoxError>> + Send + 'a {
+        let info = self.info;
         NextCall {
             call: self.rest.split_first().map(|(first, rest)| {
-                first.call_async("serve", move |h| h.serve(*request, Next { rest }))
+                first.call_async("serve", move |h| h.serve(*request, Next { rest, info }))
             }),
         }
     }

@@ -52,8 +52,8 @@ impl std::fmt::Display for RequestId {
     }
 }
 
-/// What the server knows about a request beyond the request itself; in every request's
-/// extensions (one entry, so it costs one insert).
+/// What the server knows about a request beyond the request itself; handlers get it from
+/// [`Next::info`](crate::Next::info).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RequestInfo {
     /// The client's address.

@@ -85,8 +85,8 @@ impl Server {
     ) -> impl Future<Output = Result<Response, Infallible>> + Send + use<> {
         let started = Instant::now();
         let id = RequestId::next();
-        let (mut parts, body) = request.into_parts();
-        parts.extensions.insert(RequestInfo { remote, id });
+        let (parts, body) = request.into_parts();
+        let info = RequestInfo { remote, id };
         let method = MethodLabel::of(&parts.method);
         // What only the access log needs, kept (boxed, so it takes no room otherwise) for
         // after the request has been handed on.
@@ -108,7 +108,7 @@ impl Server {
                 None => (UNMATCHED, &server.unmatched_metrics),
             };
             let mut response = match index {
-                Some(i) => match Next::new(&server.routes[i].handlers)
+                Some(i) => match Next::new(&server.routes[i].handlers, info)
                     .run_boxed(request)
                     .await
                 {

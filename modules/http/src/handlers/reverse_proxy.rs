@@ -103,15 +103,10 @@ const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host")
 /// Sets X-Forwarded-For/-Proto/-Host from what this server saw. Values sent by the client
 /// are replaced, not extended: this proxy trusts no one in front of it, so a client cannot
 /// forge its address for the upstream.
-fn set_forwarding_headers(
-    headers: &mut HeaderMap,
-    client: Option<IpAddr>,
-    host: Option<HeaderValue>,
-) {
-    match client.and_then(|ip| HeaderValue::try_from(ip.to_string()).ok()) {
-        Some(ip) => headers.insert(X_FORWARDED_FOR, ip),
-        None => headers.remove(X_FORWARDED_FOR),
-    };
+fn set_forwarding_headers(headers: &mut HeaderMap, client: IpAddr, host: Option<HeaderValue>) {
+    let client =
+        HeaderValue::try_from(client.to_string()).expect("an IP address is a valid header value");
+    headers.insert(X_FORWARDED_FOR, client);
     headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
     match host {
         Some(host) => headers.insert(X_FORWARDED_HOST, host),
@@ -152,30 +147,27 @@ impl Module for ReverseProxy {
 }
 
 impl Handler for ReverseProxy {
-    fn serve<'a>(&'a self, request: Request, _next: Next<'a>) -> HandlerFuture<'a> {
+    fn serve<'a>(&'a self, request: Request, next: Next<'a>) -> HandlerFuture<'a> {
         Box::pin(async move {
             let prepared = self
                 .prepared
                 .as_ref()
                 .ok_or("reverse_proxy was not provisioned")?;
-            Ok(prepared.forward(request).await)
+            Ok(prepared.forward(request, next.info()).await)
         })
     }
 }
 
 impl Prepared {
-    async fn forward(&self, request: Request) -> Response {
+    async fn forward(&self, request: Request, info: RequestInfo) -> Response {
         let (mut parts, body) = request.into_parts();
-        let info = parts.extensions.get::<RequestInfo>().copied();
         let host = parts.headers.get(header::HOST).cloned();
         strip_hop_by_hop(&mut parts.headers);
-        set_forwarding_headers(&mut parts.headers, info.map(|i| i.remote.ip()), host);
-        if let Some(info) = info {
-            // The upstream can log the same ID as this host's access log.
-            parts
-                .headers
-                .insert(REQUEST_ID_HEADER, info.id.header_value());
-        }
+        set_forwarding_headers(&mut parts.headers, info.remote.ip(), host);
+        // The upstream can log the same ID as this host's access log.
+        parts
+            .headers
+            .insert(REQUEST_ID_HEADER, info.id.header_value());
         let path_and_query = parts
             .uri
             .path_and_query()
@@ -285,7 +277,7 @@ mod tests {
         headers.insert(X_FORWARDED_FOR, HeaderValue::from_static("6.6.6.6"));
         set_forwarding_headers(
             &mut headers,
-            Some("10.0.0.1".parse().unwrap()),
+            "10.0.0.1".parse().unwrap(),
             Some(HeaderValue::from_static("example.com")),
         );
         assert_eq!(headers[X_FORWARDED_FOR], "10.0.0.1");
