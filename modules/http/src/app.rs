@@ -87,7 +87,7 @@ pub(crate) fn parse_listen(text: &str) -> Result<SocketAddr, String> {
 }
 
 /// Names become metric label values and log fields; keep them printable and unquoted.
-fn check_name(kind: &str, name: &str) -> Result<(), String> {
+pub(crate) fn check_name(kind: &str, name: &str) -> Result<(), String> {
     if name.is_empty()
         || name
             .chars()
@@ -123,13 +123,7 @@ fn provision_server(
     let mut routes: Vec<Route> = Vec::with_capacity(config.routes.len());
     for (i, route) in config.routes.into_iter().enumerate() {
         let at = format!("server `{name}`, routes[{i}]");
-        let provisioned = route
-            .name
-            .as_deref()
-            .map_or(Ok(()), |n| check_name("route", n))
-            .map_err(|e| format!("{at}: {e}").into())
-            .and_then(|()| Route::provision(i, route, ctx, &at));
-        match provisioned {
+        match Route::provision(i, route, ctx, &at) {
             Ok(route) => routes.push(route),
             Err(err) => {
                 cleanup_routes(&mut routes);

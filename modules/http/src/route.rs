@@ -177,6 +177,9 @@ impl Route {
         ctx: &mut Context<'_>,
         at: &str,
     ) -> Result<Route, BoxError> {
+        if let Some(name) = &config.name {
+            crate::app::check_name("route", name).map_err(|e| format!("{at}: {e}"))?;
+        }
         let matcher = Matcher::compile(&config.matcher).map_err(|e| format!("{at}: {e}"))?;
         let mut handlers = Vec::with_capacity(config.handle.len());
         for (i, handler) in config.handle.into_iter().enumerate() {

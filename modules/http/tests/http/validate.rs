@@ -91,6 +91,12 @@ fn bad_values_are_named() {
             "invalid status `1000`",
         ),
         (
+            r#"listen = ["127.0.0.1:1"]
+            protocols = ["h3"]"#,
+            r#"{ handler = "static_response" }"#,
+            "unknown protocol `h3`",
+        ),
+        (
             "",
             r#"{ handler = "headers", request = { set = { "Bad Name" = "x" } } }"#,
             "invalid header name `Bad Name`",
@@ -125,6 +131,40 @@ fn bad_values_are_named() {
         };
         assert!(err.contains(expected), "expected `{expected}` in:\n{err}");
     }
+}
+
+#[test]
+fn route_names_must_be_usable_as_labels() {
+    let err = provision(
+        r#"
+        [apps.http.servers.main]
+        listen = ["127.0.0.1:1"]
+        [[apps.http.servers.main.routes]]
+        name = 'say "hi"'
+        handle = [{ handler = "static_response" }]
+        "#,
+    )
+    .err()
+    .unwrap();
+    assert!(
+        err.contains("server `main`, routes[0]: invalid route name"),
+        "{err}"
+    );
+}
+
+#[test]
+fn two_servers_cannot_share_an_address() {
+    let err = provision(
+        r#"
+        [apps.http.servers.a]
+        listen = ["127.0.0.1:1"]
+        [apps.http.servers.b]
+        listen = ["127.0.0.1:1"]
+        "#,
+    )
+    .err()
+    .unwrap();
+    assert!(err.contains("`127.0.0.1:1` is used twice"), "{err}");
 }
 
 fn repo_root() -> PathBuf {
