@@ -33,6 +33,10 @@ pub struct ReverseProxy {
     /// Seconds to wait for a TCP connection to an upstream.
     #[serde(default = "default_connect_timeout")]
     connect_timeout: f64,
+    /// Seconds to wait for an upstream's response head once the request is sent; no limit
+    /// when absent. Past it the answer is 504.
+    #[serde(default)]
+    response_timeout: Option<f64>,
 
     #[serde(skip)]
     prepared: Option<Prepared>,
@@ -42,6 +46,15 @@ struct Prepared {
     upstreams: Vec<Authority>,
     next: AtomicUsize,
     client: Client<HttpConnector, HttpBody>,
+    response_timeout: Option<Duration>,
+}
+
+/// A positive number of seconds, or an error naming the field.
+fn seconds(field: &str, value: f64) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("invalid {field} `{value}`: give a positive number of seconds"))
 }
 
 /// Parses an upstream address, naming it in the error.
@@ -124,23 +137,20 @@ impl Module for ReverseProxy {
             .iter()
             .map(|u| parse_upstream(u))
             .collect::<Result<Vec<_>, _>>()?;
-        let timeout = Duration::try_from_secs_f64(self.connect_timeout)
-            .ok()
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| {
-                format!(
-                    "invalid connect_timeout `{}`: give a positive number of seconds",
-                    self.connect_timeout
-                )
-            })?;
+        let connect_timeout = seconds("connect_timeout", self.connect_timeout)?;
+        let response_timeout = self
+            .response_timeout
+            .map(|s| seconds("response_timeout", s))
+            .transpose()?;
         let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(timeout));
+        connector.set_connect_timeout(Some(connect_timeout));
         connector.set_nodelay(true);
         let client = Client::builder(TokioExecutor::new()).build(connector);
         self.prepared = Some(Prepared {
             upstreams,
             next: AtomicUsize::new(0),
             client,
+            response_timeout,
         });
         Ok(())
     }
@@ -203,7 +213,22 @@ impl Prepared {
             // The upstream connection is HTTP/1.1 whatever the client spoke.
             *outgoing.version_mut() = Version::HTTP_11;
             *outgoing.headers_mut() = parts.headers.clone();
-            match self.client.request(outgoing).await {
+            let sent = self.client.request(outgoing);
+            let answered = match self.response_timeout {
+                Some(limit) => match tokio::time::timeout(limit, sent).await {
+                    Ok(answered) => answered,
+                    Err(_) => {
+                        // Not retried: the upstream may be acting on the request.
+                        tracing::warn!(%upstream, ?limit, "reverse_proxy: upstream did not answer in time; answering 504");
+                        return crate::text_response(
+                            StatusCode::GATEWAY_TIMEOUT,
+                            "gateway timeout: the upstream did not answer in time\n",
+                        );
+                    }
+                },
+                None => sent.await,
+            };
+            match answered {
                 Ok(response) => {
                     let (mut parts, body) = response.into_parts();
                     strip_hop_by_hop(&mut parts.headers);

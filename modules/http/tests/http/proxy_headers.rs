@@ -92,6 +92,26 @@ fn answers_502_when_no_upstream_answers() {
 }
 
 #[test]
+fn answers_504_when_the_upstream_does_not_answer_in_time() {
+    // Accepts connections (the kernel's backlog does) but never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = Host::start(&format!(
+        r#"
+        [apps.http]
+        worker_threads = 1
+        [apps.http.servers.timeout]
+        listen = ["{{addr}}"]
+        [[apps.http.servers.timeout.routes]]
+        handle = [{{ handler = "reverse_proxy", upstreams = ["{}"], response_timeout = 0.2 }}]
+        "#,
+        silent.local_addr().unwrap()
+    ));
+    let answer = get(&host.url("/"));
+    assert_eq!(answer.status, 504);
+    assert!(answer.body.contains("gateway timeout"), "{}", answer.body);
+}
+
+#[test]
 fn skips_an_upstream_that_refuses_connections() {
     let down = format!("127.0.0.1:{}", free_port());
     let up = echo_upstream("up");
