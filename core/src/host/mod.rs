@@ -56,7 +56,7 @@ pub fn run(info: BuildInfo, args: Vec<std::ffi::OsString>) -> i32 {
         }
     };
     let wants_logs = matches!(matches.subcommand_name(), Some("run" | "validate"));
-    init_logging(if wants_logs { "info" } else { "warn" });
+    let _flush_logs_on_return = init_logging(if wants_logs { "info" } else { "warn" });
 
     if let (Ok(registry), Some((name, sub))) = (&registry, matches.subcommand())
         && let Some(extra) = registry.command(name)
@@ -130,17 +130,26 @@ pub fn error_chain(err: &dyn std::error::Error) -> String {
     text
 }
 
-fn init_logging(default_level: &str) {
+/// Logs go to stderr through a background writer: formatting stays on the calling thread,
+/// but the write does not, so a request's access-log line does not wait on the terminal
+/// or pipe. Lines are never dropped (a full buffer blocks). Dropping the returned guard
+/// flushes what is buffered, so it lives until the command returns.
+fn init_logging(default_level: &str) -> tracing_appender::non_blocking::WorkerGuard {
     use tracing_subscriber::EnvFilter;
     let filter =
         EnvFilter::try_from_env("XBUILD_LOG").unwrap_or_else(|_| EnvFilter::new(default_level));
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("xbuild-log")
+        .finish(std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let _ = if std::env::var("XBUILD_LOG_FORMAT").as_deref() == Ok("json") {
         builder.json().try_init()
     } else {
         builder.try_init()
     };
+    guard
 }
