@@ -2,13 +2,14 @@
 //! step is a function; the temporary workspace lives exactly as long as `build` runs
 //! (unless kept), and the output appears only by an atomic rename at the very end.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use cargo_metadata::{Message, Metadata, PackageId};
+use cargo_metadata::diagnostic::DiagnosticLevel;
+use cargo_metadata::{Message, Metadata, PackageId, TargetKind};
 
 use crate::cargo::{Cargo, CargoError, Interrupt, Line};
 use crate::elf;
@@ -200,6 +201,8 @@ fn package_names(metadata: &Metadata) -> HashMap<&PackageId, String> {
         .collect()
 }
 
+/// Runs `cargo build`, reporting progress; returns the host binary's path. On failure,
+/// cargo's diagnostics have been reported and the error names the crates at fault.
 fn compile(
     plan: &BuildPlan,
     ws: &Workspace,
@@ -214,48 +217,36 @@ fn compile(
     let mut done = 0;
     let mut binary = None;
     let mut failing: Vec<PackageId> = Vec::new();
-    let mut stderr_tail: Vec<String> = Vec::new();
+    let mut stderr_tail: VecDeque<String> = VecDeque::new();
     let status = cargo.build(ws, plan, interrupt, |line| match line {
         Line::Out(text) => match serde_json::from_str::<Message>(&text) {
             Ok(Message::CompilerArtifact(artifact)) => {
-                if artifact
-                    .target
-                    .kind
-                    .iter()
-                    .any(|k| k.to_string() == "custom-build")
-                {
+                // Build scripts are extra units; N of M counts crates.
+                if artifact.target.kind.contains(&TargetKind::CustomBuild) {
                     return;
                 }
                 done = (done + 1).min(total);
-                let name = artifact.target.name.to_string();
-                if artifact.package_id.repr.contains(&ws.package)
-                    || names
-                        .get(&artifact.package_id)
-                        .is_some_and(|n| n.contains(&ws.package))
-                {
-                    binary = artifact.executable.clone().map(|p| p.into_std_path_buf());
+                if artifact.package_id == resolved.host_id {
+                    binary = artifact.executable.map(|p| p.into_std_path_buf());
                 }
+                let name = artifact.target.name;
                 reporter.report(Event::Compiling { done, total, name });
             }
             Ok(Message::CompilerMessage(message)) => {
-                let level = format!("{:?}", message.message.level).to_lowercase();
-                let is_error = level.contains("error");
+                let is_error = matches!(
+                    message.message.level,
+                    DiagnosticLevel::Error | DiagnosticLevel::Ice
+                );
                 if is_error && !failing.contains(&message.package_id) {
                     failing.push(message.package_id.clone());
                 }
-                // Errors always; warnings only of the crates the user chose, and only
-                // when they would see them anyway (cargo caps lints of registry crates).
-                if (is_error
-                    || plan.modules.iter().any(|m| {
-                        names
-                            .get(&message.package_id)
-                            .is_some_and(|n| n.starts_with(&format!("`{}`", m.name)))
-                    }))
-                    && let Some(rendered) = message.message.rendered
-                {
+                // Errors always; warnings only of module crates (cargo caps the lints of
+                // registry crates anyway).
+                let shown = is_error || resolved.module_ids.contains(&message.package_id);
+                if shown && let Some(rendered) = message.message.rendered {
                     reporter.report(Event::Diagnostic {
                         name: names.get(&message.package_id).cloned().unwrap_or_default(),
-                        level,
+                        level: format!("{:?}", message.message.level).to_lowercase(),
                         rendered,
                     });
                 }
@@ -264,10 +255,10 @@ fn compile(
         },
         Line::Err(text) => {
             reporter.report(Event::CargoOutput { line: text.clone() });
-            stderr_tail.push(text);
-            if stderr_tail.len() > 40 {
-                stderr_tail.remove(0);
+            if stderr_tail.len() == 40 {
+                stderr_tail.pop_front();
             }
+            stderr_tail.push_back(text);
         }
     })?;
     if status.success()
@@ -276,7 +267,8 @@ fn compile(
         return Ok(binary);
     }
     if failing.is_empty() {
-        for line in &stderr_tail {
+        // No compiler diagnostics (a linker or cargo failure): cargo's last words say why.
+        for line in stderr_tail {
             reporter.report(Event::Diagnostic {
                 name: String::new(),
                 level: "error".into(),
@@ -284,13 +276,13 @@ fn compile(
             });
         }
     }
-    let culprit = describe_culprits(plan, ws, &names, &failing);
-    Err(BuildError::Compile { culprit })
+    Err(BuildError::Compile {
+        culprit: describe_culprits(resolved, &names, &failing),
+    })
 }
 
 fn describe_culprits(
-    plan: &BuildPlan,
-    ws: &Workspace,
+    resolved: &Resolved,
     names: &HashMap<&PackageId, String>,
     failing: &[PackageId],
 ) -> String {
@@ -301,14 +293,10 @@ fn describe_culprits(
         .iter()
         .map(|id| {
             let name = names.get(id).cloned().unwrap_or_else(|| id.repr.clone());
-            if name.contains(&ws.package) {
+            if *id == resolved.host_id {
                 "the generated host (a bug in xbuild; rerun with --keep-workdir and report it)"
                     .into()
-            } else if plan
-                .modules
-                .iter()
-                .any(|m| name.starts_with(&format!("`{}`", m.name)))
-            {
+            } else if resolved.module_ids.contains(id) {
                 format!("module crate {name}")
             } else {
                 format!("dependency {name}")

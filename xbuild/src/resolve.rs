@@ -139,6 +139,10 @@ pub struct Resolved {
     /// Module crates the host must contain (the `--with` crates, and the standard module
     /// crates `xbuild-standard` names), as resolved.
     pub modules: Vec<ResolvedModule>,
+    /// Package IDs of those module crates, to attribute compiler messages.
+    pub module_ids: HashSet<PackageId>,
+    /// The generated host package.
+    pub host_id: PackageId,
     pub core_version: String,
     pub packages: usize,
 }
@@ -236,6 +240,7 @@ pub fn check(metadata: &Metadata, plan: &BuildPlan, host: &str) -> Result<Resolv
     };
 
     let mut modules = Vec::new();
+    let mut module_ids = HashSet::new();
     for module in &plan.modules {
         let package = dependency(&module.name).expect("every module is a dependency of the host");
         if !reaches_core(&package.id) {
@@ -244,6 +249,7 @@ pub fn check(metadata: &Metadata, plan: &BuildPlan, host: &str) -> Result<Resolv
                 version: package.version.to_string(),
             });
         }
+        module_ids.insert(package.id.clone());
         modules.push(ResolvedModule {
             name: package.name.to_string(),
             version: package.version.to_string(),
@@ -260,6 +266,7 @@ pub fn check(metadata: &Metadata, plan: &BuildPlan, host: &str) -> Result<Resolv
                 && reaches_core(&package.id)
                 && named.insert(package.name.to_string())
             {
+                module_ids.insert(package.id.clone());
                 modules.push(ResolvedModule {
                     name: package.name.to_string(),
                     version: package.version.to_string(),
@@ -270,6 +277,8 @@ pub fn check(metadata: &Metadata, plan: &BuildPlan, host: &str) -> Result<Resolv
     }
     Ok(Resolved {
         modules,
+        module_ids,
+        host_id: root.id.clone(),
         core_version: core.version.to_string(),
         packages: metadata.packages.len(),
     })
