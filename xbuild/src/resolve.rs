@@ -56,8 +56,8 @@ fn suggestion_hint(suggestions: &[String]) -> String {
         String::new()
     } else {
         format!(
-            "\n  hint: known module crates with that name: {} (`xbuild list-known`)",
-            suggestions.join(", ")
+            "\n  hint: did you mean {}? (`xbuild list-known` lists known module crates)",
+            suggestions.join(" or ")
         )
     }
 }
@@ -100,14 +100,27 @@ pub fn explain_cargo_failure(stderr: &str, plan: &BuildPlan) -> Option<ResolveEr
             .chain(&plan.replacements)
             .any(|m| m.name == name)
     };
+    // Cargo words a missing crate as "no matching package named `x` found" or as "no
+    // matching package found" followed by "searched package name: `x`" and maybe "perhaps
+    // you meant: y".
+    let cargo_suggestion = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("perhaps you meant:"))
+        .map(|s| s.trim().to_owned());
     for line in stderr.lines() {
-        if let Some(rest) = line.split("no matching package named `").nth(1) {
+        let missing = line
+            .split("no matching package named `")
+            .nth(1)
+            .or_else(|| line.strip_prefix("searched package name: `"));
+        if let Some(rest) = missing {
             let name = rest.split('`').next().unwrap_or_default();
             if named(name) {
+                let mut suggestions = crate::known::suggestions(name);
+                suggestions.extend(cargo_suggestion.clone());
                 return Some(ResolveError::NoSuchCrate {
                     name: name.to_owned(),
                     registry: plan.registry.clone(),
-                    suggestions: crate::known::suggestions(name),
+                    suggestions,
                 });
             }
         }
@@ -312,6 +325,13 @@ mod tests {
             explain_cargo_failure(missing, &plan_modules),
             Some(ResolveError::NoSuchCrate { .. })
         ));
+        let missing = "error: no matching package found\nsearched package name: `mod-a`\nperhaps you meant:      mod_b\n";
+        let err = explain_cargo_failure(missing, &plan_modules).unwrap();
+        assert!(
+            matches!(&err, ResolveError::NoSuchCrate { suggestions, .. } if suggestions == &["mod_b"]),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("did you mean mod_b?"), "{err}");
         assert!(explain_cargo_failure("error: something else", &plan_modules).is_none());
     }
 }
