@@ -28,6 +28,10 @@ pub enum ResolveError {
         /// Known crates (registry.toml) it may have meant.
         suggestions: Vec<String>,
     },
+    #[error(
+        "the crates of this build ask for versions of `{name}` that cannot all be met; cargo says:\n{details}\n  hint: relax a `--with` version requirement, or update the module that asks for an old `{name}`"
+    )]
+    Conflict { name: String, details: String },
     #[error("the lock file `{}` does not fit this build (other modules or versions)\n  hint: build without --locked to resolve again and refresh it", .0.display())]
     StaleLock(std::path::PathBuf),
     #[error("no version of `{name}` matches `{req}`{}\n  hint: pick one of the versions that exist", available_versions(.available))]
@@ -142,6 +146,17 @@ pub fn explain_cargo_failure(stderr: &str, plan: &BuildPlan) -> Option<ResolveEr
                 available,
             });
         }
+    }
+    // Checked last: the specific messages above also start with this line's words.
+    if let Some(rest) = stderr.split("failed to select a version for `").nth(1) {
+        let name = rest.split('`').next().unwrap_or_default().to_owned();
+        let details = stderr
+            .lines()
+            .skip_while(|l| !l.contains("failed to select a version for `"))
+            .map(|l| format!("  {l}"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        return Some(ResolveError::Conflict { name, details });
     }
     None
 }
@@ -332,6 +347,13 @@ mod tests {
             "{err:?}"
         );
         assert!(err.to_string().contains("did you mean mod_b?"), "{err}");
+        let conflict = "    Updating index\nerror: failed to select a version for `serde`.\n    ... required by package `a`\n";
+        let err = explain_cargo_failure(conflict, &plan_modules).unwrap();
+        assert!(
+            matches!(&err, ResolveError::Conflict { name, .. } if name == "serde"),
+            "{err:?}"
+        );
+        assert!(!err.to_string().contains("Updating index"), "{err}");
         assert!(explain_cargo_failure("error: something else", &plan_modules).is_none());
     }
 }
