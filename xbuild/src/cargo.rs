@@ -103,7 +103,11 @@ impl Cargo {
             .arg(subcommand)
             .arg("--manifest-path")
             .arg(ws.manifest_path())
-            .current_dir(ws.root())
+            // Cargo finds its config from the working directory: staying in the user's
+            // keeps their project's `.cargo/config.toml` (registries, mirrors) in effect.
+            // The generated settings (target, static flags) are added on top.
+            .arg("--config")
+            .arg(ws.config_path())
             .env("CARGO_TARGET_DIR", ws.root().join("target"))
             .env("CARGO_BUILD_BUILD_DIR", self.cache.join("build"))
             // Folded into the generated .cargo/config.toml instead (they would replace it).

@@ -30,6 +30,12 @@ impl Workspace {
         self.root.join("Cargo.toml")
     }
 
+    /// The generated cargo settings; passed with `--config` so they apply wherever cargo
+    /// runs from.
+    pub fn config_path(&self) -> PathBuf {
+        self.root.join(".cargo/config.toml")
+    }
+
     pub fn lock_path(&self) -> PathBuf {
         self.root.join("Cargo.lock")
     }
@@ -264,8 +270,8 @@ pub fn main_rs(plan: &BuildPlan) -> String {
         .replace("{{module_uses}}", &uses)
 }
 
-/// `.cargo/config.toml`: the target, and static linking flags, so the kept workspace
-/// rebuilds the same with plain `cargo build`.
+/// `.cargo/config.toml`: the target, and static linking flags. Cargo gets it with
+/// `--config`, and a kept workspace rebuilds the same with plain `cargo build` run inside it.
 pub fn cargo_config(plan: &BuildPlan) -> DocumentMut {
     let mut doc = DocumentMut::new();
     let mut build = Table::new();

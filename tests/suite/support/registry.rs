@@ -1,8 +1,9 @@
 //! A throwaway crate registry, modelled on cargo's test-support: a per-test root holding a
 //! `local-registry` and a `.cargo/config.toml` that serves it as alternative registry
 //! `xtest`, while crates.io stays as configured. `Package::new(name, version).publish()`
-//! writes the `.crate` and the index line. Builds find the config because xbuild creates
-//! its workspace under `TMPDIR`, which the tests point at the root.
+//! writes the `.crate` and the index line. Builds find the config because they run with the
+//! root as working directory, as a user's project config is found from theirs; `TMPDIR`
+//! points into the root too, so leftover generated workspaces can be looked for.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
