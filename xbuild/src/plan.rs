@@ -278,6 +278,36 @@ pub fn rustc_info() -> Result<(String, String), UsageError> {
     Ok((host, text))
 }
 
+/// A cross target must be one rustc knows, with its standard library installed; otherwise
+/// cargo would fail deep into the build with a message about a missing `core` crate.
+fn check_target_installed(target: &str) -> Result<(), UsageError> {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let print = |what: &str| -> Result<String, UsageError> {
+        let output = std::process::Command::new(&rustc)
+            .args(["--print", what])
+            .output()
+            .map_err(|e| usage(format!("cannot run `{rustc} --print {what}`: {e}")))?;
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    };
+    if !print("target-list")?.lines().any(|t| t == target) {
+        return Err(usage(format!(
+            "unknown target triple `{target}`\n  hint: `rustc --print target-list` lists the ones rustc knows"
+        )));
+    }
+    let sysroot = PathBuf::from(print("sysroot")?.trim());
+    if !sysroot
+        .join("lib/rustlib")
+        .join(target)
+        .join("lib")
+        .is_dir()
+    {
+        return Err(usage(format!(
+            "the standard library for target `{target}` is not installed\n  hint: `rustup target add {target}`"
+        )));
+    }
+    Ok(())
+}
+
 fn output_path(path: &Path) -> Result<PathBuf, UsageError> {
     let absolute = std::path::absolute(path)
         .map_err(|e| usage(format!("invalid --output `{}`: {e}", path.display())))?;
@@ -404,6 +434,9 @@ impl BuildPlan {
         let target = match &args.target {
             Some(target) => {
                 check_token("target triple", target, "-_.")?;
+                if *target != host_triple {
+                    check_target_installed(target)?;
+                }
                 target.clone()
             }
             None => host_triple.clone(),
