@@ -32,6 +32,10 @@ pub enum ResolveError {
         "the crates of this build ask for versions of `{name}` that cannot all be met; cargo says:\n{details}\n  hint: relax a `--with` version requirement, or update the module that asks for an old `{name}`"
     )]
     Conflict { name: String, details: String },
+    #[error(
+        "cargo resolved the host without module crate `{0}` (a bug in xbuild)\n  hint: rerun with --keep-workdir and report it with the generated Cargo.toml"
+    )]
+    Missing(String),
     #[error("the lock file `{}` does not fit this build (other modules or versions)\n  hint: build without --locked to resolve again and refresh it", .0.display())]
     StaleLock(std::path::PathBuf),
     #[error("no version of `{name}` matches `{req}`{}\n  hint: pick one of the versions that exist", available_versions(.available))]
@@ -270,7 +274,9 @@ pub fn check(metadata: &Metadata, plan: &BuildPlan, host: &str) -> Result<Resolv
     let mut modules = Vec::new();
     let mut module_ids = HashSet::new();
     for module in &plan.modules {
-        let package = dependency(&module.name).expect("every module is a dependency of the host");
+        let Some(package) = dependency(&module.name) else {
+            return Err(ResolveError::Missing(module.name.clone()));
+        };
         if !reaches_core(&package.id) {
             return Err(ResolveError::NotAModule {
                 name: module.name.clone(),

@@ -136,6 +136,17 @@ fn unique_package_name(dir: &Path) -> String {
     format!("xbuild-host-{suffix}{:x}", nanos & 0xffff_ffff)
 }
 
+/// A module as a dependency of the host. Naming the package explicitly, even as itself,
+/// makes the dependency's key the name `main.rs` uses (`use foo_bar as _;`) whatever the
+/// crate calls its library target.
+fn module_dependency(module: &PlannedCrate) -> InlineTable {
+    let mut table = dependency(&module.source, &module.features);
+    if !table.contains_key("package") {
+        table.insert("package", module.name.as_str().into());
+    }
+    table
+}
+
 fn dependency(source: &Source, features: &[String]) -> InlineTable {
     let mut table = InlineTable::new();
     match source {
@@ -201,10 +212,7 @@ pub fn manifest(plan: &BuildPlan, package: &str) -> DocumentMut {
     }
     for module in &plan.modules {
         debug_assert!(check_crate_name(&module.name).is_ok());
-        deps.insert(
-            &module.name,
-            value(dependency(&module.source, &module.features)),
-        );
+        deps.insert(&module.name, value(module_dependency(module)));
     }
     doc.insert("dependencies", Item::Table(deps));
 
@@ -350,6 +358,7 @@ mod tests {
         let parsed: toml_edit::DocumentMut = text.parse().expect("valid TOML");
         let dep = &parsed["dependencies"]["my-mod"];
         assert_eq!(dep["version"].as_str(), Some("^1.2"));
+        assert_eq!(dep["package"].as_str(), Some("my-mod"));
         assert_eq!(dep["registry"].as_str(), Some("corp"));
         assert_eq!(dep["features"][0].as_str(), Some("extra"));
         // A hostile path stays one string value.
