@@ -332,6 +332,17 @@ fn output_path(path: &Path) -> Result<PathBuf, UsageError> {
             parent.display()
         )));
     }
+    // Found out now rather than after minutes of compiling; staged the way the install
+    // step will stage the binary.
+    tempfile::Builder::new()
+        .prefix(".xbuild-check-")
+        .tempfile_in(parent)
+        .map_err(|e| {
+            usage(format!(
+                "cannot write into `{}`, the directory of --output: {e}\n  hint: choose an --output in a directory you can write to",
+                parent.display()
+            ))
+        })?;
     Ok(absolute)
 }
 
