@@ -87,7 +87,14 @@ fn bad_inputs_are_named_usage_errors_and_nothing_runs_or_is_written() {
         (vec!["--with", "a;b"], "invalid crate name `a;b`"),
         (vec!["--with", "foo\"bar"], "invalid crate name `foo\"bar`"),
         (vec!["--with", "foo\nname = \"x\""], "invalid crate name"),
-        (vec!["--with", "../etc"], "invalid crate name `../etc`"),
+        (
+            vec!["--with", "../etc"],
+            "`../etc` is a path, but a module spec starts with the crate's name",
+        ),
+        (
+            vec!["--with", "a/../../b=./x"],
+            "invalid crate name `a/../../b`",
+        ),
         (
             vec!["--with", "foo@1.0\"\n[patch]"],
             "is not allowed in a version requirement",

@@ -50,6 +50,10 @@ pub enum SpecError {
     )]
     EmptyReplacement { spec: String },
     #[error(
+        "`{spec}` is a path, but a module spec starts with the crate's name\n  hint: write `CRATE={spec}`, e.g. `my-module={spec}`"
+    )]
+    PathWithoutName { spec: String },
+    #[error(
         "ambiguous replacement `{replacement}` in `{spec}`\n  hint: write `./{replacement}` for a directory or `{replacement}@VERSION` for a crate"
     )]
     AmbiguousReplacement { spec: String, replacement: String },
@@ -153,6 +157,11 @@ pub fn crate_ident(name: &str) -> String {
 }
 
 fn name(spec: &str, name: &str) -> Result<String, SpecError> {
+    if (name.contains('/') || name.starts_with('.')) && !spec.contains('=') {
+        return Err(SpecError::PathWithoutName {
+            spec: spec.to_owned(),
+        });
+    }
     check_crate_name(name).map_err(|why| SpecError::BadName {
         spec: spec.to_owned(),
         name: name.to_owned(),
@@ -361,8 +370,13 @@ mod tests {
             ("a;b", "invalid crate name `a;b`"),
             ("foo\"]\n[patch]", "invalid crate name"),
             ("foo bar", "invalid crate name `foo bar`"),
-            ("../foo", "invalid crate name `../foo`"),
-            ("foo/bar", "invalid crate name `foo/bar`"),
+            (
+                "../foo",
+                "`../foo` is a path, but a module spec starts with the crate's name",
+            ),
+            ("./mymod", "write `CRATE=./mymod`"),
+            ("foo/bar", "`foo/bar` is a path"),
+            ("a/b=./x", "invalid crate name `a/b`"),
             ("fn", "Rust keyword"),
             ("std", "built-in crate name"),
             ("xbuild-core", "names xbuild-core"),
