@@ -2,6 +2,10 @@
 //! (`plugin_call_total` and friends, with `module` for `plugin`), on the official
 //! Prometheus client. One process-wide registry: modules may add their own metrics to it
 //! (the HTTP app does), and [`render`] writes them all in Prometheus text format.
+//!
+//! A module adding metrics with labels depends on `prometheus-client` itself (the version
+//! re-exported here): its `EncodeLabelSet` derive names `::prometheus_client`, which the
+//! re-export cannot stand in for.
 
 use std::sync::{Mutex, OnceLock};
 
