@@ -765,3 +765,30 @@ fn a_killed_build_never_leaves_a_partial_output() {
         .collect();
     assert_eq!(beside.len(), 1, "nothing else written beside the output");
 }
+
+#[test]
+fn a_module_crate_that_registers_nothing_fails_the_selftest() {
+    let root = TestRoot::new();
+    // Depends on xbuild-core, so it passes as a module, but registers no module.
+    let empty = root.path_crate("empty-mod", "", &[("src/lib.rs", "pub fn helper() {}\n")]);
+    let output = output_in(&root);
+    std::fs::create_dir_all(output.parent().unwrap()).unwrap();
+    let spec = format!("empty-mod={}", empty.display());
+    let out = xbuild(
+        &root,
+        &build_args(output.to_str().unwrap(), &["--with", &spec]),
+    )
+    .code(1);
+    assert!(
+        out.stderr
+            .contains("crate `empty-mod` 0.1.0: registered no modules"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("`use empty_mod as _;`"),
+        "{}",
+        out.stderr
+    );
+    assert!(!output.exists());
+}
