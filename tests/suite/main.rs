@@ -6,8 +6,11 @@ mod support;
 // The host CLI of a host built by plain cargo (tests/hosts), with fixture modules.
 mod host_cli;
 
-// The xbuild CLI: specs, resolution, compilation, installation, interruption.
-mod xbuild_cli;
+// The xbuild CLI: inputs, specs and resolution.
+mod xbuild_inputs;
+
+// The xbuild CLI: building, installing, failing and being interrupted.
+mod xbuild_builds;
 
 // The standard host (HTTP app and handlers), built with xbuild and driven over HTTP.
 mod standard_host;

@@ -6,9 +6,8 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use crate::support::http::{free_port, get, request, wait_listening};
+use crate::support::xbuild::{XBUILD, cache_dir};
 use crate::support::{Ran, Spawned, run, write};
-
-const XBUILD: &str = env!("CARGO_BIN_EXE_xbuild-for-tests");
 
 fn repo_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
@@ -30,10 +29,7 @@ fn host() -> &'static str {
                 .arg(&output)
                 .arg("-q")
                 .env("TMPDIR", dir.join("tmp"))
-                .env(
-                    "XBUILD_CACHE_DIR",
-                    Path::new(env!("CARGO_TARGET_TMPDIR")).join("xbuild-cache"),
-                )
+                .env("XBUILD_CACHE_DIR", cache_dir())
                 .output()
                 .unwrap(),
         );

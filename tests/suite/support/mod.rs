@@ -165,3 +165,4 @@ pub fn write(path: &Path, text: &str) {
 
 pub mod http;
 pub mod registry;
+pub mod xbuild;

@@ -1,0 +1,74 @@
+//! Running the xbuild CLI under test: each test gets a [`TestRoot`] as working directory and
+//! `TMPDIR`, and all share one cache of compiled dependencies.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::Ran;
+use super::registry::TestRoot;
+
+pub const XBUILD: &str = env!("CARGO_BIN_EXE_xbuild-for-tests");
+
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
+}
+
+/// One cache of compiled dependencies for every test that builds a host.
+pub fn cache_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("xbuild-cache")
+}
+
+pub fn xbuild_command(root: &TestRoot, args: &[&str]) -> Command {
+    let mut command = Command::new(XBUILD);
+    command
+        .args(args)
+        .current_dir(root.path())
+        .env("TMPDIR", root.tmp())
+        .env("XBUILD_CACHE_DIR", cache_dir())
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("XBUILD_CORE_PATH");
+    command
+}
+
+pub fn xbuild(root: &TestRoot, args: &[&str]) -> Ran {
+    Ran::from_output(xbuild_command(root, args).output().expect("run xbuild"))
+}
+
+/// `--message-format json` events of a run.
+pub fn events(ran: &Ran) -> Vec<serde_json::Value> {
+    ran.stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON event: {l:?}: {e}")))
+        .collect()
+}
+
+pub fn steps(ran: &Ran) -> Vec<String> {
+    events(ran)
+        .iter()
+        .filter(|e| e["event"] == "step")
+        .map(|e| e["step"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+pub fn manifest(output: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(format!("{}.manifest.json", output.display())).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+pub fn output_in(root: &TestRoot) -> PathBuf {
+    root.path().join("out/host")
+}
+
+pub fn build_args<'a>(output: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "--no-standard",
+        "--message-format",
+        "json",
+        "--output",
+        output,
+    ];
+    args.extend_from_slice(extra);
+    args
+}

@@ -1,0 +1,380 @@
+//! The xbuild CLI's builds: a static host with its manifest and lock file, and every way a
+//! build can fail or be stopped without touching the previous output.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::support::registry::{TestRoot, module_source};
+use crate::support::xbuild::{
+    build_args, events, fixture, manifest, output_in, steps, xbuild, xbuild_command,
+};
+use crate::support::{Ran, Spawned};
+
+#[test]
+fn a_path_module_builds_a_static_host_with_a_manifest() {
+    let root = TestRoot::new();
+    let output = output_in(&root);
+    std::fs::create_dir_all(output.parent().unwrap()).unwrap();
+    // A relative path, resolved against the working directory.
+    let greeters = fixture("fixture-greeters");
+    let relative = pathdiff(&greeters, root.path());
+    let spec = format!("fixture-greeters={}", relative.display());
+    let extra = format!("fixture-extra={}", fixture("fixture-extra").display());
+    let args = build_args(
+        output.to_str().unwrap(),
+        &["--with", &spec, "--with", &extra],
+    );
+    let first = xbuild(&root, &args).success();
+    assert_eq!(
+        steps(&first),
+        [
+            "generate",
+            "resolve",
+            "compile",
+            "check_static",
+            "selftest",
+            "install"
+        ]
+    );
+
+    let host = output.to_str().unwrap();
+    let listed = crate::support::run(host, &["list-modules", "--versions"]).success();
+    assert!(
+        listed
+            .stdout
+            .contains("greeters.hello fixture-greeters 0.2.0"),
+        "{}",
+        listed.stdout
+    );
+    crate::support::run(host, &["selftest"]).success();
+    assert_eq!(
+        xbuild::elf::dynamic_dependencies(&output).unwrap(),
+        Vec::<String>::new(),
+        "static"
+    );
+
+    let manifest = manifest(&output);
+    let keys: Vec<&str> = manifest
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "build_id",
+            "sha256",
+            "core_version",
+            "rustc",
+            "target",
+            "profile",
+            "modules"
+        ]
+    );
+    assert_eq!(
+        manifest["sha256"],
+        xbuild::manifest::sha256_file(&output).unwrap()
+    );
+    assert_eq!(manifest["profile"], "release");
+    assert_eq!(manifest["modules"][0]["crate"], "fixture-greeters");
+    assert!(
+        manifest["modules"][0]["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("path+file:///")
+    );
+    assert_eq!(
+        manifest["modules"][0]["ids"],
+        serde_json::json!([
+            "greet_server",
+            "greeters.formal",
+            "greeters.hello",
+            "greeters.panicky"
+        ])
+    );
+    let info: serde_json::Value = serde_json::from_str(
+        &crate::support::run(host, &["build-info", "--json"])
+            .success()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(info["build_id"], manifest["build_id"]);
+    let finished = events(&first)
+        .into_iter()
+        .find(|e| e["event"] == "finished")
+        .unwrap();
+    assert_eq!(finished["build_id"], manifest["build_id"]);
+
+    // selftest checks the manifest beside the host describes this very binary.
+    let manifest_file = root.path().join("out/host.manifest.json");
+    let original = std::fs::read_to_string(&manifest_file).unwrap();
+    let build_id = manifest["build_id"].as_str().unwrap();
+    std::fs::write(
+        &manifest_file,
+        original.replace(build_id, "0123456789abcdef0123456789abcdef"),
+    )
+    .unwrap();
+    let stale = crate::support::run(host, &["selftest"]).code(1);
+    assert!(
+        stale
+            .stdout
+            .contains("is for build 0123456789abcdef0123456789abcdef, but this host is build"),
+        "{}",
+        stale.stdout
+    );
+    let sha = manifest["sha256"].as_str().unwrap();
+    std::fs::write(&manifest_file, original.replace(sha, &"0".repeat(64))).unwrap();
+    let replaced = crate::support::run(host, &["selftest"]).code(1);
+    assert!(
+        replaced
+            .stdout
+            .contains("the binary was changed or replaced"),
+        "{}",
+        replaced.stdout
+    );
+    std::fs::write(&manifest_file, &original).unwrap();
+
+    // The same inputs give the same build ID; --locked reuses the lock file beside the
+    // output, and --keep-workdir leaves the generated workspace for inspection.
+    let lock = root.path().join("out/host.lock");
+    assert!(
+        std::fs::read_to_string(&lock)
+            .unwrap()
+            .contains("name = \"fixture-greeters\"")
+    );
+    let mut again = args.clone();
+    again.extend(["--locked", "--keep-workdir"]);
+    let kept = xbuild(&root, &again).success();
+    assert_eq!(self::manifest(&output)["build_id"], manifest["build_id"]);
+    let workdir = events(&kept)
+        .into_iter()
+        .find(|e| e["event"] == "workdir")
+        .unwrap();
+    let workdir = PathBuf::from(workdir["path"].as_str().unwrap());
+    let main_rs = std::fs::read_to_string(workdir.join("src/main.rs")).unwrap();
+    assert!(
+        main_rs.contains("use fixture_greeters as _;\nuse fixture_extra as _;\n"),
+        "{main_rs}"
+    );
+    std::fs::remove_dir_all(&workdir).unwrap();
+    assert!(root.leftover_workspaces().is_empty());
+
+    // A lock file from another module set does not fit.
+    let new_mod = root.path_crate(
+        "new-mod",
+        "",
+        &[("src/lib.rs", &module_source("new.module"))],
+    );
+    let new_spec = format!("new-mod={}", new_mod.display());
+    let mut other = build_args(
+        output.to_str().unwrap(),
+        &["--with", &spec, "--with", &new_spec, "--locked"],
+    );
+    other.push("--quiet");
+    let stale = xbuild(&root, &other).code(2);
+    assert!(
+        stale.stderr.contains("does not fit this build"),
+        "{}",
+        stale.stderr
+    );
+}
+
+fn pathdiff(target: &Path, base: &Path) -> PathBuf {
+    let up = base.components().count() - 1;
+    let mut path = PathBuf::new();
+    for _ in 0..up {
+        path.push("..");
+    }
+    path.join(target.strip_prefix("/").unwrap())
+}
+
+#[test]
+fn a_failing_selftest_keeps_the_previous_output() {
+    let root = TestRoot::new();
+    let source = "#[derive(serde::Deserialize)]\nstruct Picky {}\n\
+        impl xbuild_core::Module for Picky {\n\
+            fn validate(&self) -> Result<(), xbuild_core::BoxError> { Err(\"picky is never satisfied\".into()) }\n\
+        }\nxbuild_core::register_module!(\"picky.module\", Picky);\n";
+    let picky = root.path_crate("picky-mod", "", &[("src/lib.rs", source)]);
+    let output = output_in(&root);
+    std::fs::create_dir_all(output.parent().unwrap()).unwrap();
+    std::fs::write(&output, b"previous host").unwrap();
+    let spec = format!("picky-mod={}", picky.display());
+    let out = xbuild(
+        &root,
+        &build_args(output.to_str().unwrap(), &["--with", &spec]),
+    )
+    .code(1);
+    assert!(
+        out.stderr.contains("the new host failed its selftest"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("picky is never satisfied"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(std::fs::read(&output).unwrap(), b"previous host");
+    assert!(!root.path().join("out/host.manifest.json").exists());
+    let staged: Vec<_> = std::fs::read_dir(output.parent().unwrap())
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(staged.len(), 1, "no staged files left beside the output");
+}
+
+#[test]
+fn a_compile_error_names_the_module_crate() {
+    let root = TestRoot::new();
+    let broken = root.path_crate(
+        "broken-mod",
+        "",
+        &[("src/lib.rs", "pub fn oops() -> u32 { \"not a number\" }\n")],
+    );
+    let output = output_in(&root);
+    std::fs::create_dir_all(output.parent().unwrap()).unwrap();
+    let spec = format!("broken-mod={}", broken.display());
+    let out = xbuild_command(
+        &root,
+        &[
+            "--no-standard",
+            "--output",
+            output.to_str().unwrap(),
+            "--with",
+            &spec,
+        ],
+    )
+    .output()
+    .unwrap();
+    let out = Ran::from_output(out).code(1);
+    assert!(
+        out.stderr
+            .contains("module crate `broken-mod` 0.1.0 failed to compile"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("mismatched types"),
+        "cargo's diagnostic is shown: {}",
+        out.stderr
+    );
+    assert!(!output.exists());
+    assert!(root.leftover_workspaces().is_empty());
+}
+
+#[test]
+fn sigint_during_cargo_leaves_the_previous_output_and_no_workspace() {
+    let root = TestRoot::new();
+    let marker = root.path().join("build-script-started");
+    let build_rs = "fn main() {\n\
+        if let Ok(marker) = std::env::var(\"SLOW_MOD_MARKER\") { std::fs::write(marker, \"\").unwrap(); }\n\
+        std::thread::sleep(std::time::Duration::from_secs(120));\n}\n";
+    let slow = root.path_crate(
+        "slow-mod",
+        "",
+        &[
+            ("src/lib.rs", &module_source("slow.module")),
+            ("build.rs", build_rs),
+        ],
+    );
+    let output = output_in(&root);
+    std::fs::create_dir_all(output.parent().unwrap()).unwrap();
+    std::fs::write(&output, b"previous host, byte for byte").unwrap();
+    let spec = format!("slow-mod={}", slow.display());
+    let mut command = xbuild_command(
+        &root,
+        &build_args(output.to_str().unwrap(), &["--with", &spec]),
+    );
+    command.env("SLOW_MOD_MARKER", &marker);
+    let mut xbuild = Spawned::new(command);
+    xbuild.wait_for_line("\"step\":\"compile\"");
+    let deadline = std::time::Instant::now() + crate::support::PATIENCE * 5;
+    while !marker.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the build script never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    xbuild.signal("INT");
+    let out = xbuild.finish();
+    assert_eq!(out.code, Some(130), "{}", out.stderr);
+    assert!(out.stderr.contains("interrupted"), "{}", out.stderr);
+    assert_eq!(
+        std::fs::read(&output).unwrap(),
+        b"previous host, byte for byte"
+    );
+    assert!(
+        root.leftover_workspaces().is_empty(),
+        "{:?}",
+        root.leftover_workspaces()
+    );
+    let stray = Command::new("pgrep")
+        .args(["-f", "slow-mod"])
+        .output()
+        .unwrap();
+    assert!(stray.stdout.is_empty(), "the build script was stopped too");
+}
+
+#[test]
+fn a_killed_build_never_leaves_a_partial_output() {
+    let root = TestRoot::new();
+    let build_rs = "fn main() { std::thread::sleep(std::time::Duration::from_secs(120)); }\n";
+    let slow = root.path_crate(
+        "killed-mod",
+        "",
+        &[
+            ("src/lib.rs", &module_source("killed.module")),
+            ("build.rs", build_rs),
+        ],
+    );
+    let output = output_in(&root);
+    std::fs::create_dir_all(output.parent().unwrap()).unwrap();
+    std::fs::write(&output, b"previous").unwrap();
+    let spec = format!("killed-mod={}", slow.display());
+    let mut xbuild = Spawned::new(xbuild_command(
+        &root,
+        &build_args(output.to_str().unwrap(), &["--with", &spec]),
+    ));
+    xbuild.wait_for_line("\"step\":\"compile\"");
+    xbuild.signal("KILL");
+    let out = xbuild.finish();
+    assert_eq!(out.code, None, "killed by a signal");
+    // Cargo ran in its own process group and is orphaned now; end it as a user would.
+    let _ = Command::new("pkill").args(["-f", "killed-mod"]).status();
+    assert_eq!(std::fs::read(&output).unwrap(), b"previous");
+    let beside: Vec<_> = std::fs::read_dir(output.parent().unwrap())
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(beside.len(), 1, "nothing else written beside the output");
+}
+
+#[test]
+fn a_module_crate_that_registers_nothing_fails_the_selftest() {
+    let root = TestRoot::new();
+    // Depends on xbuild-core, so it passes as a module, but registers no module.
+    let empty = root.path_crate("empty-mod", "", &[("src/lib.rs", "pub fn helper() {}\n")]);
+    let output = output_in(&root);
+    std::fs::create_dir_all(output.parent().unwrap()).unwrap();
+    let spec = format!("empty-mod={}", empty.display());
+    let out = xbuild(
+        &root,
+        &build_args(output.to_str().unwrap(), &["--with", &spec]),
+    )
+    .code(1);
+    assert!(
+        out.stderr
+            .contains("crate `empty-mod` 0.1.0: registered no modules"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("`use empty_mod as _;`"),
+        "{}",
+        out.stderr
+    );
+    assert!(!output.exists());
+}

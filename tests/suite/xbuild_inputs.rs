@@ -1,0 +1,359 @@
+//! The xbuild CLI's inputs and resolution: bad specs and flags, registry versions, yanked
+//! crates, core skew, non-modules, features and replacements. Real cargo, a throwaway
+//! registry.
+
+use crate::support::Ran;
+use crate::support::registry::{TestRoot, module_source};
+use crate::support::xbuild::{build_args, manifest, output_in, steps, xbuild, xbuild_command};
+
+#[test]
+fn bad_inputs_are_named_usage_errors_and_nothing_runs_or_is_written() {
+    let root = TestRoot::new();
+    let not_a_crate = root.path().join("empty-dir");
+    std::fs::create_dir_all(&not_a_crate).unwrap();
+    let other_name = root.path_crate("other-name", "", &[("src/lib.rs", "")]);
+    let existing_dir = root.path().join("a-dir");
+    std::fs::create_dir_all(&existing_dir).unwrap();
+    let not_a_crate_spec = format!("foo={}", not_a_crate.display());
+    let other_name_spec = format!("foo={}", other_name.display());
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--with", ""], "empty module spec"),
+        (vec!["--with", "a;b"], "invalid crate name `a;b`"),
+        (vec!["--with", "foo\"bar"], "invalid crate name `foo\"bar`"),
+        (vec!["--with", "foo\nname = \"x\""], "invalid crate name"),
+        (
+            vec!["--with", "../etc"],
+            "`../etc` is a path, but a module spec starts with the crate's name",
+        ),
+        (
+            vec!["--with", "a/../../b=./x"],
+            "invalid crate name `a/../../b`",
+        ),
+        (
+            vec!["--with", "foo@1.0\"\n[patch]"],
+            "is not allowed in a version requirement",
+        ),
+        (
+            vec!["--with", "foo@banana"],
+            "invalid version requirement `banana`",
+        ),
+        (vec!["--with", "foo=bar"], "ambiguous replacement `bar`"),
+        (
+            vec!["--with", "foo=./does/not/exist"],
+            "path `./does/not/exist` does not exist",
+        ),
+        (
+            vec!["--with", "foo=../../../../../../../../nope"],
+            "does not exist",
+        ),
+        (vec!["--with", &not_a_crate_spec], "Cargo.toml"),
+        (
+            vec!["--with", &other_name_spec],
+            "is named `other-name`, not `foo`",
+        ),
+        (
+            vec!["--with", "foo", "--with", "foo@2"],
+            "crate `foo` is given twice",
+        ),
+        (vec!["--with", "xbuild-core"], "names xbuild-core"),
+        (vec!["--replace", "foo@1"], "has no replacement"),
+        (
+            vec!["--with", "foo", "--replace", "foo=bar@1"],
+            "`foo` is also a module",
+        ),
+        (
+            vec!["--with", "foo", "--features", "bar/x"],
+            "`bar` is not one of the `--with` crates",
+        ),
+        (
+            vec!["--with", "foo", "--features", "foo/x;y"],
+            "invalid feature name `x;y`",
+        ),
+        (
+            vec!["--with", "foo", "--features", "nocrate"],
+            "does not name a crate",
+        ),
+        (vec!["--profile", "fast"], "unknown profile `fast`"),
+        (vec!["--registry", "a b"], "invalid registry name `a b`"),
+        (
+            vec!["--target", "x86_64;rm"],
+            "invalid target triple `x86_64;rm`",
+        ),
+        (
+            vec!["--core-path", "/nonexistent/core"],
+            "xbuild-core not found at `/nonexistent/core`",
+        ),
+        (
+            vec!["--output", existing_dir.to_str().unwrap()],
+            "is an existing directory",
+        ),
+        (
+            vec!["--output", "/nonexistent/dir/host"],
+            "directory of --output `/nonexistent/dir/host` does not exist",
+        ),
+        (
+            vec!["--locked"],
+            "--locked needs the lock file of a previous build",
+        ),
+        (vec!["--bogus"], "--bogus"),
+    ];
+    for (args, expected) in cases {
+        // Any cargo run would fail differently (exit 1), and leave a workspace behind.
+        let out = Ran::from_output(
+            xbuild_command(&root, &[&["--no-standard"][..], &args].concat())
+                .env("CARGO", "/nonexistent/cargo")
+                .output()
+                .unwrap(),
+        );
+        assert_eq!(out.code, Some(2), "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(expected),
+            "{args:?}: wanted {expected:?} in\n{}",
+            out.stderr
+        );
+        assert_eq!(
+            out.stderr.matches("error:").count(),
+            1,
+            "one message: {}",
+            out.stderr
+        );
+        assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+        assert!(!root.path().join("host").exists());
+        assert!(root.leftover_workspaces().is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn registry_versions_are_picked_as_cargo_would() {
+    let root = TestRoot::new();
+    for version in ["1.0.0", "1.2.0", "1.3.0", "2.0.0"] {
+        let id = format!("versioned.v{}", version.replace('.', "_"));
+        root.package("versioned-mod", version)
+            .xbuild_module(&id)
+            .publish();
+    }
+    let output = output_in(&root);
+    std::fs::create_dir_all(output.parent().unwrap()).unwrap();
+    let out_str = output.to_str().unwrap();
+    for (spec, picked) in [
+        ("versioned-mod@1.2", "1.3.0"),
+        ("versioned-mod@=1.2.0", "1.2.0"),
+        ("versioned-mod@~1.2", "1.2.0"),
+    ] {
+        let ran = xbuild(
+            &root,
+            &build_args(out_str, &["--registry", "xtest", "--with", spec]),
+        )
+        .success();
+        let manifest = manifest(&output);
+        assert_eq!(
+            manifest["modules"][0]["version"], picked,
+            "{spec}: {}",
+            ran.stderr
+        );
+        let id = format!("versioned.v{}", picked.replace('.', "_"));
+        assert_eq!(
+            manifest["modules"][0]["ids"],
+            serde_json::json!([id]),
+            "{spec}"
+        );
+        let listed = crate::support::run(out_str, &["list-modules"]).success();
+        assert!(
+            listed.stdout.lines().any(|l| l == id),
+            "{spec}: {}",
+            listed.stdout
+        );
+    }
+
+    let missing = xbuild(
+        &root,
+        &build_args(
+            out_str,
+            &["--registry", "xtest", "--with", "versioned-mod@9"],
+        ),
+    )
+    .code(2);
+    assert!(
+        missing.stderr.contains("no version of `versioned-mod` matches `^9`; versions that exist include 2.0.0, 1.3.0, 1.2.0 and more"),
+        "{}",
+        missing.stderr
+    );
+    assert!(!steps(&missing).contains(&"compile".to_owned()));
+    let unknown = xbuild(
+        &root,
+        &build_args(out_str, &["--registry", "xtest", "--with", "no-such-mod"]),
+    )
+    .code(2);
+    assert!(
+        unknown
+            .stderr
+            .contains("crate `no-such-mod` was not found in registry `xtest`"),
+        "{}",
+        unknown.stderr
+    );
+    assert!(root.leftover_workspaces().is_empty());
+}
+
+#[test]
+fn a_yanked_version_is_skipped() {
+    let root = TestRoot::new();
+    root.package("yank-mod", "1.2.0")
+        .xbuild_module("yank.v1_2_0")
+        .publish();
+    root.package("yank-mod", "1.3.0")
+        .xbuild_module("yank.v1_3_0")
+        .yanked()
+        .publish();
+    let output = output_in(&root);
+    std::fs::create_dir_all(output.parent().unwrap()).unwrap();
+    xbuild(
+        &root,
+        &build_args(
+            output.to_str().unwrap(),
+            &["--registry", "xtest", "--with", "yank-mod@1.2"],
+        ),
+    )
+    .success();
+    assert_eq!(manifest(&output)["modules"][0]["version"], "1.2.0");
+}
+
+#[test]
+fn modules_on_another_core_and_crates_that_are_not_modules_are_refused_before_compiling() {
+    let root = TestRoot::new();
+    root.package("xbuild-core", "0.2.0")
+        .lib("pub fn future_api() {}\n")
+        .publish();
+    root.package("old-api-mod", "1.0.0")
+        .dep("xbuild-core", "0.2")
+        .lib("")
+        .publish();
+    root.package("plain-lib", "1.0.0")
+        .lib("pub fn f() {}\n")
+        .publish();
+    let output = output_in(&root);
+    std::fs::create_dir_all(output.parent().unwrap()).unwrap();
+    let out = output.to_str().unwrap();
+
+    let skew = xbuild(
+        &root,
+        &build_args(out, &["--registry", "xtest", "--with", "old-api-mod"]),
+    )
+    .code(2);
+    assert!(
+        skew.stderr.contains("two versions of xbuild-core"),
+        "{}",
+        skew.stderr
+    );
+    assert!(
+        skew.stderr
+            .contains("xbuild-core 0.1.0, wanted by the host"),
+        "{}",
+        skew.stderr
+    );
+    assert!(
+        skew.stderr
+            .contains("xbuild-core 0.2.0, wanted by `old-api-mod` 1.0.0"),
+        "{}",
+        skew.stderr
+    );
+    assert!(
+        !steps(&skew).contains(&"compile".to_owned()),
+        "{:?}",
+        steps(&skew)
+    );
+
+    let plain = xbuild(
+        &root,
+        &build_args(out, &["--registry", "xtest", "--with", "plain-lib@1"]),
+    )
+    .code(2);
+    assert!(
+        plain
+            .stderr
+            .contains("`plain-lib` 1.0.0 is not an xbuild module"),
+        "{}",
+        plain.stderr
+    );
+    assert!(!steps(&plain).contains(&"compile".to_owned()));
+    assert!(!output.exists());
+    assert!(root.leftover_workspaces().is_empty());
+}
+
+#[test]
+fn features_and_replacements_reach_the_dependency_graph() {
+    let root = TestRoot::new();
+    let feature_source = "#[derive(serde::Deserialize)]\nstruct M {}\nimpl xbuild_core::Module for M {}\n\
+        #[cfg(feature = \"shout\")]\nxbuild_core::register_module!(\"feat.loud\", M);\n\
+        #[cfg(not(feature = \"shout\"))]\nxbuild_core::register_module!(\"feat.quiet\", M);\n";
+    let feat = root.path_crate(
+        "feat-mod",
+        "\n[features]\nshout = []\n",
+        &[("src/lib.rs", feature_source)],
+    );
+    // `uses-helper` names `helper-lib`, whose registrations show which copy was linked.
+    root.package("helper-lib", "1.0.0")
+        .xbuild_module("helper.original")
+        .publish();
+    root.package("uses-helper", "1.0.0")
+        .xbuild_module("uses.helper")
+        .dep("helper-lib", "1.0")
+        .lib(&format!(
+            "use helper_lib as _;\n{}",
+            module_source("uses.helper")
+        ))
+        .publish();
+    let patched = root.path().join("crates/helper-lib");
+    std::fs::create_dir_all(patched.join("src")).unwrap();
+    std::fs::write(
+        patched.join("Cargo.toml"),
+        "[package]\nname = \"helper-lib\"\nversion = \"1.0.5\"\nedition = \"2021\"\n\n[dependencies]\nxbuild-core = \"0.1\"\nserde = { version = \"1\", features = [\"derive\"] }\n",
+    )
+    .unwrap();
+    std::fs::write(patched.join("src/lib.rs"), module_source("helper.patched")).unwrap();
+
+    let output = output_in(&root);
+    std::fs::create_dir_all(output.parent().unwrap()).unwrap();
+    let feat_spec = format!("feat-mod={}", feat.display());
+    let replace = format!("helper-lib={}", patched.display());
+    let out = xbuild_command(
+        &root,
+        &[
+            "build",
+            "--no-standard",
+            "-q",
+            "--output",
+            output.to_str().unwrap(),
+            "--registry",
+            "xtest",
+            "--with",
+            &feat_spec,
+            "--features",
+            "feat-mod/shout",
+            "--with",
+            "uses-helper@1",
+            "--replace",
+            &replace,
+        ],
+    )
+    .output()
+    .unwrap();
+    let out = Ran::from_output(out).success();
+    assert_eq!(out.stderr, "", "-q prints nothing on success");
+    let listed =
+        crate::support::run(output.to_str().unwrap(), &["list-modules", "--versions"]).success();
+    assert!(
+        listed.stdout.contains("feat.loud feat-mod 0.1.0"),
+        "{}",
+        listed.stdout
+    );
+    assert!(
+        listed.stdout.contains("helper.patched helper-lib 1.0.5"),
+        "{}",
+        listed.stdout
+    );
+    assert!(
+        !listed.stdout.contains("helper.original"),
+        "{}",
+        listed.stdout
+    );
+}
