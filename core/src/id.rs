@@ -1,8 +1,6 @@
 //! Module IDs: the dotted names (`http.handlers.file_server`) that make namespaces the
 //! extension points of a host. Validation lives here so every entry point agrees on it.
 
-use std::fmt;
-
 /// Why a module ID was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdError {
@@ -81,35 +79,6 @@ pub fn namespace_of(id: &str) -> &str {
 /// The last segment of an ID, the name a config file uses inside a namespace.
 pub fn name_of(id: &str) -> &str {
     id.rsplit_once('.').map_or(id, |(_, name)| name)
-}
-
-/// A validated module ID.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ModuleId(String);
-
-impl ModuleId {
-    pub fn parse(id: &str) -> Result<Self, IdError> {
-        check_syntax(id)?;
-        Ok(Self(id.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    pub fn namespace(&self) -> &str {
-        namespace_of(&self.0)
-    }
-
-    pub fn name(&self) -> &str {
-        name_of(&self.0)
-    }
-}
-
-impl fmt::Display for ModuleId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
 }
 
 #[cfg(test)]
