@@ -25,6 +25,11 @@ fn a_path_module_builds_a_static_host_with_a_manifest() {
         &["--with", &spec, "--with", &extra],
     );
     let first = xbuild(&root, &args).success();
+    let plan = &events(&first)[0];
+    assert_eq!(plan["event"], "plan");
+    assert_eq!(plan["plan"]["modules"][0]["name"], "fixture-greeters");
+    assert_eq!(plan["plan"]["modules"][0]["source"]["kind"], "path");
+    assert_eq!(plan["plan"]["profile"], "release");
     assert_eq!(
         steps(&first),
         [

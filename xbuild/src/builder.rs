@@ -74,6 +74,9 @@ pub fn build(
     interrupt: &Interrupt,
 ) -> Result<Outcome, BuildError> {
     let started = Instant::now();
+    reporter.report(Event::Plan {
+        plan: Box::new(plan.clone()),
+    });
     reporter.report(Event::Step {
         step: Step::Generate,
         message: format!(

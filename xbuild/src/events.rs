@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
+use crate::plan::BuildPlan;
+
 /// The named steps of a build, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -44,6 +46,10 @@ pub struct ResolvedModule {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
+    /// The whole build as data, first, so a CI log says exactly what was asked for.
+    Plan {
+        plan: Box<BuildPlan>,
+    },
     Step {
         step: Step,
         message: String,
@@ -209,6 +215,7 @@ impl Reporter for HumanReporter {
                 );
             }
             Event::Error { .. } => self.finish_bar(),
+            Event::Plan { .. } => {}
         }
     }
 }
