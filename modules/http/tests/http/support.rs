@@ -127,29 +127,49 @@ pub async fn send_async(request: Request<Full<Bytes>>) -> Result<Answer, String>
 }
 
 pub fn send(request: Request<Full<Bytes>>) -> Answer {
-    rt().block_on(send_async(request)).unwrap()
+    rt().block_on(async { tokio::time::timeout(PATIENCE, send_async(request)).await })
+        .expect("the server answered within the test's patience")
+        .unwrap()
 }
 
+/// How long a test waits for an answer before failing instead of hanging the suite.
+const PATIENCE: Duration = Duration::from_secs(30);
+
 /// A GET over HTTP/2 with prior knowledge (h2c); the version and body of the answer.
+/// One connection, driven here rather than through the pooled client: when the server
+/// refuses HTTP/2 and closes, the handshake fails at once instead of leaving the pool
+/// waiting.
 pub fn send_h2(url: &str) -> Result<(http::Version, String), String> {
-    let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new())
-        .http2_only(true)
-        .build(HttpConnector::new());
+    let uri: http::Uri = url.parse().map_err(|e| format!("bad url {url}: {e}"))?;
+    let authority = uri.authority().ok_or("url without authority")?.to_string();
     rt().block_on(async {
-        let response = client
-            .request(Request::get(url).body(Full::default()).unwrap())
+        let exchange = async {
+            let stream = tokio::net::TcpStream::connect(&authority)
+                .await
+                .map_err(|e| e.to_string())?;
+            let (mut sender, connection) =
+                hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+                    .await
+                    .map_err(|e| error_chain(&e))?;
+            tokio::spawn(connection);
+            let response = sender
+                .send_request(Request::get(uri).body(Full::<Bytes>::default()).unwrap())
+                .await
+                .map_err(|e| error_chain(&e))?;
+            let version = response.version();
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok((
+                version,
+                String::from_utf8_lossy(&body.to_bytes()).into_owned(),
+            ))
+        };
+        tokio::time::timeout(PATIENCE, exchange)
             .await
-            .map_err(|e| error_chain(&e))?;
-        let version = response.version();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok((
-            version,
-            String::from_utf8_lossy(&body.to_bytes()).into_owned(),
-        ))
+            .map_err(|_| format!("no HTTP/2 answer from {authority} within {PATIENCE:?}"))?
     })
 }
 
