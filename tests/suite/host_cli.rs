@@ -138,6 +138,19 @@ fn module_commands_join_the_cli() {
     let help = run(HOST, &["--help"]).success();
     assert!(help.stdout.contains("greet"), "{}", help.stdout);
     run(HOST, &["greet"]).code(2);
+    let panicked = run(HOST, &["greet", "--panic"]).code(1);
+    assert!(
+        panicked
+            .stderr
+            .contains("module `greet` panicked in command: greet was asked to panic"),
+        "{}",
+        panicked.stderr
+    );
+    assert!(
+        !panicked.stderr.contains("panicked at"),
+        "{}",
+        panicked.stderr
+    );
 }
 
 #[test]

@@ -65,7 +65,11 @@ pub fn run(info: BuildInfo, args: Vec<std::ffi::OsString>) -> i32 {
             .get_many::<String>("args")
             .map(|v| v.cloned().collect())
             .unwrap_or_default();
-        return (extra.run)(args);
+        // A command is module code too: a panic becomes an error, not a crash.
+        return match crate::guard::call(extra.name, "command", || Ok((extra.run)(args))) {
+            Ok(code) => code,
+            Err(err) => fail(&err),
+        };
     }
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
