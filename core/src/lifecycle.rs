@@ -8,7 +8,7 @@ use serde::Deserialize;
 use crate::config::{self, ConfigError, Value};
 use crate::guard::{self, CallError};
 use crate::module::{App, BoxError, Module};
-use crate::registry::{LookupError, Registry};
+use crate::registry::{InstantiateError, LookupError, Registry};
 
 /// Why a module could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -67,7 +67,11 @@ impl<'a> Context<'a> {
         config: Value,
     ) -> Result<Loaded<I>, LoadError> {
         let registration = self.registry.lookup(namespace, name)?;
-        let mut instance = (registration.new)(config)?;
+        let mut instance = match registration.instantiate(config) {
+            Ok(instance) => instance,
+            Err(InstantiateError::Config(err)) => return Err(err.into()),
+            Err(InstantiateError::Call(err)) => return Err(err.into()),
+        };
         if !instance.is::<I>() {
             return Err(LoadError::WrongInterface {
                 id: registration.id,

@@ -49,6 +49,25 @@ impl ModuleRegistration {
     pub fn name(&self) -> &'static str {
         id::name_of(self.id)
     }
+
+    /// Decodes a config into a fresh instance. Decoding runs the module's own code (its
+    /// `Deserialize` impl and field defaults), so it goes through the guard too.
+    pub fn instantiate(&self, config: Value) -> Result<ModuleInstance, InstantiateError> {
+        match crate::guard::call(self.id, "decode", || Ok((self.new)(config))) {
+            Ok(Ok(instance)) => Ok(instance),
+            Ok(Err(config)) => Err(InstantiateError::Config(config)),
+            Err(call) => Err(InstantiateError::Call(call)),
+        }
+    }
+}
+
+/// Why [`ModuleRegistration::instantiate`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum InstantiateError {
+    #[error(transparent)]
+    Config(ConfigError),
+    #[error(transparent)]
+    Call(crate::guard::CallError),
 }
 
 /// See [`ModuleRegistration::is_standard`].

@@ -13,7 +13,7 @@ use crate::build_info::BuildInfo;
 use crate::config;
 use crate::guard;
 use crate::lifecycle::{Apps, Context};
-use crate::registry::{ModuleRegistration, Registry};
+use crate::registry::{InstantiateError, ModuleRegistration, Registry};
 
 type OpResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -148,9 +148,9 @@ pub fn selftest(registry: &Registry<'_>, info: &BuildInfo) -> SelftestReport {
         }
     }
     for module in registry.modules() {
-        let mut instance = match (module.new)(config::Value::Null) {
+        let mut instance = match module.instantiate(config::Value::Null) {
             Ok(instance) => instance,
-            Err(err) if err.is_missing_field() => {
+            Err(InstantiateError::Config(err)) if err.is_missing_field() => {
                 report.modules_needing_config.push(module.id.to_owned());
                 continue;
             }

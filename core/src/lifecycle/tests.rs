@@ -128,12 +128,17 @@ const fn reg(
     }
 }
 
-static MODULES: [ModuleRegistration; 5] = [
+fn new_exploding(_: Value) -> Result<ModuleInstance, ConfigError> {
+    panic!("decoding exploded")
+}
+
+static MODULES: [ModuleRegistration; 6] = [
     reg("one", new_recorder),
     reg("two", new_recorder),
     reg("three", new_recorder),
     reg("test.children.forty_two", new_forty_two),
     reg("test.children.plain", new_not_a_child),
+    reg("test.children.exploding", new_exploding),
 ];
 
 fn registry() -> Registry<'static> {
@@ -295,7 +300,16 @@ fn typed_lookup_hit_miss_and_wrong_type() {
         .err()
         .unwrap();
     assert!(
-        matches!(&miss, LoadError::Lookup(l) if l.available == ["test.children.forty_two", "test.children.plain"])
+        matches!(&miss, LoadError::Lookup(l) if l.available == ["test.children.exploding", "test.children.forty_two", "test.children.plain"])
+    );
+
+    let exploding = ctx
+        .load::<dyn Child>("test.children", "exploding", Value::Null)
+        .err()
+        .unwrap();
+    assert!(
+        matches!(&exploding, LoadError::Call(c) if c.is_panic()),
+        "a panicking decode is caught: {exploding}"
     );
 
     let wrong = ctx
@@ -325,7 +339,7 @@ fn children_load_through_the_inline_key() {
     );
     let missing = apps_err(json!({"apps": {"one": {"name": "a", "child": {}}}}));
     assert!(missing.contains("needs a `kind` field"), "{missing}");
-    assert!(missing.contains("forty_two, plain"), "{missing}");
+    assert!(missing.contains("exploding, forty_two, plain"), "{missing}");
 }
 
 fn apps_err(config: Value) -> String {
