@@ -73,3 +73,16 @@ pub struct BuildReport {
     pub profile: String,
     pub modules: Vec<ExpectedCrate>,
 }
+
+/// The sha256 of a file in lowercase hex: how a manifest (written by xbuild) and `selftest`
+/// (checking it) identify a host binary, computed in one place so they always agree.
+pub fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    std::io::copy(&mut std::fs::File::open(path)?, &mut hasher)?;
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}

@@ -373,7 +373,7 @@ fn install(
             }
         }
     }
-    let sha256 = manifest::sha256_file(&staged).map_err(io("hash the host"))?;
+    let sha256 = xbuild_core::build_info::sha256_file(&staged).map_err(io("hash the host"))?;
     let manifest = Manifest {
         build_id: build_id.to_owned(),
         sha256: sha256.clone(),

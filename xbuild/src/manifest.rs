@@ -116,17 +116,6 @@ pub fn build_id(
     digest[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
-pub fn sha256_file(path: &Path) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
-    let mut hasher = Sha256::new();
-    std::io::copy(&mut file, &mut hasher)?;
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
-}
-
 /// `<output>.manifest.json` for an output path.
 pub fn manifest_path(output: &Path) -> std::path::PathBuf {
     let mut name = output.file_name().unwrap_or_default().to_os_string();

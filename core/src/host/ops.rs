@@ -221,7 +221,7 @@ pub fn check_manifest(exe: &Path, info: &BuildInfo) -> Option<SelftestProblem> {
             manifest.build_id, info.build_id
         ));
     }
-    match sha256_file(exe) {
+    match crate::build_info::sha256_file(exe) {
         Ok(sha) if sha == manifest.sha256 => None,
         Ok(sha) => mismatch(format!(
             "gives sha256 {} but this binary's is {sha}; the binary was changed or replaced after the build",
@@ -229,17 +229,6 @@ pub fn check_manifest(exe: &Path, info: &BuildInfo) -> Option<SelftestProblem> {
         )),
         Err(err) => mismatch(format!("cannot hash this binary to compare: {err}")),
     }
-}
-
-fn sha256_file(path: &Path) -> std::io::Result<String> {
-    use sha2::Digest;
-    let mut hasher = sha2::Sha256::new();
-    std::io::copy(&mut std::fs::File::open(path)?, &mut hasher)?;
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
 }
 
 pub fn selftest_command(registry: &Registry<'_>, info: &BuildInfo, json: bool) -> OpResult {
