@@ -4,7 +4,7 @@
 # Usage: bench/xbuild_cache.sh   (prints a Markdown table; takes a minute or two)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -q -p xbuild
+cargo build --release -q -p xbuild-cli
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export XBUILD_CACHE_DIR="$work/cache"

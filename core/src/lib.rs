@@ -93,17 +93,17 @@ pub const API_VERSION: &str = "0.1";
 #[macro_export]
 macro_rules! register_module {
     ($id:literal, $module:ty as $interface:ty $(,)?) => {
-        $crate::__register_module!($id, $module, $interface);
+        $crate::__register_module!($id, $module, $interface, ::core::stringify!($interface));
     };
     ($id:literal, $module:ty $(,)?) => {
-        $crate::__register_module!($id, $module, dyn $crate::Module);
+        $crate::__register_module!($id, $module, dyn $crate::Module, "dyn xbuild_core::Module");
     };
 }
 
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __register_module {
-    ($id:literal, $module:ty, $interface:ty) => {
+    ($id:literal, $module:ty, $interface:ty, $interface_name:expr) => {
         const _: () = {
             ::core::assert!(
                 $crate::__private::is_registrable_id($id),
@@ -113,7 +113,7 @@ macro_rules! __register_module {
             #[linkme(crate = $crate::__private::linkme)]
             static REGISTRATION: $crate::ModuleRegistration = $crate::ModuleRegistration {
                 id: $id,
-                interface: ::core::stringify!($interface),
+                interface: $interface_name,
                 crate_name: ::core::env!("CARGO_PKG_NAME"),
                 crate_version: ::core::env!("CARGO_PKG_VERSION"),
                 new: |config| {

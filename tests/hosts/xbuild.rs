@@ -2,5 +2,5 @@
 //! `CARGO_BIN_EXE_*` (cargo gives tests only their own package's binaries).
 
 fn main() {
-    std::process::exit(xbuild::main())
+    std::process::exit(xbuild_cli::main())
 }

@@ -62,6 +62,14 @@ fn list_modules_shows_every_fixture_module() {
     assert_eq!(hello["crate"], "fixture-greeters");
     assert_eq!(hello["version"], "0.2.0");
     assert_eq!(hello["standard"], false);
+    assert_eq!(hello["interface"], "dyn Greeter");
+    let noop = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == "extra.noop")
+        .unwrap();
+    assert_eq!(noop["interface"], "dyn xbuild_core::Module");
 }
 
 #[test]
@@ -159,6 +167,20 @@ fn usage_errors_exit_2() {
     assert!(out.stderr.contains("--bogus"), "{}", out.stderr);
     run(HOST, &["run"]).code(2);
     run(HOST, &[]).code(2);
+    // `--version` and `-V` work as everywhere, the same as the `version` command.
+    let version = run(HOST, &["version"]).success().stdout;
+    assert!(
+        version.starts_with("xbuild host (xbuild-core "),
+        "{version}"
+    );
+    assert_eq!(run(HOST, &["--version"]).success().stdout, version);
+    assert_eq!(run(HOST, &["-V"]).success().stdout, version);
+    assert!(
+        run(HOST, &["--help"])
+            .success()
+            .stdout
+            .contains("-V, --version")
+    );
 }
 
 fn config(dir: &std::path::Path, name: &str, text: &str) -> String {

@@ -12,5 +12,8 @@ mod xbuild_inputs;
 // The xbuild CLI: building, installing, failing and being interrupted.
 mod xbuild_builds;
 
+// xbuild as installed: from anywhere, reproducible, with a bounded result cache.
+mod xbuild_anywhere;
+
 // The standard host (HTTP app and handlers), built with xbuild and driven over HTTP.
 mod standard_host;

@@ -6,7 +6,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use crate::support::http::{free_port, get, request, wait_listening};
-use crate::support::xbuild::{XBUILD, cache_dir};
+use crate::support::xbuild::{XBUILD, cache_dir, core_path};
 use crate::support::{Ran, Spawned, run, write};
 
 fn repo_root() -> &'static Path {
@@ -25,6 +25,8 @@ fn host() -> &'static str {
             Command::new(XBUILD)
                 .arg("--with")
                 .arg(format!("fixture-http-handlers={}", handlers.display()))
+                .arg("--core-path")
+                .arg(core_path())
                 .arg("--output")
                 .arg(&output)
                 .arg("-q")

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use crate::support::registry::{TestRoot, module_source};
 use crate::support::xbuild::{
-    build_args, events, fixture, manifest, output_in, steps, xbuild, xbuild_command,
+    build_args, core_path, events, fixture, manifest, output_in, steps, xbuild, xbuild_command,
 };
 use crate::support::{Ran, Spawned};
 
@@ -22,7 +22,14 @@ fn a_path_module_builds_a_static_host_with_a_manifest() {
     let extra = format!("fixture-extra={}", fixture("fixture-extra").display());
     let args = build_args(
         output.to_str().unwrap(),
-        &["--with", &spec, "--with", &extra],
+        &[
+            "--with",
+            &spec,
+            "--with",
+            &extra,
+            "--core-path",
+            core_path(),
+        ],
     );
     let first = xbuild(&root, &args).success();
     let plan = &events(&first)[0];
@@ -53,7 +60,7 @@ fn a_path_module_builds_a_static_host_with_a_manifest() {
     );
     crate::support::run(host, &["selftest"]).success();
     assert_eq!(
-        xbuild::elf::dynamic_dependencies(&output).unwrap(),
+        xbuild_cli::elf::dynamic_dependencies(&output).unwrap(),
         Vec::<String>::new(),
         "static"
     );
@@ -174,7 +181,15 @@ fn a_path_module_builds_a_static_host_with_a_manifest() {
     let new_spec = format!("new-mod={}", new_mod.display());
     let mut other = build_args(
         output.to_str().unwrap(),
-        &["--with", &spec, "--with", &new_spec, "--locked"],
+        &[
+            "--with",
+            &spec,
+            "--with",
+            &new_spec,
+            "--locked",
+            "--core-path",
+            core_path(),
+        ],
     );
     other.push("--quiet");
     let stale = xbuild(&root, &other).code(2);

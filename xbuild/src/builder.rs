@@ -11,11 +11,13 @@ use std::time::Instant;
 use cargo_metadata::diagnostic::DiagnosticLevel;
 use cargo_metadata::{Message, Metadata, PackageId, TargetKind};
 
+use crate::cache::{self, Cache, Entry};
 use crate::cargo::{Cargo, CargoError, Interrupt, Line};
 use crate::elf;
+use crate::error::Diagnostic;
 use crate::events::{Event, Reporter, Step};
-use crate::manifest::{self, Manifest, ManifestModule};
-use crate::plan::{BuildPlan, UsageError};
+use crate::manifest::{self, Manifest, ManifestModule, PathCrate};
+use crate::plan::{BuildPlan, Origin, UsageError};
 use crate::resolve::{self, ResolveError, Resolved};
 use crate::workspace::{self, Workspace};
 
@@ -35,10 +37,42 @@ pub enum BuildError {
     },
     #[error("{culprit} failed to compile (cargo's diagnostics are above)")]
     Compile { culprit: String },
-    #[error("the host at `{}` is not static: it needs {}\n  hint: a -sys crate may force dynamic linking; build with --no-static to accept that", .path.display(), .found.join(", "))]
+    #[error("the host at `{}` is not static: it needs {}", .path.display(), .found.join(", "))]
     NotStatic { path: PathBuf, found: Vec<String> },
-    #[error("the new host failed its selftest, so `{}` was left as it was:\n{report}\n  hint: fix the modules named above, or pass --skip-selftest to install it anyway", .output.display())]
+    #[error("the new host cannot start, so `{}` was left as it was:\n{report}", .output.display())]
+    CannotStart { output: PathBuf, report: String },
+    #[error("the new host failed its selftest, so `{}` was left as it was:\n{report}", .output.display())]
     Selftest { output: PathBuf, report: String },
+}
+
+impl Diagnostic for BuildError {
+    fn help(&self) -> Vec<String> {
+        match self {
+            BuildError::Usage(e) => e.help(),
+            BuildError::Resolve(e) => e.help(),
+            BuildError::Cargo(e) => e.help(),
+            BuildError::Io { .. } | BuildError::Compile { .. } => Vec::new(),
+            BuildError::NotStatic { .. } => vec![
+                "a -sys crate may force dynamic linking; build with --no-static to accept that"
+                    .into(),
+            ],
+            // Every command of such a host fails the same way: no flag may install it.
+            BuildError::CannotStart { .. } => vec![
+                "fix or leave out the module crates named above: module IDs must be unique and valid"
+                    .into(),
+            ],
+            BuildError::Selftest { .. } => vec![
+                "fix the modules named above, or pass --skip-selftest to install it anyway".into(),
+            ],
+        }
+    }
+
+    fn notes(&self) -> Vec<String> {
+        match self {
+            BuildError::Usage(e) => e.notes(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 impl BuildError {
@@ -65,11 +99,15 @@ pub struct Outcome {
     pub manifest: PathBuf,
     pub build_id: String,
     pub sha256: String,
+    /// Whether the host came from the cache, without compiling.
+    pub cached: bool,
 }
 
-/// Runs the whole build for `plan`.
+/// Runs the whole build for `plan`, using the xbuild cache `cache`.
 pub fn build(
     plan: &BuildPlan,
+    cache: &Cache,
+    options: &Options,
     reporter: &mut dyn Reporter,
     interrupt: &Interrupt,
 ) -> Result<Outcome, BuildError> {
@@ -77,6 +115,22 @@ pub fn build(
     reporter.report(Event::Plan {
         plan: Box::new(plan.clone()),
     });
+    // One xbuild at a time per cache, as cargo does per target directory.
+    let _lock = cache
+        .lock(|| {
+            reporter.report(Event::Step {
+                step: Step::Wait,
+                message: format!(
+                    "for the lock on the xbuild cache `{}`",
+                    cache.root().display()
+                ),
+            })
+        })
+        .map_err(io(format!(
+            "lock the xbuild cache `{}`",
+            cache.root().display()
+        )))?;
+    let plan = &unpack_own_crates(plan, cache)?;
     reporter.report(Event::Step {
         step: Step::Generate,
         message: format!(
@@ -89,30 +143,79 @@ pub fn build(
             }
         ),
     });
-    let ws = workspace::generate(plan, None)
+    let ws = workspace::generate(plan, cache.root(), None)
         .map_err(io("generate the host workspace in the temp directory"))?;
-    let result = build_in(plan, &ws, reporter, interrupt);
+    let result = build_in(plan, cache, &ws, reporter, interrupt);
     if plan.keep_workdir {
         reporter.report(Event::Workdir { path: ws.keep() });
     }
     let outcome = result?;
+    let kept: Vec<PathBuf> = std::iter::once(&plan.core)
+        .chain(&plan.local_crates)
+        .filter_map(|c| c.path().map(Path::to_path_buf))
+        .collect();
+    let pruned = cache.prune(options.cache_max, &kept);
+    if pruned.files > 0 {
+        reporter.report(Event::Step {
+            step: Step::Prune,
+            message: format!(
+                "the xbuild cache: removed {} files, {} (the cap is {}, XBUILD_CACHE_MAX)",
+                pruned.files,
+                cache::human_size(pruned.bytes),
+                cache::human_size(options.cache_max)
+            ),
+        });
+    }
     reporter.report(Event::Finished {
         output: outcome.output.clone(),
         manifest: outcome.manifest.clone(),
         build_id: outcome.build_id.clone(),
         sha256: outcome.sha256.clone(),
+        cached: outcome.cached,
         seconds: started.elapsed().as_secs_f64(),
     });
     Ok(outcome)
 }
 
+/// Settings of a build that are not part of what is built.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The cap on the cache's size (`XBUILD_CACHE_MAX`).
+    pub cache_max: u64,
+    /// Whether rustc's diagnostics may carry colour codes.
+    pub color: bool,
+}
+
+/// The plan with xbuild's embedded crates unpacked into the cache, as paths.
+fn unpack_own_crates(plan: &BuildPlan, cache: &Cache) -> Result<BuildPlan, BuildError> {
+    let mut plan = plan.clone();
+    for local in std::iter::once(&mut plan.core).chain(plan.local_crates.iter_mut()) {
+        if local.origin != Origin::Embedded {
+            continue;
+        }
+        let krate = crate::embedded::EMBEDDED
+            .iter()
+            .find(|c| c.name == local.name)
+            .expect("the plan names only crates this binary carries");
+        let path = crate::embedded::unpack(&cache.src_dir(), krate).map_err(io(format!(
+            "unpack {} {} into the xbuild cache `{}`",
+            krate.name,
+            krate.version,
+            cache.src_dir().display()
+        )))?;
+        local.origin = Origin::Unpacked { path };
+    }
+    Ok(plan)
+}
+
 fn build_in(
     plan: &BuildPlan,
+    cache: &Cache,
     ws: &Workspace,
     reporter: &mut dyn Reporter,
     interrupt: &Interrupt,
 ) -> Result<Outcome, BuildError> {
-    let cargo = Cargo::from_env();
+    let cargo = Cargo::new(cache.build_dir(), plan_color(reporter));
 
     reporter.report(Event::Step {
         step: Step::Resolve,
@@ -129,7 +232,7 @@ fn build_in(
         }
         Err(err) => return Err(err.into()),
     };
-    let resolved = resolve::check(&metadata, plan, &ws.package)?;
+    let resolved = resolve::check(&metadata, plan, ws)?;
     reporter.report(Event::Resolved {
         packages: resolved.packages,
         modules: resolved.modules.clone(),
@@ -137,21 +240,97 @@ fn build_in(
 
     let lock =
         std::fs::read_to_string(ws.lock_path()).map_err(io("read the generated Cargo.lock"))?;
-    let path_crates: Vec<&Path> = metadata
+    let path_crates: Vec<PathCrate<'_>> = metadata
         .packages
         .iter()
         .filter(|p| p.source.is_none() && p.name.as_str() != ws.package)
         .filter_map(|p| p.manifest_path.parent().map(|d| d.as_std_path()))
+        .map(|dir| PathCrate {
+            dir,
+            shown_as: ws.shown_path(dir),
+        })
         .collect();
     let build_id = manifest::build_id(
         plan,
         &lock,
-        &ws.package,
         &plan.rustc_verbose,
         &path_crates,
         &workspace::inherited_rustflags(),
     );
-    let mut info = xbuild_core::BuildInfo::new(build_id.clone());
+
+    let wants_selftest = !plan.skip_selftest;
+    let (binary, entry, cached) = match cache.cached_host(&build_id) {
+        Some(hit) if hit.entry.selftested || !wants_selftest => {
+            reporter.report(Event::Step {
+                step: Step::Fresh,
+                message: format!("host for build {build_id} from the xbuild cache"),
+            });
+            (hit.binary, hit.entry, true)
+        }
+        _ => {
+            let (binary, entry) = compile_and_test(
+                plan, ws, &cargo, &metadata, &resolved, &build_id, reporter, interrupt,
+            )?;
+            cache
+                .store_host(&build_id, &binary, &entry)
+                .map_err(io(format!(
+                    "keep the host in the xbuild cache `{}`",
+                    cache.root().display()
+                )))?;
+            (binary, entry, false)
+        }
+    };
+    interrupt.check()?;
+    let built = Built {
+        binary,
+        entry,
+        cached,
+        build_id,
+        lock,
+    };
+    let context = Context {
+        resolved: &resolved,
+        metadata: &metadata,
+        ws,
+    };
+    install(plan, built, &context, reporter, interrupt)
+}
+
+/// A host ready to install.
+struct Built {
+    binary: PathBuf,
+    entry: Entry,
+    cached: bool,
+    build_id: String,
+    lock: String,
+}
+
+/// What the manifest is written from.
+struct Context<'a> {
+    resolved: &'a Resolved,
+    metadata: &'a Metadata,
+    ws: &'a Workspace,
+}
+
+/// Whether cargo's diagnostics may be coloured: only for a terminal reporter.
+fn plan_color(reporter: &dyn Reporter) -> bool {
+    reporter.color()
+}
+
+/// Compiles the host, checks it is static and runs its selftest; returns the binary (in
+/// the workspace's target directory) and what the cache keeps of it.
+#[allow(clippy::too_many_arguments)]
+fn compile_and_test(
+    plan: &BuildPlan,
+    ws: &Workspace,
+    cargo: &Cargo,
+    metadata: &Metadata,
+    resolved: &Resolved,
+    build_id: &str,
+    reporter: &mut dyn Reporter,
+    interrupt: &Interrupt,
+) -> Result<(PathBuf, Entry), BuildError> {
+    let mut info = xbuild_core::BuildInfo::new(build_id);
     info.profile = Some(plan.profile.cargo_name().to_owned());
     info.modules = resolved
         .modules
@@ -174,7 +353,7 @@ fn build_in(
             if plan.static_link { ", static" } else { "" }
         ),
     });
-    let binary = compile(plan, ws, &cargo, &metadata, &resolved, reporter, interrupt)?;
+    let binary = compile(plan, ws, cargo, metadata, resolved, reporter, interrupt)?;
 
     if plan.static_link {
         reporter.report(Event::Step {
@@ -191,9 +370,47 @@ fn build_in(
         }
     }
     interrupt.check()?;
-    install(
-        plan, &binary, &lock, &build_id, &resolved, reporter, interrupt,
-    )
+    let mut entry = Entry::default();
+    if plan.target == plan.host_triple {
+        // Reading the registry is what every host command does first: a host that fails
+        // here cannot start at all, whatever the selftest would say.
+        let listed = run_host(&binary, &["list-modules", "--json"])?;
+        if !listed.status.success() {
+            return Err(BuildError::CannotStart {
+                output: plan.output.clone(),
+                report: String::from_utf8_lossy(&listed.stderr)
+                    .trim_end()
+                    .to_owned(),
+            });
+        }
+        let modules: Vec<serde_json::Value> =
+            serde_json::from_slice(&listed.stdout).unwrap_or_default();
+        for module in modules {
+            if let (Some(krate), Some(id)) = (module["crate"].as_str(), module["id"].as_str()) {
+                entry.ids.push((krate.to_owned(), id.to_owned()));
+            }
+        }
+    }
+    if !plan.skip_selftest {
+        reporter.report(Event::Step {
+            step: Step::Selftest,
+            message: "every module crate registered and instantiates".into(),
+        });
+        let output = run_host(&binary, &["selftest"])?;
+        if !output.status.success() {
+            let report = format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+            return Err(BuildError::Selftest {
+                output: plan.output.clone(),
+                report: report.trim_end().to_owned(),
+            });
+        }
+        entry.selftested = true;
+    }
+    Ok((binary, entry))
 }
 
 fn package_names(metadata: &Metadata) -> HashMap<&PackageId, String> {
@@ -319,13 +536,18 @@ fn run_host(binary: &Path, args: &[&str]) -> Result<std::process::Output, BuildE
 
 fn install(
     plan: &BuildPlan,
-    binary: &Path,
-    lock: &str,
-    build_id: &str,
-    resolved: &Resolved,
+    built: Built,
+    context: &Context<'_>,
     reporter: &mut dyn Reporter,
     interrupt: &Interrupt,
 ) -> Result<Outcome, BuildError> {
+    let Built {
+        binary,
+        entry,
+        cached,
+        build_id,
+        lock,
+    } = built;
     let dir = plan
         .output
         .parent()
@@ -336,78 +558,49 @@ fn install(
         .tempfile_in(dir)
         .map_err(io(format!("create a file in `{}`", dir.display())))?
         .into_temp_path();
-    std::fs::copy(binary, &staged)
+    std::fs::copy(&binary, &staged)
         .map_err(io(format!("copy the host into `{}`", dir.display())))?;
     std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o755))
         .map_err(io("make the host executable"))?;
 
-    let runnable = plan.target == plan.host_triple;
-    if !plan.skip_selftest {
-        reporter.report(Event::Step {
-            step: Step::Selftest,
-            message: "every module crate registered and instantiates".into(),
-        });
-        let output = run_host(&staged, &["selftest"])?;
-        if !output.status.success() {
-            let report = format!(
-                "{}{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            );
-            return Err(BuildError::Selftest {
-                output: plan.output.clone(),
-                report: report.trim_end().to_owned(),
-            });
-        }
-    }
-    interrupt.check()?;
-
-    let mut ids: HashMap<String, Vec<String>> = HashMap::new();
-    if runnable {
-        let listed = run_host(&staged, &["list-modules", "--json"])?;
-        let modules: Vec<serde_json::Value> =
-            serde_json::from_slice(&listed.stdout).unwrap_or_default();
-        for module in modules {
-            if let (Some(krate), Some(id)) = (module["crate"].as_str(), module["id"].as_str()) {
-                ids.entry(krate.to_owned()).or_default().push(id.to_owned());
-            }
-        }
-    }
     let sha256 = xbuild_core::build_info::sha256_file(&staged).map_err(io("hash the host"))?;
     let manifest = Manifest {
-        build_id: build_id.to_owned(),
+        build_id: build_id.clone(),
         sha256: sha256.clone(),
-        core_version: resolved.core_version.clone(),
+        core_version: context.resolved.core_version.clone(),
         rustc: plan.rustc_version().to_owned(),
         target: plan.target.clone(),
         profile: plan.profile.cargo_name().to_owned(),
-        modules: resolved
-            .modules
-            .iter()
-            .map(|m| ManifestModule {
-                name: m.name.clone(),
-                version: m.version.clone(),
-                source: m.source.clone(),
-                ids: ids.remove(&m.name).unwrap_or_default(),
-            })
-            .collect(),
+        modules: manifest_modules(context.resolved, context.metadata, &entry, context.ws),
     };
     let manifest_path = manifest::manifest_path(&plan.output);
     let manifest_json =
         serde_json::to_string_pretty(&manifest).expect("manifest serializes") + "\n";
     let staged_manifest = stage_text(dir, &manifest_json)?;
+    // The lock is rewritten only when the resolution changed, so it can be committed and
+    // diffed like cargo's.
     let lock_path = crate::plan::lock_path(&plan.output);
-    let staged_lock = stage_text(dir, lock)?;
+    let staged_lock = match std::fs::read_to_string(&lock_path) {
+        Ok(existing) if existing == lock => None,
+        _ => Some(stage_text(dir, &lock)?),
+    };
 
     interrupt.check()?;
     reporter.report(Event::Step {
         step: Step::Install,
         message: plan.output.display().to_string(),
     });
+    // Binary and manifest move in one after the other; a lock on their directory keeps
+    // another xbuild installing to the same place from interleaving with this one.
+    let _dir_lock = lock_dir(dir)?;
     staged
         .persist(&plan.output)
         .map_err(|e| io(format!("move the host to `{}`", plan.output.display()))(e.error))?;
-    for (staged, path) in [(staged_manifest, &manifest_path), (staged_lock, &lock_path)] {
+    let mut moves = vec![(staged_manifest, &manifest_path)];
+    if let Some(staged_lock) = staged_lock {
+        moves.push((staged_lock, &lock_path));
+    }
+    for (staged, path) in moves {
         staged
             .persist(path)
             .map_err(|e| io(format!("write `{}`", path.display()))(e.error))?;
@@ -415,9 +608,70 @@ fn install(
     Ok(Outcome {
         output: plan.output.clone(),
         manifest: manifest_path,
-        build_id: build_id.to_owned(),
+        build_id,
         sha256,
+        cached,
     })
+}
+
+/// Every module crate of the host: the ones asked for, and any other crate that registered
+/// a module (a module crate that another module crate depends on), as `list-modules` saw.
+fn manifest_modules(
+    resolved: &Resolved,
+    metadata: &Metadata,
+    entry: &Entry,
+    ws: &Workspace,
+) -> Vec<ManifestModule> {
+    let ids_of = |name: &str| -> Vec<String> {
+        let mut ids: Vec<String> = entry
+            .ids
+            .iter()
+            .filter(|(krate, _)| krate == name)
+            .map(|(_, id)| id.clone())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let mut modules: Vec<ManifestModule> = resolved
+        .modules
+        .iter()
+        .map(|m| ManifestModule {
+            name: m.name.clone(),
+            version: m.version.clone(),
+            source: m.source.clone(),
+            ids: ids_of(&m.name),
+        })
+        .collect();
+    let mut others: Vec<&str> = entry
+        .ids
+        .iter()
+        .map(|(krate, _)| krate.as_str())
+        .filter(|krate| !modules.iter().any(|m| m.name == *krate))
+        .collect();
+    others.sort();
+    others.dedup();
+    for name in others {
+        let package = metadata.packages.iter().find(|p| p.name.as_str() == name);
+        modules.push(ManifestModule {
+            name: name.to_owned(),
+            version: package.map(|p| p.version.to_string()).unwrap_or_default(),
+            source: package
+                .map(|p| resolve::source_of(p, ws))
+                .unwrap_or_default(),
+            ids: ids_of(name),
+        });
+    }
+    modules
+}
+
+/// An exclusive lock on a directory (flock on the directory itself, so nothing is written
+/// into it), held while files are moved into it.
+fn lock_dir(dir: &Path) -> Result<std::fs::File, BuildError> {
+    let handle = std::fs::File::open(dir).map_err(io(format!("open `{}`", dir.display())))?;
+    handle
+        .lock()
+        .map_err(io(format!("lock `{}`", dir.display())))?;
+    Ok(handle)
 }
 
 /// A readable file beside the output, renamed into place later.

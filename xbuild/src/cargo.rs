@@ -13,7 +13,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use crate::plan::BuildPlan;
-use crate::workspace::Workspace;
+use crate::workspace::{HOST_PACKAGE, Workspace, host_remap_flag};
 
 /// Set by SIGINT or SIGTERM; checked while cargo runs and between steps.
 #[derive(Clone, Default)]
@@ -47,9 +47,7 @@ pub enum CargoError {
         "interrupted: cargo was stopped, the generated workspace removed and the output left as it was"
     )]
     Interrupted,
-    #[error(
-        "cannot run `{program}`: {source}\n  hint: install Rust with rustup, or point the CARGO variable at cargo"
-    )]
+    #[error("cannot run `{program}`: {source}")]
     Spawn {
         program: String,
         #[source]
@@ -63,37 +61,38 @@ pub enum CargoError {
     },
 }
 
+impl crate::error::Diagnostic for CargoError {
+    fn help(&self) -> Vec<String> {
+        match self {
+            CargoError::Spawn { .. } => {
+                vec!["install Rust with rustup, or point the CARGO variable at cargo".into()]
+            }
+            CargoError::Interrupted | CargoError::Failed { .. } => Vec::new(),
+        }
+    }
+}
+
 /// Output lines of a cargo process, as they arrive.
 pub enum Line {
     Out(String),
     Err(String),
 }
 
-/// Where cargo keeps what it compiled, shared by every build (FACTS.md: a shared
-/// `build-dir` reuses compiled dependencies, a per-build target dir keeps outputs apart).
-pub fn cache_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("XBUILD_CACHE_DIR").filter(|d| !d.is_empty()) {
-        return PathBuf::from(dir);
-    }
-    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
-        return PathBuf::from(dir).join("xbuild");
-    }
-    match std::env::var_os("HOME") {
-        Some(home) => PathBuf::from(home).join(".cache/xbuild"),
-        None => std::env::temp_dir().join("xbuild-cache"),
-    }
-}
-
 pub struct Cargo {
     program: OsString,
-    cache: PathBuf,
+    /// Cargo's `build-dir`, shared by every build (FACTS.md: a shared build directory reuses
+    /// compiled dependencies, a per-build target dir keeps outputs apart).
+    build_dir: PathBuf,
+    /// Whether rustc's diagnostics may carry colour codes.
+    color: bool,
 }
 
 impl Cargo {
-    pub fn from_env() -> Self {
+    pub fn new(build_dir: PathBuf, color: bool) -> Self {
         Self {
             program: std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()),
-            cache: cache_dir(),
+            build_dir,
+            color,
         }
     }
 
@@ -109,7 +108,11 @@ impl Cargo {
             .arg("--config")
             .arg(ws.config_path())
             .env("CARGO_TARGET_DIR", ws.root().join("target"))
-            .env("CARGO_BUILD_BUILD_DIR", self.cache.join("build"))
+            .env("CARGO_BUILD_BUILD_DIR", &self.build_dir)
+            .env(
+                "CARGO_TERM_COLOR",
+                if self.color { "always" } else { "never" },
+            )
             // Folded into the generated .cargo/config.toml instead (they would replace it).
             .env_remove("RUSTFLAGS")
             .env_remove("CARGO_ENCODED_RUSTFLAGS")
@@ -164,7 +167,9 @@ impl Cargo {
         })
     }
 
-    /// `cargo build` with JSON messages; `on_line` sees every line.
+    /// Builds the host with JSON messages; `on_line` sees every line. `cargo rustc` rather
+    /// than `cargo build`, so the flags after `--` reach the host crate alone (see
+    /// [`host_remap_flag`]).
     pub fn build(
         &self,
         ws: &Workspace,
@@ -172,17 +177,21 @@ impl Cargo {
         interrupt: &Interrupt,
         on_line: impl FnMut(Line),
     ) -> Result<ExitStatus, CargoError> {
-        let mut command = self.command(ws, plan, "build");
+        let mut command = self.command(ws, plan, "rustc");
         command
-            .args([
-                "--message-format",
-                "json-diagnostic-rendered-ansi",
-                "--profile",
-            ])
+            .args(["--bin", HOST_PACKAGE, "--message-format"])
+            .arg(if self.color {
+                "json-diagnostic-rendered-ansi"
+            } else {
+                "json"
+            })
+            .arg("--profile")
             .arg(plan.profile.cargo_name())
             .arg("--target")
             .arg(&plan.target)
-            .env("CARGO_TERM_PROGRESS_WHEN", "never");
+            .env("CARGO_TERM_PROGRESS_WHEN", "never")
+            .arg("--")
+            .arg(host_remap_flag(ws));
         self.run(command, interrupt, on_line)
     }
 

@@ -8,13 +8,14 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[command(
     name = "xbuild",
     version,
+    long_version = LONG_VERSION,
     about = "Compose one static host binary from xbuild module crates, at build time",
     long_about = "Compose one static host binary from xbuild module crates, at build time.\n\n\
         `xbuild --with CRATE@1.2 --with other=../path` generates a temporary cargo workspace \
         whose main.rs names every module crate, compiles it and writes the host binary and \
         a manifest beside it. `build` is the default subcommand.",
     args_conflicts_with_subcommands = true,
-    after_help = "Environment:\n  XBUILD_CACHE_DIR  shared cache of compiled dependencies (default: $XDG_CACHE_HOME/xbuild or ~/.cache/xbuild)\n  XBUILD_CORE_PATH  same as --core-path\n  CARGO             the cargo to run (default: cargo)"
+    after_help = "Environment:\n  XBUILD_CACHE_DIR  the cache: compiled dependencies, xbuild's own crates, built hosts (default: $XDG_CACHE_HOME/xbuild or ~/.cache/xbuild)\n  XBUILD_CACHE_MAX  cap on the cache's size, least recently used hosts pruned first (default: 2GiB)\n  XBUILD_CORE_PATH  same as --core-path\n  CARGO             the cargo to run (default: cargo)\n  NO_COLOR, CARGO_TERM_COLOR  colour, when --color is not given"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -27,12 +28,33 @@ pub struct Cli {
 pub enum Command {
     /// Build a host (the default).
     Build(Box<BuildArgs>),
-    /// List the curated index of known module crates (registry.toml).
+    /// List the curated index of known module crates.
     ListKnown {
         /// One JSON document, for tools.
         #[arg(long)]
         json: bool,
     },
+    /// Remove the hosts kept in the xbuild cache (XBUILD_CACHE_DIR); compiled dependencies
+    /// stay, so the next build is still quick.
+    Clean {
+        /// Remove everything in the cache: compiled dependencies and unpacked crates too.
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+/// `xbuild --version`: the version, and where xbuild's own crates come from.
+pub const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    "\n",
+    env!("XBUILD_CRATES_SOURCE")
+);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -114,4 +136,9 @@ pub struct BuildArgs {
     /// `json`: one JSON event per line on stdout, for CI.
     #[arg(long, value_enum, default_value = "human")]
     pub message_format: MessageFormat,
+
+    /// Colour in xbuild's and rustc's messages (default: auto, which is never for pipes and
+    /// files, or what NO_COLOR and CARGO_TERM_COLOR say).
+    #[arg(long, value_enum, value_name = "WHEN")]
+    pub color: Option<ColorChoice>,
 }

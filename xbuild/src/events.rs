@@ -8,25 +8,53 @@ use std::path::PathBuf;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
+use crate::cli::ColorChoice;
 use crate::plan::BuildPlan;
+
+/// Whether to colour what goes to `stream`: `--color` if given, else `CARGO_TERM_COLOR`
+/// (as cargo), else never when `NO_COLOR` is set (no-color.org), else only for a terminal.
+pub fn use_color(choice: Option<ColorChoice>, stream: impl IsTerminal) -> bool {
+    let from_env = || match std::env::var("CARGO_TERM_COLOR").as_deref() {
+        Ok("always") => Some(ColorChoice::Always),
+        Ok("never") => Some(ColorChoice::Never),
+        _ if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) => {
+            Some(ColorChoice::Never)
+        }
+        _ => None,
+    };
+    match choice.or_else(from_env).unwrap_or(ColorChoice::Auto) {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => stream.is_terminal(),
+    }
+}
 
 /// The named steps of a build, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Step {
+    /// Another xbuild holds the cache's lock.
+    Wait,
     Generate,
     Resolve,
+    /// The build ID was in the result cache: no compiling.
+    Fresh,
     Compile,
     CheckStatic,
     Selftest,
     Install,
+    /// The cache was over its cap.
+    Prune,
 }
 
 impl Step {
     fn verb(self) -> &'static str {
         match self {
+            Step::Wait => "Blocking",
             Step::Generate => "Generating",
             Step::Resolve => "Resolving",
+            Step::Fresh => "Fresh",
+            Step::Prune => "Pruning",
             Step::Compile => "Compiling",
             Step::CheckStatic => "Checking",
             Step::Selftest => "Testing",
@@ -81,16 +109,24 @@ pub enum Event {
         manifest: PathBuf,
         build_id: String,
         sha256: String,
+        /// The host came from the result cache.
+        cached: bool,
         seconds: f64,
     },
+    /// The build failed: the message, `help` and `notes` as data, and the exit code.
     Error {
-        message: String,
-        exit_code: i32,
+        #[serde(flatten)]
+        report: crate::error::Report,
     },
 }
 
 pub trait Reporter {
     fn report(&mut self, event: Event);
+
+    /// Whether what it shows may carry colour codes (rustc's diagnostics included).
+    fn color(&self) -> bool {
+        false
+    }
 }
 
 /// One JSON object per line on stdout.
@@ -114,11 +150,11 @@ pub struct HumanReporter {
 }
 
 impl HumanReporter {
-    pub fn new(quiet: bool, verbose: bool) -> Self {
+    pub fn new(quiet: bool, verbose: bool, color: bool) -> Self {
         Self {
             quiet,
             verbose,
-            color: std::io::stderr().is_terminal(),
+            color,
             bar: None,
         }
     }
@@ -146,6 +182,10 @@ impl HumanReporter {
 }
 
 impl Reporter for HumanReporter {
+    fn color(&self) -> bool {
+        self.color
+    }
+
     fn report(&mut self, event: Event) {
         match event {
             Event::Step { step, message } => {

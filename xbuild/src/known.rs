@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-const INDEX: &str = include_str!("../../registry.toml");
+const INDEX: &str = include_str!("../registry.toml");
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -6,9 +6,12 @@
 //! [`elf`] static check, [`manifest`]) reporting [`events`] to a reporter.
 
 pub mod builder;
+pub mod cache;
 pub mod cargo;
 pub mod cli;
 pub mod elf;
+pub mod embedded;
+pub mod error;
 pub mod events;
 pub mod known;
 pub mod manifest;
@@ -37,11 +40,13 @@ pub fn main() -> i32 {
             print!("{}", known::render(json));
             return 0;
         }
+        Some(Command::Clean { all }) => return clean(all),
         None => cli.build,
     };
+    let color = events::use_color(args.color, std::io::stderr());
     let mut reporter: Box<dyn Reporter> = match args.message_format {
         MessageFormat::Json => Box::new(JsonReporter),
-        MessageFormat::Human => Box::new(HumanReporter::new(args.quiet, args.verbose)),
+        MessageFormat::Human => Box::new(HumanReporter::new(args.quiet, args.verbose, color)),
     };
     let result = cargo::Interrupt::install()
         .map_err(|e| builder::BuildError::Io {
@@ -49,20 +54,67 @@ pub fn main() -> i32 {
             source: e,
         })
         .and_then(|interrupt| {
+            let options = builder::Options {
+                cache_max: cache_max()?,
+                color: reporter.color(),
+            };
             let plan = plan::BuildPlan::from_args(&args)?;
-            builder::build(&plan, reporter.as_mut(), &interrupt)
+            builder::build(
+                &plan,
+                &cache::Cache::from_env(),
+                &options,
+                reporter.as_mut(),
+                &interrupt,
+            )
         });
     match result {
         Ok(_) => 0,
         Err(err) => {
-            let message = xbuild_core::host::error_chain(&err);
-            let code = err.exit_code();
-            reporter.report(Event::Error {
-                message: message.clone(),
-                exit_code: code,
-            });
-            eprintln!("error: {message}");
+            let report = error::Report::new(&err, err.exit_code());
+            eprint!("{}", report.render(color));
+            let code = report.exit_code;
+            reporter.report(Event::Error { report });
             code
         }
     }
+}
+
+/// `XBUILD_CACHE_MAX`, or the default cap.
+fn cache_max() -> Result<u64, plan::UsageError> {
+    match std::env::var("XBUILD_CACHE_MAX") {
+        Err(_) => Ok(cache::DEFAULT_MAX_BYTES),
+        Ok(text) => cache::parse_size(&text).map_err(|why| {
+            plan::UsageError::new(format!("invalid XBUILD_CACHE_MAX: {why}"))
+                .help("give a size such as `2GiB`, `500MB` or a number of bytes")
+        }),
+    }
+}
+
+/// `xbuild clean [--all]`.
+fn clean(all: bool) -> i32 {
+    let cache = cache::Cache::from_env();
+    let _lock = match cache.lock(|| {
+        eprintln!(
+            "{:>12} for the lock on the xbuild cache `{}`",
+            "Blocking",
+            cache.root().display()
+        )
+    }) {
+        Ok(lock) => lock,
+        Err(err) => {
+            eprintln!(
+                "error: cannot lock the xbuild cache `{}`: {err}",
+                cache.root().display()
+            );
+            return 1;
+        }
+    };
+    let removed = cache.clean(all);
+    eprintln!(
+        "{:>12} {} files, {} total",
+        "Removed",
+        removed.files,
+        cache::human_size(removed.bytes)
+    );
+    0
 }

@@ -2,5 +2,5 @@
 //! the same CLI.
 
 fn main() {
-    std::process::exit(xbuild::main())
+    std::process::exit(xbuild_cli::main())
 }

@@ -32,21 +32,6 @@ pub struct Manifest {
     pub modules: Vec<ManifestModule>,
 }
 
-/// The lock file without the generated package (its name is unique per generation, so it
-/// must not count), re-serialised so formatting does not count either.
-fn normalized_lock(lock: &str, host_package: &str) -> String {
-    let Ok(mut doc) = lock.parse::<toml_edit::DocumentMut>() else {
-        return lock.to_owned();
-    };
-    if let Some(packages) = doc
-        .get_mut("package")
-        .and_then(|p| p.as_array_of_tables_mut())
-    {
-        packages.retain(|p| p.get("name").and_then(|n| n.as_str()) != Some(host_package));
-    }
-    doc.to_string()
-}
-
 /// Hashes the files of a local (path) crate: the lock file pins registry crates by
 /// checksum, but not path crates.
 fn hash_dir(hasher: &mut Sha256, dir: &Path) {
@@ -77,14 +62,22 @@ fn hash_dir(hasher: &mut Sha256, dir: &Path) {
     }
 }
 
-/// The build ID: resolved lock file, contents of path crates, toolchain, target, profile
-/// and flags.
+/// A path crate as the build ID sees it: its directory, and the path it reaches the binary
+/// as (after remapping; the location counts, since panic messages carry it).
+pub struct PathCrate<'a> {
+    pub dir: &'a Path,
+    pub shown_as: String,
+}
+
+/// The build ID: everything that decides the host's bytes. The resolved lock file, the
+/// contents and remapped locations of path crates, the toolchain, target, profile, flags and
+/// the modules in `main.rs` order. Nothing machine-specific (temp dirs, the cache's path),
+/// so one ID means one binary.
 pub fn build_id(
     plan: &BuildPlan,
     lock: &str,
-    host_package: &str,
     rustc_version: &str,
-    path_crates: &[&Path],
+    path_crates: &[PathCrate<'_>],
     rustflags: &[String],
 ) -> String {
     let mut hasher = Sha256::new();
@@ -94,7 +87,9 @@ pub fn build_id(
         hasher.update(value);
     };
     field("xbuild", env!("CARGO_PKG_VERSION").as_bytes());
-    field("lock", normalized_lock(lock, host_package).as_bytes());
+    // Cargo writes the lock in one canonical form, and the host package in it has the same
+    // name in every build, so the text itself is the resolution.
+    field("lock", lock.as_bytes());
     field("rustc", rustc_version.as_bytes());
     field("target", plan.target.as_bytes());
     field("profile", plan.profile.cargo_name().as_bytes());
@@ -106,11 +101,11 @@ pub fn build_id(
             format!("{}:{}", module.name, module.features.join(",")).as_bytes(),
         );
     }
-    let mut sorted: Vec<&Path> = path_crates.to_vec();
-    sorted.sort();
-    for dir in sorted {
-        hasher.update(dir.to_string_lossy().as_bytes());
-        hash_dir(&mut hasher, dir);
+    let mut sorted: Vec<&PathCrate<'_>> = path_crates.iter().collect();
+    sorted.sort_by(|a, b| a.shown_as.cmp(&b.shown_as));
+    for krate in sorted {
+        hasher.update(krate.shown_as.as_bytes());
+        hash_dir(&mut hasher, krate.dir);
     }
     let digest = hasher.finalize();
     digest[..16].iter().map(|b| format!("{b:02x}")).collect()
@@ -127,56 +122,70 @@ pub fn manifest_path(output: &Path) -> std::path::PathBuf {
 mod tests {
     use super::*;
 
-    const LOCK: &str = "version = 4\n\n[[package]]\nname = \"xbuild-host-aaa\"\nversion = \"0.0.0\"\n\n[[package]]\nname = \"serde\"\nversion = \"1.0.0\"\n";
+    const LOCK: &str = "version = 4\n\n[[package]]\nname = \"xbuild-host\"\nversion = \"0.0.0\"\n\n[[package]]\nname = \"serde\"\nversion = \"1.0.0\"\n";
 
-    fn id(lock: &str, host: &str) -> String {
+    fn id(lock: &str) -> String {
         let plan = crate::plan::tests_support::plan_with(&["m"]);
-        build_id(&plan, lock, host, "rustc 1.95.0", &[], &[])
+        build_id(&plan, lock, "rustc 1.95.0", &[], &[])
     }
 
     #[test]
-    fn same_inputs_same_id_whatever_the_generated_name() {
-        let other = LOCK.replace("xbuild-host-aaa", "xbuild-host-bbb");
-        assert_eq!(id(LOCK, "xbuild-host-aaa"), id(&other, "xbuild-host-bbb"));
-        assert_eq!(id(LOCK, "xbuild-host-aaa").len(), 32);
+    fn same_inputs_same_id() {
+        assert_eq!(id(LOCK), id(LOCK));
+        assert_eq!(id(LOCK).len(), 32);
     }
 
     #[test]
     fn different_inputs_different_id() {
-        let base = id(LOCK, "xbuild-host-aaa");
-        assert_ne!(base, id(&LOCK.replace("1.0.0", "1.0.1"), "xbuild-host-aaa"));
+        let base = id(LOCK);
+        assert_ne!(base, id(&LOCK.replace("1.0.0", "1.0.1")));
         let mut plan = crate::plan::tests_support::plan_with(&["m"]);
         plan.profile = crate::plan::Profile::Dev;
-        assert_ne!(
-            base,
-            build_id(&plan, LOCK, "xbuild-host-aaa", "rustc 1.95.0", &[], &[])
-        );
+        assert_ne!(base, build_id(&plan, LOCK, "rustc 1.95.0", &[], &[]));
         let plan = crate::plan::tests_support::plan_with(&["m"]);
+        assert_ne!(base, build_id(&plan, LOCK, "rustc 1.96.0", &[], &[]));
         assert_ne!(
             base,
-            build_id(&plan, LOCK, "xbuild-host-aaa", "rustc 1.96.0", &[], &[])
+            build_id(&plan, LOCK, "rustc 1.95.0", &[], &["-Copt-level=1".into()])
         );
+        let reordered = crate::plan::tests_support::plan_with(&["n", "m"]);
         assert_ne!(
-            base,
             build_id(
-                &plan,
+                &crate::plan::tests_support::plan_with(&["m", "n"]),
                 LOCK,
-                "xbuild-host-aaa",
-                "rustc 1.95.0",
+                "r",
                 &[],
-                &["-Copt-level=1".into()]
-            )
+                &[]
+            ),
+            build_id(&reordered, LOCK, "r", &[], &[])
         );
     }
 
     #[test]
-    fn path_crate_contents_count() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("lib.rs"), "a").unwrap();
+    fn path_crate_contents_and_shown_location_count_but_not_the_real_location() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        for dir in [&a, &b] {
+            std::fs::write(dir.path().join("lib.rs"), "a").unwrap();
+        }
         let plan = crate::plan::tests_support::plan_with(&["m"]);
-        let first = build_id(&plan, LOCK, "h", "r", &[dir.path()], &[]);
-        std::fs::write(dir.path().join("lib.rs"), "b").unwrap();
-        assert_ne!(first, build_id(&plan, LOCK, "h", "r", &[dir.path()], &[]));
+        let with = |dir: &Path, shown: &str| {
+            build_id(
+                &plan,
+                LOCK,
+                "r",
+                &[PathCrate {
+                    dir,
+                    shown_as: shown.into(),
+                }],
+                &[],
+            )
+        };
+        let first = with(a.path(), "/xbuild/cache/src/m");
+        assert_eq!(first, with(b.path(), "/xbuild/cache/src/m"));
+        assert_ne!(first, with(a.path(), "/elsewhere/m"));
+        std::fs::write(a.path().join("lib.rs"), "b").unwrap();
+        assert_ne!(first, with(a.path(), "/xbuild/cache/src/m"));
     }
 
     #[test]

@@ -11,13 +11,10 @@ use serde::Serialize;
 use crate::cli::BuildArgs;
 use crate::spec::{ModuleSpec, Replacement};
 
-/// A bad input; exits with code 2 and nothing written.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
+pub use crate::error::UsageError;
 
 fn usage(message: impl Into<String>) -> UsageError {
-    UsageError(message.into())
+    UsageError::new(message)
 }
 
 /// Where a dependency comes from, as it goes into the generated Cargo.toml.
@@ -74,12 +71,37 @@ impl Profile {
     }
 }
 
-/// A crate of xbuild's own source tree, patched in until it is published.
+/// Where one of xbuild's own crates (xbuild-core, the standard modules) comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Origin {
+    /// The copy carried in this xbuild binary, unpacked into the cache when the build runs.
+    Embedded,
+    /// A crate directory (`--core-path` and the tree around it), patched in.
+    Path { path: PathBuf },
+    /// The embedded copy, unpacked at `path` in the cache; the generated workspace reaches
+    /// it through a link inside itself (see [`crate::workspace::OWN_CRATES_DIR`]).
+    Unpacked { path: PathBuf },
+    /// The registry, at exactly this version (an xbuild that carries no copy).
+    Registry,
+}
+
+/// One of xbuild's own crates.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LocalCrate {
     pub name: String,
     pub version: String,
-    pub path: PathBuf,
+    pub origin: Origin,
+}
+
+impl LocalCrate {
+    /// The crate's directory, once it is on disk.
+    pub fn path(&self) -> Option<&Path> {
+        match &self.origin {
+            Origin::Path { path } | Origin::Unpacked { path } => Some(path),
+            Origin::Embedded | Origin::Registry => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -89,7 +111,7 @@ pub struct BuildPlan {
     pub replacements: Vec<PlannedCrate>,
     pub registry: Option<String>,
     pub core: LocalCrate,
-    /// xbuild's own crates (standard modules), patched from its source tree.
+    /// xbuild's standard module crates (empty with `--no-standard`).
     pub local_crates: Vec<LocalCrate>,
     /// Whether `xbuild-standard` is a dependency of the host.
     pub standard: bool,
@@ -110,14 +132,6 @@ pub struct BuildPlan {
 /// The crate that names every standard module.
 pub const STANDARD_CRATE: &str = "xbuild-standard";
 
-/// The source tree this xbuild was built from.
-pub fn source_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xbuild lives in a workspace")
-        .to_path_buf()
-}
-
 fn check_token(what: &str, value: &str, extra: &str) -> Result<(), UsageError> {
     let ok = !value.is_empty()
         && value.len() <= 100
@@ -127,10 +141,10 @@ fn check_token(what: &str, value: &str, extra: &str) -> Result<(), UsageError> {
     if ok {
         Ok(())
     } else {
-        Err(usage(format!(
-            "invalid {what} `{}`\n  hint: use ASCII letters, digits and `{extra}`",
-            value.escape_default()
-        )))
+        Err(
+            usage(format!("invalid {what} `{}`", value.escape_default()))
+                .help(format!("use ASCII letters, digits and `{extra}`")),
+        )
     }
 }
 
@@ -162,25 +176,26 @@ pub fn read_crate(dir: &Path) -> Result<(String, String), String> {
 fn crate_dir(spec: &str, expected: Option<&str>, path: &Path) -> Result<PathBuf, UsageError> {
     let absolute = path.canonicalize().map_err(|e| {
         usage(format!(
-            "`{spec}`: path `{}` does not exist or cannot be read ({e})\n  hint: give the directory holding the crate's Cargo.toml",
+            "`{spec}`: path `{}` does not exist or cannot be read ({e})",
             path.display()
         ))
+        .help("give the directory holding the crate's Cargo.toml")
     })?;
     if !absolute.is_dir() {
-        return Err(usage(format!(
-            "`{spec}`: `{}` is not a directory\n  hint: give the directory holding the crate's Cargo.toml",
-            path.display()
-        )));
+        return Err(
+            usage(format!("`{spec}`: `{}` is not a directory", path.display()))
+                .help("give the directory holding the crate's Cargo.toml"),
+        );
     }
     let (name, _) = read_crate(&absolute).map_err(|e| usage(format!("`{spec}`: {e}")))?;
     if let Some(expected) = expected
         && name != expected
     {
         return Err(usage(format!(
-            "`{spec}`: the crate at `{}` is named `{name}`, not `{expected}`\n  hint: write `{name}={}`",
-            path.display(),
+            "`{spec}`: the crate at `{}` is named `{name}`, not `{expected}`",
             path.display()
-        )));
+        ))
+        .help(format!("write `{name}={}`", path.display())));
     }
     Ok(absolute)
 }
@@ -212,15 +227,60 @@ fn planned(
     })
 }
 
-/// The crates in `root/modules/*`, xbuild's standard modules.
-fn local_modules(root: &Path) -> Result<Vec<LocalCrate>, UsageError> {
-    let dir = root.join("modules");
+/// The crate that hosts the module system.
+pub const CORE_CRATE: &str = "xbuild-core";
+
+/// xbuild's own crates: the core, and the standard module crates when `standard`. From
+/// `--core-path` (the standard modules then come from `<tree>/modules/*` beside it), else
+/// from the copies this binary carries, else from the registry at xbuild's own version.
+fn own_crates(
+    core_path: Option<&Path>,
+    standard: bool,
+) -> Result<(LocalCrate, Vec<LocalCrate>), UsageError> {
+    if let Some(dir) = core_path {
+        let core = core_crate(dir)?;
+        let modules = if standard {
+            let tree = core
+                .path()
+                .and_then(Path::parent)
+                .unwrap_or(Path::new("/"))
+                .join("modules");
+            tree_modules(&tree)?
+        } else {
+            Vec::new()
+        };
+        return Ok((core, modules));
+    }
+    let carried = crate::embedded::EMBEDDED;
+    let origin = if carried.is_empty() {
+        Origin::Registry
+    } else {
+        Origin::Embedded
+    };
+    let own = |name: &str| -> LocalCrate {
+        let version = carried
+            .iter()
+            .find(|c| c.name == name)
+            .map_or(env!("CARGO_PKG_VERSION"), |c| c.version);
+        LocalCrate {
+            name: name.to_owned(),
+            version: version.to_owned(),
+            origin: origin.clone(),
+        }
+    };
+    let modules = if standard {
+        ["xbuild-http", STANDARD_CRATE].map(own).to_vec()
+    } else {
+        Vec::new()
+    };
+    Ok((own(CORE_CRATE), modules))
+}
+
+/// The crates in `dir` (`modules/*` of an xbuild source tree).
+fn tree_modules(dir: &Path) -> Result<Vec<LocalCrate>, UsageError> {
     let mut found = Vec::new();
-    let entries = std::fs::read_dir(&dir).map_err(|e| {
-        usage(format!(
-            "cannot read xbuild's standard modules at `{}`: {e}\n  hint: pass --no-standard, or rebuild xbuild from a complete source tree",
-            dir.display()
-        ))
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        usage(format!("cannot read the standard modules at `{}` beside --core-path: {e}", dir.display())).help("pass --no-standard, or point --core-path at the `core` folder of a complete xbuild source tree")
     })?;
     for entry in entries.flatten() {
         let path = entry.path();
@@ -229,24 +289,29 @@ fn local_modules(root: &Path) -> Result<Vec<LocalCrate>, UsageError> {
             found.push(LocalCrate {
                 name,
                 version,
-                path,
+                origin: Origin::Path { path },
             });
         }
     }
     found.sort_by(|a, b| a.name.cmp(&b.name));
+    if !found.iter().any(|c| c.name == STANDARD_CRATE) {
+        return Err(usage(format!(
+            "`{STANDARD_CRATE}` is missing from `{}`",
+            dir.display()
+        ))
+        .help("pass --no-standard"));
+    }
     Ok(found)
 }
 
-fn core_crate(args: &BuildArgs, root: &Path) -> Result<LocalCrate, UsageError> {
-    let dir = args.core_path.clone().unwrap_or_else(|| root.join("core"));
+fn core_crate(dir: &Path) -> Result<LocalCrate, UsageError> {
     let shown = dir.display().to_string();
     let path = dir.canonicalize().map_err(|e| {
-        usage(format!(
-            "xbuild-core not found at `{shown}` ({e})\n  hint: pass --core-path with the directory of the xbuild-core crate"
-        ))
+        usage(format!("xbuild-core not found at `{shown}` ({e})"))
+            .help("pass --core-path with the directory of the xbuild-core crate")
     })?;
     let (name, version) = read_crate(&path).map_err(|e| usage(format!("--core-path: {e}")))?;
-    if name != "xbuild-core" {
+    if name != CORE_CRATE {
         return Err(usage(format!(
             "--core-path `{shown}` holds crate `{name}`, not `xbuild-core`"
         )));
@@ -254,7 +319,7 @@ fn core_crate(args: &BuildArgs, root: &Path) -> Result<LocalCrate, UsageError> {
     Ok(LocalCrate {
         name,
         version,
-        path,
+        origin: Origin::Path { path },
     })
 }
 
@@ -265,9 +330,7 @@ pub fn rustc_info() -> Result<(String, String), UsageError> {
         .arg("-vV")
         .output()
         .map_err(|e| {
-            usage(format!(
-                "cannot run `{rustc} -vV`: {e}\n  hint: install Rust with rustup"
-            ))
+            usage(format!("cannot run `{rustc} -vV`: {e}")).help("install Rust with rustup")
         })?;
     let text = String::from_utf8_lossy(&output.stdout).into_owned();
     let host = text
@@ -290,9 +353,8 @@ fn check_target_installed(target: &str) -> Result<(), UsageError> {
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     };
     if !print("target-list")?.lines().any(|t| t == target) {
-        return Err(usage(format!(
-            "unknown target triple `{target}`\n  hint: `rustc --print target-list` lists the ones rustc knows"
-        )));
+        return Err(usage(format!("unknown target triple `{target}`"))
+            .help("`rustc --print target-list` lists the ones rustc knows"));
     }
     let sysroot = PathBuf::from(print("sysroot")?.trim());
     if !sysroot
@@ -302,8 +364,9 @@ fn check_target_installed(target: &str) -> Result<(), UsageError> {
         .is_dir()
     {
         return Err(usage(format!(
-            "the standard library for target `{target}` is not installed\n  hint: `rustup target add {target}`"
-        )));
+            "the standard library for target `{target}` is not installed"
+        ))
+        .help(format!("`rustup target add {target}`")));
     }
     Ok(())
 }
@@ -312,25 +375,25 @@ fn output_path(path: &Path) -> Result<PathBuf, UsageError> {
     let absolute = std::path::absolute(path)
         .map_err(|e| usage(format!("invalid --output `{}`: {e}", path.display())))?;
     if absolute.file_name().is_none() || path.as_os_str().to_string_lossy().ends_with('/') {
-        return Err(usage(format!(
-            "--output `{}` names a directory\n  hint: give a file path, e.g. `./host`",
-            path.display()
-        )));
+        return Err(
+            usage(format!("--output `{}` names a directory", path.display()))
+                .help("give a file path, e.g. `./host`"),
+        );
     }
     if absolute.is_dir() {
         return Err(usage(format!(
-            "--output `{}` is an existing directory\n  hint: give a file path, e.g. `{}/host`",
-            path.display(),
+            "--output `{}` is an existing directory",
             path.display()
-        )));
+        ))
+        .help(format!("give a file path, e.g. `{}/host`", path.display())));
     }
     let parent = absolute.parent().unwrap_or(Path::new("/"));
     if !parent.is_dir() {
         return Err(usage(format!(
-            "the directory of --output `{}` does not exist\n  hint: create `{}` first",
-            path.display(),
-            parent.display()
-        )));
+            "the directory of --output `{}` does not exist",
+            path.display()
+        ))
+        .help(format!("create `{}` first", parent.display())));
     }
     // Found out now rather than after minutes of compiling; staged the way the install
     // step will stage the binary.
@@ -339,9 +402,10 @@ fn output_path(path: &Path) -> Result<PathBuf, UsageError> {
         .tempfile_in(parent)
         .map_err(|e| {
             usage(format!(
-                "cannot write into `{}`, the directory of --output: {e}\n  hint: choose an --output in a directory you can write to",
+                "cannot write into `{}`, the directory of --output: {e}",
                 parent.display()
             ))
+            .help("choose an --output in a directory you can write to")
         })?;
     Ok(absolute)
 }
@@ -360,9 +424,10 @@ fn locked_from(locked: bool, output: &Path) -> Result<Option<PathBuf>, UsageErro
     let lock = lock_path(output);
     if !lock.is_file() {
         return Err(usage(format!(
-            "--locked needs the lock file of a previous build at `{}`, and there is none\n  hint: build once without --locked; xbuild writes it beside the output",
+            "--locked needs the lock file of a previous build at `{}`, and there is none",
             lock.display()
-        )));
+        ))
+        .help("build once without --locked; xbuild writes it beside the output"));
     }
     Ok(Some(lock))
 }
@@ -378,54 +443,55 @@ impl BuildPlan {
             "release" => Profile::Release,
             "dev" => Profile::Dev,
             other => {
-                return Err(usage(format!(
-                    "unknown profile `{}`\n  hint: use `release` (the default) or `dev`",
-                    other.escape_default()
-                )));
+                return Err(
+                    usage(format!("unknown profile `{}`", other.escape_default()))
+                        .help("use `release` (the default) or `dev`"),
+                );
             }
         };
-        let root = source_root();
         let standard = !args.no_standard;
         let mut modules: Vec<PlannedCrate> = Vec::new();
         for text in &args.with {
-            let spec = ModuleSpec::parse(text).map_err(|e| usage(format!("--with: {e}")))?;
+            let spec = ModuleSpec::parse(text).map_err(|e| UsageError::wrap("--with", &e))?;
             if standard && spec.name == STANDARD_CRATE {
                 return Err(usage(format!(
-                    "--with `{text}`: the standard modules are already included\n  hint: drop it, or pass --no-standard to choose them yourself"
-                )));
+                    "--with `{text}`: the standard modules are already included"
+                ))
+                .help("drop it, or pass --no-standard to choose them yourself"));
             }
             if let Some(first) = modules.iter().find(|m| m.name == spec.name) {
                 return Err(usage(format!(
-                    "crate `{}` is given twice (`--with {text}` and an earlier `--with {}`)\n  hint: keep one",
+                    "crate `{}` is given twice (`--with {text}` and an earlier `--with {}`)",
                     spec.name, first.name
-                )));
+                ))
+                .help("keep one"));
             }
             modules.push(planned(text, spec, &args.registry)?);
         }
         let mut replacements: Vec<PlannedCrate> = Vec::new();
         for text in &args.replace {
             let spec =
-                ModuleSpec::parse_replace(text).map_err(|e| usage(format!("--replace: {e}")))?;
+                ModuleSpec::parse_replace(text).map_err(|e| UsageError::wrap("--replace", &e))?;
             if modules.iter().any(|m| m.name == spec.name) {
                 return Err(usage(format!(
-                    "--replace `{text}`: `{}` is also a module (`--with`)\n  hint: write `--with {text}` instead",
+                    "--replace `{text}`: `{}` is also a module (`--with`)",
                     spec.name
-                )));
+                ))
+                .help(format!("write `--with {text}` instead")));
             }
             if replacements.iter().any(|m| m.name == spec.name) {
-                return Err(usage(format!(
-                    "crate `{}` is replaced twice\n  hint: keep one --replace",
-                    spec.name
-                )));
+                return Err(usage(format!("crate `{}` is replaced twice", spec.name))
+                    .help("keep one --replace"));
             }
             replacements.push(planned(text, spec, &args.registry)?);
         }
         for feature in &args.features {
             let Some((krate, name)) = feature.split_once('/') else {
                 return Err(usage(format!(
-                    "--features `{}` does not name a crate\n  hint: write `CRATE/FEATURE`",
+                    "--features `{}` does not name a crate",
                     feature.escape_default()
-                )));
+                ))
+                .help("write `CRATE/FEATURE`"));
             };
             check_token("feature name", name, "-_+.")?;
             match modules.iter_mut().find(|m| m.name == krate) {
@@ -436,8 +502,9 @@ impl BuildPlan {
                 }
                 None => {
                     return Err(usage(format!(
-                        "--features `{feature}`: `{krate}` is not one of the `--with` crates\n  hint: add `--with {krate}`, or fix the crate name"
-                    )));
+                        "--features `{feature}`: `{krate}` is not one of the `--with` crates"
+                    ))
+                    .help(format!("add `--with {krate}`, or fix the crate name")));
                 }
             }
         }
@@ -452,18 +519,7 @@ impl BuildPlan {
             }
             None => host_triple.clone(),
         };
-        let core = core_crate(args, &root)?;
-        let local_crates = if standard {
-            local_modules(&root)?
-        } else {
-            Vec::new()
-        };
-        if standard && !local_crates.iter().any(|c| c.name == STANDARD_CRATE) {
-            return Err(usage(format!(
-                "`{STANDARD_CRATE}` is missing from `{}`\n  hint: pass --no-standard",
-                root.join("modules").display()
-            )));
-        }
+        let (core, local_crates) = own_crates(args.core_path.as_deref(), standard)?;
         let output = output_path(&args.output)?;
         Ok(BuildPlan {
             modules,
@@ -517,7 +573,9 @@ pub mod tests_support {
             core: LocalCrate {
                 name: "xbuild-core".into(),
                 version: "0.1.0".into(),
-                path: "/src/core".into(),
+                origin: Origin::Path {
+                    path: "/src/core".into(),
+                },
             },
             local_crates: Vec::new(),
             standard: false,

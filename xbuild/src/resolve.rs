@@ -4,8 +4,12 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
+use crate::workspace::Workspace;
+use std::path::Path;
+
 use cargo_metadata::{Metadata, Package, PackageId};
 
+use crate::error::Diagnostic;
 use crate::events::ResolvedModule;
 use crate::plan::{BuildPlan, STANDARD_CRATE};
 use crate::spec::crate_ident;
@@ -16,34 +20,83 @@ const CORE: &str = "xbuild-core";
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ResolveError {
     #[error(
-        "`{name}` {version} is not an xbuild module: it does not depend on xbuild-core, so it cannot register modules\n  hint: check the crate name, or ask its author to register its modules with `xbuild_core::register_module!`"
+        "`{name}` {version} is not an xbuild module: it does not depend on xbuild-core, so it cannot register modules"
     )]
     NotAModule { name: String, version: String },
-    #[error("two versions of xbuild-core would be linked into the host:\n{}\n  hint: modules must share one xbuild-core; upgrade the modules built for the other version, or build with `--core-path` pointing at a core they share", describe_cores(.0))]
+    #[error("two versions of xbuild-core would be linked into the host:\n{}", describe_cores(.0))]
     TwoCores(Vec<(String, Vec<String>)>),
-    #[error("crate `{name}` was not found{}\n  hint: check the spelling, or pass `--registry NAME` if it is published to another registry{}", registry_hint(.registry), suggestion_hint(.suggestions))]
+    #[error("crate `{name}` was not found{}", registry_hint(.registry))]
     NoSuchCrate {
         name: String,
         registry: Option<String>,
-        /// Known crates (registry.toml) it may have meant.
+        /// Crates it may have meant.
         suggestions: Vec<String>,
     },
     #[error(
-        "the crates of this build ask for versions of `{name}` that cannot all be met; cargo says:\n{details}\n  hint: relax a `--with` version requirement, or update the module that asks for an old `{name}`"
+        "the crates of this build ask for versions of `{name}` that cannot all be met; cargo says:\n{details}"
     )]
     Conflict { name: String, details: String },
-    #[error(
-        "cargo resolved the host without module crate `{0}` (a bug in xbuild)\n  hint: rerun with --keep-workdir and report it with the generated Cargo.toml"
-    )]
+    #[error("cargo resolved the host without module crate `{0}` (a bug in xbuild)")]
     Missing(String),
-    #[error("the lock file `{}` does not fit this build (other modules or versions)\n  hint: build without --locked to resolve again and refresh it", .0.display())]
+    #[error("the lock file `{}` does not fit this build (other modules or versions)", .0.display())]
     StaleLock(std::path::PathBuf),
-    #[error("no version of `{name}` matches `{req}`{}\n  hint: pick one of the versions that exist", available_versions(.available))]
+    #[error(
+        "a module crate depends on the xbuild-core at `{}` by path, but this build uses xbuild's own copy",
+        .path.display()
+    )]
+    CoreByPath { path: std::path::PathBuf },
+    #[error("no version of `{name}` matches `{req}`{}", available_versions(.available))]
     NoSuchVersion {
         name: String,
         req: String,
         available: Vec<String>,
     },
+}
+
+impl Diagnostic for ResolveError {
+    fn help(&self) -> Vec<String> {
+        match self {
+            ResolveError::NotAModule { .. } => vec![
+                "check the crate name, or ask its author to register its modules with `xbuild_core::register_module!`".into(),
+            ],
+            ResolveError::TwoCores(_) => vec![
+                "modules must share one xbuild-core; upgrade the modules built for the other version, or build with `--core-path` pointing at a core they share".into(),
+            ],
+            ResolveError::NoSuchCrate { suggestions, .. } => {
+                let mut help = Vec::new();
+                if !suggestions.is_empty() {
+                    help.push(format!(
+                        "did you mean {}? (`xbuild list-known` lists known module crates)",
+                        suggestions
+                            .iter()
+                            .map(|s| format!("`{s}`"))
+                            .collect::<Vec<_>>()
+                            .join(" or ")
+                    ));
+                }
+                help.push(
+                    "check the spelling, or pass `--registry NAME` if it is published to another registry".into(),
+                );
+                help
+            }
+            ResolveError::Conflict { name, .. } => vec![format!(
+                "relax a `--with` version requirement, or update the module that asks for an old `{name}`"
+            )],
+            ResolveError::Missing(_) => vec![
+                "rerun with --keep-workdir and report it with the generated Cargo.toml".into(),
+            ],
+            ResolveError::StaleLock(_) => {
+                vec!["build without --locked to resolve again and refresh it".into()]
+            }
+            ResolveError::NoSuchVersion { .. } => {
+                vec!["pick one of the versions that exist".into()]
+            }
+            ResolveError::CoreByPath { path } => vec![format!(
+                "build against that core with `--core-path {}` (the standard modules then come from its tree too), or depend on `xbuild-core = \"0.1\"` as published crates do",
+                path.display()
+            )],
+        }
+    }
 }
 
 fn describe_cores(cores: &[(String, Vec<String>)]) -> String {
@@ -57,17 +110,6 @@ fn describe_cores(cores: &[(String, Vec<String>)]) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-fn suggestion_hint(suggestions: &[String]) -> String {
-    if suggestions.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "\n  hint: did you mean {}? (`xbuild list-known` lists known module crates)",
-            suggestions.join(" or ")
-        )
-    }
 }
 
 fn registry_hint(registry: &Option<String>) -> String {
@@ -108,6 +150,28 @@ pub fn explain_cargo_failure(stderr: &str, plan: &BuildPlan) -> Option<ResolveEr
             .chain(&plan.replacements)
             .any(|m| m.name == name)
     };
+    // Two path crates named xbuild-core: ours, and one a module crate names by path (a
+    // module developed in xbuild's tree, or beside another checkout of it).
+    if let Some(rest) = stderr
+        .split("package collision in the lockfile: packages xbuild-core v")
+        .nth(1)
+    {
+        let ours = |p: &str| {
+            plan.core.path().is_some_and(|c| Path::new(p) == c)
+                || p.contains(&format!("/{}/", crate::workspace::OWN_CRATES_DIR))
+        };
+        let paths: Vec<&str> = rest
+            .split(" (")
+            .skip(1)
+            .filter_map(|part| part.split(')').next())
+            .take(2)
+            .collect();
+        if let Some(theirs) = paths.iter().find(|p| !ours(p)) {
+            return Some(ResolveError::CoreByPath {
+                path: theirs.into(),
+            });
+        }
+    }
     // Cargo words a missing crate as "no matching package named `x` found" or as "no
     // matching package found" followed by "searched package name: `x`" and maybe "perhaps
     // you meant: y".
@@ -179,7 +243,9 @@ pub struct Resolved {
     pub packages: usize,
 }
 
-fn source_of(package: &Package) -> String {
+/// Where a package came from, as cargo writes it; a path crate's path as it reaches the
+/// binary (remapped, see [`crate::workspace::remapped`]), since this text is embedded too.
+pub fn source_of(package: &Package, ws: &Workspace) -> String {
     match &package.source {
         Some(source) => source.repr.clone(),
         None => format!(
@@ -187,14 +253,19 @@ fn source_of(package: &Package) -> String {
             package
                 .manifest_path
                 .parent()
-                .map(|p| p.as_str())
+                .map(|p| ws.shown_path(p.as_std_path()))
                 .unwrap_or_default()
         ),
     }
 }
 
 /// Checks the graph of the generated workspace whose root package is `host`.
-pub fn check(metadata: &Metadata, plan: &BuildPlan, host: &str) -> Result<Resolved, ResolveError> {
+pub fn check(
+    metadata: &Metadata,
+    plan: &BuildPlan,
+    ws: &Workspace,
+) -> Result<Resolved, ResolveError> {
+    let host = ws.package.as_str();
     let packages: HashMap<&PackageId, &Package> =
         metadata.packages.iter().map(|p| (&p.id, p)).collect();
     let resolve = metadata
@@ -287,7 +358,7 @@ pub fn check(metadata: &Metadata, plan: &BuildPlan, host: &str) -> Result<Resolv
         modules.push(ResolvedModule {
             name: package.name.to_string(),
             version: package.version.to_string(),
-            source: source_of(package),
+            source: source_of(package, ws),
         });
     }
     if plan.standard
@@ -304,7 +375,7 @@ pub fn check(metadata: &Metadata, plan: &BuildPlan, host: &str) -> Result<Resolv
                 modules.push(ResolvedModule {
                     name: package.name.to_string(),
                     version: package.version.to_string(),
-                    source: source_of(package),
+                    source: source_of(package, ws),
                 });
             }
         }
@@ -352,7 +423,7 @@ mod tests {
             matches!(&err, ResolveError::NoSuchCrate { suggestions, .. } if suggestions == &["mod_b"]),
             "{err:?}"
         );
-        assert!(err.to_string().contains("did you mean mod_b?"), "{err}");
+        assert!(err.help()[0].contains("did you mean `mod_b`?"), "{err:?}");
         let conflict = "    Updating index\nerror: failed to select a version for `serde`.\n    ... required by package `a`\n";
         let err = explain_cargo_failure(conflict, &plan_modules).unwrap();
         assert!(
@@ -361,5 +432,12 @@ mod tests {
         );
         assert!(!err.to_string().contains("Updating index"), "{err}");
         assert!(explain_cargo_failure("error: something else", &plan_modules).is_none());
+        let collision = "error: package collision in the lockfile: packages xbuild-core v0.1.0 (/tmp/x/xbuild-crates/xbuild-core) and xbuild-core v0.1.0 (/work/main/core) are different, but only one can be written to lockfile unambiguously\n";
+        assert_eq!(
+            explain_cargo_failure(collision, &plan_modules),
+            Some(ResolveError::CoreByPath {
+                path: "/work/main/core".into()
+            })
+        );
     }
 }

@@ -27,44 +27,58 @@ pub struct ModuleSpec {
 /// Why a spec was refused. Each names the offending text and says what to write instead.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SpecError {
-    #[error("empty module spec\n  hint: write `crate`, `crate@1.2` or `crate=../path`")]
+    #[error("empty module spec")]
     Empty,
-    #[error(
-        "invalid crate name `{name}` in `{spec}`: {why}\n  hint: crate names are ASCII letters, digits, `-` and `_`, starting with a letter, at most 64 characters"
-    )]
+    #[error("invalid crate name `{name}` in `{spec}`: {why}")]
     BadName {
         spec: String,
         name: String,
         why: &'static str,
     },
-    #[error(
-        "invalid version requirement `{req}` in `{spec}`: {why}\n  hint: use cargo's syntax, e.g. `1.2`, `=1.2.3`, `~1.2` or `>=1, <2`"
-    )]
+    #[error("invalid version requirement `{req}` in `{spec}`: {why}")]
     BadReq {
         spec: String,
         req: String,
         why: String,
     },
-    #[error(
-        "empty replacement in `{spec}`\n  hint: write `crate=../path` or `crate=other-crate@1.2`"
-    )]
+    #[error("empty replacement in `{spec}`")]
     EmptyReplacement { spec: String },
-    #[error(
-        "`{spec}` is a path, but a module spec starts with the crate's name\n  hint: write `CRATE={spec}`, e.g. `my-module={spec}`"
-    )]
+    #[error("`{spec}` is a path, but a module spec starts with the crate's name")]
     PathWithoutName { spec: String },
-    #[error(
-        "ambiguous replacement `{replacement}` in `{spec}`\n  hint: write `./{replacement}` for a directory or `{replacement}@VERSION` for a crate"
-    )]
+    #[error("ambiguous replacement `{replacement}` in `{spec}`")]
     AmbiguousReplacement { spec: String, replacement: String },
-    #[error(
-        "`{spec}` has no replacement\n  hint: `--replace` takes `crate=../path` or `crate=other-crate@1.2`"
-    )]
+    #[error("`{spec}` has no replacement")]
     MissingReplacement { spec: String },
-    #[error(
-        "`{spec}` names xbuild-core, which every host already uses\n  hint: to build against another core, pass `--core-path DIR`"
-    )]
+    #[error("`{spec}` names xbuild-core, which every host already uses")]
     Core { spec: String },
+}
+
+impl crate::error::Diagnostic for SpecError {
+    fn help(&self) -> Vec<String> {
+        let text = match self {
+            SpecError::Empty => "write `crate`, `crate@1.2` or `crate=../path`".to_owned(),
+            SpecError::BadName { .. } => "crate names are ASCII letters, digits, `-` and `_`, starting with a letter, at most 64 characters".to_owned(),
+            SpecError::BadReq { .. } => {
+                "use cargo's syntax, e.g. `1.2`, `=1.2.3`, `~1.2` or `>=1, <2`".to_owned()
+            }
+            SpecError::EmptyReplacement { .. } => {
+                "write `crate=../path` or `crate=other-crate@1.2`".to_owned()
+            }
+            SpecError::PathWithoutName { spec } => {
+                format!("write `CRATE={spec}`, e.g. `my-module={spec}`")
+            }
+            SpecError::AmbiguousReplacement { replacement, .. } => format!(
+                "write `./{replacement}` for a directory or `{replacement}@VERSION` for a crate"
+            ),
+            SpecError::MissingReplacement { .. } => {
+                "`--replace` takes `crate=../path` or `crate=other-crate@1.2`".to_owned()
+            }
+            SpecError::Core { .. } => {
+                "to build against another core, pass `--core-path DIR`".to_owned()
+            }
+        };
+        vec![text]
+    }
 }
 
 /// Names the Rust compiler reserves: a crate with one of these names cannot be named in
@@ -288,6 +302,7 @@ impl fmt::Display for ModuleSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Diagnostic;
 
     fn r(text: &str) -> VersionReq {
         VersionReq::parse(text).unwrap()
@@ -392,7 +407,8 @@ mod tests {
             (&"a".repeat(65), "longer than 64"),
         ];
         for (text, expected) in table {
-            let err = ModuleSpec::parse(text).expect_err(text).to_string();
+            let err = ModuleSpec::parse(text).expect_err(text);
+            let err = format!("{err}\nhelp: {}", err.help().join("\nhelp: "));
             assert!(err.contains(expected), "{text:?}: {err}");
         }
         assert!(matches!(

@@ -7,18 +7,40 @@ use std::path::{Path, PathBuf};
 
 use toml_edit::{Array, DocumentMut, InlineTable, Item, Table, value};
 
-use crate::plan::{BuildPlan, PlannedCrate, STANDARD_CRATE, Source};
+use crate::plan::{BuildPlan, CORE_CRATE, Origin, PlannedCrate, STANDARD_CRATE, Source};
 use crate::spec::{check_crate_name, crate_ident};
 
-const MAIN_TEMPLATE: &str = include_str!("../../templates/main.rs.tmpl");
+const MAIN_TEMPLATE: &str = include_str!("../templates/main.rs.tmpl");
+
+/// The host package's name, the same in every generated workspace: rustc puts it in symbol
+/// names, so a name that varied would make every build's binary different. Generated
+/// workspaces share cargo's build directory; the host's fingerprint there covers its
+/// dependencies and flags, and its sources are written fresh for every build, so a host of
+/// another module set is never mistaken for this one.
+pub const HOST_PACKAGE: &str = "xbuild-host";
+
+/// Where machine-specific paths are remapped to in the binary (`--remap-path-prefix`): the
+/// generated workspace, the xbuild cache (build directory, unpacked crates) and cargo's home
+/// (registry sources). Constants, so the compiled dependencies stay fresh in the cache.
+pub const REMAPPED_WORKSPACE: &str = "/xbuild/host";
+pub const REMAPPED_CACHE: &str = "/xbuild/cache";
+pub const REMAPPED_CARGO_HOME: &str = "/xbuild/cargo-home";
+
+/// Folder of the generated workspace holding links to xbuild's own unpacked crates. Inside
+/// the workspace, cargo names them by their path relative to it, both in the hash that
+/// tells crates apart (`-C metadata`, which orders code in the binary) and in the paths it
+/// gives rustc; outside, both would carry the cache's absolute path, and a host built with
+/// another cache would differ. Excluded from the workspace's members, so their
+/// dev-dependencies are not resolved.
+pub const OWN_CRATES_DIR: &str = "xbuild-crates";
 
 /// A generated workspace in a temporary directory, removed on drop unless kept.
 pub struct Workspace {
     dir: Option<tempfile::TempDir>,
     root: PathBuf,
-    /// The host package's name, unique per generation (FACTS.md: two generated workspaces
-    /// with one name can hand back each other's stale binary from a shared cache).
+    /// The host package's name ([`HOST_PACKAGE`]).
     pub package: String,
+    cache_root: PathBuf,
 }
 
 impl Workspace {
@@ -40,6 +62,11 @@ impl Workspace {
         self.root.join("Cargo.lock")
     }
 
+    /// How `path` reaches the binary (see [`remapped`]).
+    pub fn shown_path(&self, path: &Path) -> String {
+        remapped(path, &self.root, &self.cache_root)
+    }
+
     /// Leaves the directory on disk and returns its path.
     pub fn keep(mut self) -> PathBuf {
         if let Some(dir) = self.dir.take() {
@@ -56,8 +83,13 @@ impl Workspace {
     }
 }
 
-/// Creates the workspace for `plan` under `parent` (the system temp dir when `None`).
-pub fn generate(plan: &BuildPlan, parent: Option<&Path>) -> std::io::Result<Workspace> {
+/// Creates the workspace for `plan` under `parent` (the system temp dir when `None`);
+/// `cache_root` is the xbuild cache, whose paths are remapped in the binary.
+pub fn generate(
+    plan: &BuildPlan,
+    cache_root: &Path,
+    parent: Option<&Path>,
+) -> std::io::Result<Workspace> {
     let mut builder = tempfile::Builder::new();
     builder.prefix("xbuild-");
     let dir = match parent {
@@ -65,13 +97,9 @@ pub fn generate(plan: &BuildPlan, parent: Option<&Path>) -> std::io::Result<Work
         None => builder.tempdir()?,
     };
     let root = dir.path().to_path_buf();
-    let package = unique_package_name(&root);
     std::fs::create_dir_all(root.join("src"))?;
     std::fs::create_dir_all(root.join(".cargo"))?;
-    std::fs::write(
-        root.join("Cargo.toml"),
-        manifest(plan, &package).to_string(),
-    )?;
+    std::fs::write(root.join("Cargo.toml"), manifest(plan).to_string())?;
     std::fs::write(root.join("src/main.rs"), main_rs(plan))?;
     std::fs::write(
         root.join("src/build_info.json"),
@@ -79,61 +107,23 @@ pub fn generate(plan: &BuildPlan, parent: Option<&Path>) -> std::io::Result<Work
     )?;
     std::fs::write(
         root.join(".cargo/config.toml"),
-        cargo_config(plan).to_string(),
+        cargo_config(plan, cache_root).to_string(),
     )?;
+    for local in std::iter::once(&plan.core).chain(&plan.local_crates) {
+        if let Origin::Unpacked { path } = &local.origin {
+            std::fs::create_dir_all(root.join(OWN_CRATES_DIR))?;
+            std::os::unix::fs::symlink(path, root.join(OWN_CRATES_DIR).join(&local.name))?;
+        }
+    }
     if let Some(lock) = &plan.locked {
-        let text = std::fs::read_to_string(lock)?;
-        std::fs::write(
-            root.join("Cargo.lock"),
-            rename_host_in_lock(&text, &package),
-        )?;
+        std::fs::copy(lock, root.join("Cargo.lock"))?;
     }
     Ok(Workspace {
         dir: Some(dir),
         root,
-        package,
+        package: HOST_PACKAGE.to_owned(),
+        cache_root: cache_root.to_path_buf(),
     })
-}
-
-/// A lock file of an earlier generation names that generation's host package; give it
-/// this generation's name so cargo sees nothing to change.
-fn rename_host_in_lock(lock: &str, package: &str) -> String {
-    let Ok(mut doc) = lock.parse::<DocumentMut>() else {
-        return lock.to_owned();
-    };
-    if let Some(packages) = doc
-        .get_mut("package")
-        .and_then(|p| p.as_array_of_tables_mut())
-    {
-        for entry in packages.iter_mut() {
-            let is_host = entry
-                .get("name")
-                .and_then(|n| n.as_str())
-                .is_some_and(|n| n.starts_with("xbuild-host-"))
-                && entry.get("source").is_none();
-            if is_host {
-                entry.insert("name", value(package));
-            }
-        }
-    }
-    doc.to_string()
-}
-
-fn unique_package_name(dir: &Path) -> String {
-    // The temp dir's random suffix is unique among live dirs; mix in time so names are not
-    // reused after a dir is deleted either.
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let suffix: String = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().to_ascii_lowercase())
-        .unwrap_or_default()
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .collect();
-    format!("xbuild-host-{suffix}{:x}", nanos & 0xffff_ffff)
 }
 
 /// A module as a dependency of the host. Naming the package explicitly, even as itself,
@@ -187,28 +177,30 @@ fn path_table(path: &Path) -> InlineTable {
 }
 
 /// The generated `Cargo.toml`.
-pub fn manifest(plan: &BuildPlan, package: &str) -> DocumentMut {
+pub fn manifest(plan: &BuildPlan) -> DocumentMut {
     let mut doc = DocumentMut::new();
     let mut pkg = Table::new();
-    pkg.insert("name", value(package));
+    pkg.insert("name", value(HOST_PACKAGE));
     pkg.insert("version", value("0.0.0"));
     pkg.insert("edition", value("2024"));
     pkg.insert("publish", value(false));
     doc.insert("package", Item::Table(pkg));
 
     let mut bin = Table::new();
-    bin.insert("name", value(package));
+    bin.insert("name", value(HOST_PACKAGE));
     bin.insert("path", value("src/main.rs"));
     let mut bins = toml_edit::ArrayOfTables::new();
     bins.push(bin);
     doc.insert("bin", Item::ArrayOfTables(bins));
 
+    // xbuild's own crates at exactly its own versions: the host is built against the core
+    // this xbuild knows.
     let mut deps = Table::new();
-    deps.insert("xbuild-core", value(plan.core.version.as_str()));
+    deps.insert(CORE_CRATE, value(format!("={}", plan.core.version)));
     if plan.standard
         && let Some(standard) = plan.local_crates.iter().find(|c| c.name == STANDARD_CRATE)
     {
-        deps.insert(STANDARD_CRATE, value(standard.version.as_str()));
+        deps.insert(STANDARD_CRATE, value(format!("={}", standard.version)));
     }
     for module in &plan.modules {
         debug_assert!(check_crate_name(&module.name).is_ok());
@@ -216,11 +208,23 @@ pub fn manifest(plan: &BuildPlan, package: &str) -> DocumentMut {
     }
     doc.insert("dependencies", Item::Table(deps));
 
-    // Until xbuild's crates are published, they come from its source tree.
+    // xbuild's own crates come from the copy it carries (or a source tree), in place of
+    // the registry's; module crates depend on them as if they were on crates.io.
     let mut crates_io = Table::new();
-    crates_io.insert("xbuild-core", value(path_table(&plan.core.path)));
-    for local in &plan.local_crates {
-        crates_io.insert(&local.name, value(path_table(&local.path)));
+    for local in std::iter::once(&plan.core).chain(&plan.local_crates) {
+        match &local.origin {
+            Origin::Unpacked { .. } => {
+                let link = Path::new(OWN_CRATES_DIR).join(&local.name);
+                crates_io.insert(&local.name, value(path_table(&link)));
+            }
+            Origin::Path { path } => {
+                crates_io.insert(&local.name, value(path_table(path)));
+            }
+            Origin::Registry => {}
+            Origin::Embedded => {
+                unreachable!("embedded crates are unpacked before the workspace is generated")
+            }
+        }
     }
     insert_replacements(&mut crates_io, &plan.replacements);
     let mut patch = Table::new();
@@ -247,6 +251,7 @@ pub fn manifest(plan: &BuildPlan, package: &str) -> DocumentMut {
     // workspace that happens to enclose the temp dir.
     let mut workspace = Table::new();
     workspace.insert("resolver", value("3"));
+    workspace.insert("exclude", value(Array::from_iter([OWN_CRATES_DIR])));
     doc.insert("workspace", Item::Table(workspace));
     doc
 }
@@ -280,7 +285,7 @@ pub fn main_rs(plan: &BuildPlan) -> String {
 
 /// `.cargo/config.toml`: the target, and static linking flags. Cargo gets it with
 /// `--config`, and a kept workspace rebuilds the same with plain `cargo build` run inside it.
-pub fn cargo_config(plan: &BuildPlan) -> DocumentMut {
+pub fn cargo_config(plan: &BuildPlan, cache_root: &Path) -> DocumentMut {
     let mut doc = DocumentMut::new();
     let mut build = Table::new();
     build.insert("target", value(plan.target.as_str()));
@@ -289,7 +294,8 @@ pub fn cargo_config(plan: &BuildPlan) -> DocumentMut {
     if plan.static_link {
         flags.extend(["-C".into(), "target-feature=+crt-static".into()]);
     }
-    if !flags.is_empty() {
+    flags.extend(remap_flags(cache_root));
+    {
         let mut target = Table::new();
         target.set_implicit(true);
         let mut triple = Table::new();
@@ -298,6 +304,64 @@ pub fn cargo_config(plan: &BuildPlan) -> DocumentMut {
         doc.insert("target", Item::Table(target));
     }
     doc
+}
+
+/// Cargo's home, where registry sources are unpacked.
+fn cargo_home() -> Option<PathBuf> {
+    std::env::var_os("CARGO_HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .and_then(|h| std::path::absolute(h).ok())
+}
+
+/// `--remap-path-prefix` for the paths every crate may embed (panic locations, `file!()`,
+/// debug info). The generated workspace's own path is remapped for the host crate only
+/// ([`host_remap_flag`]); as a flag of every crate it would change with every build and
+/// recompile them all.
+pub fn remap_flags(cache_root: &Path) -> Vec<String> {
+    let mut flags = Vec::new();
+    if let Some(home) = cargo_home() {
+        flags.push(format!(
+            "--remap-path-prefix={}={REMAPPED_CARGO_HOME}",
+            home.display()
+        ));
+    }
+    flags.push(format!(
+        "--remap-path-prefix={}={REMAPPED_CACHE}",
+        cache_root.display()
+    ));
+    flags
+}
+
+/// The path a directory reaches the binary as: relative inside the generated workspace
+/// `ws_root` (cargo gives rustc relative paths there), else after [`remap_flags`]. What the
+/// build ID must cover of a path crate's location, and what build information may embed.
+pub fn remapped(path: &Path, ws_root: &Path, cache_root: &Path) -> String {
+    if let Ok(inside) = path.strip_prefix(ws_root) {
+        return inside.display().to_string();
+    }
+    let mut pairs: Vec<(PathBuf, &str)> = Vec::new();
+    if let Some(home) = cargo_home() {
+        pairs.push((home, REMAPPED_CARGO_HOME));
+    }
+    pairs.push((cache_root.to_path_buf(), REMAPPED_CACHE));
+    // rustc applies the last matching prefix; check in that order.
+    for (from, to) in pairs.iter().rev() {
+        if let Ok(rest) = path.strip_prefix(from) {
+            return Path::new(to).join(rest).display().to_string();
+        }
+    }
+    path.display().to_string()
+}
+
+/// The remapping of the generated workspace, given to the host crate alone (`cargo rustc --
+/// FLAG`), so its path, which differs every build, never reaches the binary.
+pub fn host_remap_flag(ws: &Workspace) -> String {
+    format!(
+        "--remap-path-prefix={}={REMAPPED_WORKSPACE}",
+        ws.root().display()
+    )
 }
 
 /// Flags the user set in `RUSTFLAGS`/`CARGO_ENCODED_RUSTFLAGS`; the cargo runner removes
@@ -354,7 +418,7 @@ mod tests {
                 },
             ),
         ]);
-        let text = manifest(&plan, "xbuild-host-x").to_string();
+        let text = manifest(&plan).to_string();
         let parsed: toml_edit::DocumentMut = text.parse().expect("valid TOML");
         let dep = &parsed["dependencies"]["my-mod"];
         assert_eq!(dep["version"].as_str(), Some("^1.2"));
@@ -371,7 +435,11 @@ mod tests {
             Some("/src/core")
         );
         assert_eq!(parsed["workspace"]["resolver"].as_str(), Some("3"));
-        assert_eq!(parsed["package"]["name"].as_str(), Some("xbuild-host-x"));
+        assert_eq!(parsed["package"]["name"].as_str(), Some("xbuild-host"));
+        assert_eq!(
+            parsed["dependencies"]["xbuild-core"].as_str(),
+            Some("=0.1.0")
+        );
     }
 
     #[test]
@@ -390,7 +458,7 @@ mod tests {
 
     #[test]
     fn static_builds_set_crt_static_for_the_target_only() {
-        let text = cargo_config(&plan(vec![])).to_string();
+        let text = cargo_config(&plan(vec![]), Path::new("/cache")).to_string();
         let parsed: toml_edit::DocumentMut = text.parse().unwrap();
         assert_eq!(
             parsed["build"]["target"].as_str(),
@@ -407,20 +475,35 @@ mod tests {
     }
 
     #[test]
-    fn an_earlier_lock_gets_the_new_host_name() {
-        let lock = "version = 4\n\n[[package]]\nname = \"serde\"\nversion = \"1.0.0\"\nsource = \"registry+x\"\n\n[[package]]\nname = \"xbuild-host-old\"\nversion = \"0.0.0\"\ndependencies = [\"serde\"]\n";
-        let renamed = rename_host_in_lock(lock, "xbuild-host-new");
-        assert!(renamed.contains("name = \"xbuild-host-new\""), "{renamed}");
-        assert!(!renamed.contains("xbuild-host-old"));
-        assert!(renamed.contains("name = \"serde\""));
-    }
-
-    #[test]
-    fn package_names_are_unique_and_valid() {
-        let a = unique_package_name(Path::new("/tmp/xbuild-AbC123"));
-        std::thread::sleep(std::time::Duration::from_millis(2));
-        let b = unique_package_name(Path::new("/tmp/xbuild-AbC123"));
-        assert_ne!(a, b);
-        assert!(check_crate_name(&a).is_ok(), "{a}");
+    fn machine_paths_are_remapped_to_constants() {
+        let flags = cargo_config(&plan(vec![]), Path::new("/home/u/.cache/xbuild")).to_string();
+        assert!(
+            flags.contains("--remap-path-prefix=/home/u/.cache/xbuild=/xbuild/cache"),
+            "{flags}"
+        );
+        assert_eq!(
+            remapped(
+                Path::new("/home/u/.cache/xbuild/src/xbuild-core-0.1.0-ab"),
+                Path::new("/tmp/ws"),
+                Path::new("/home/u/.cache/xbuild")
+            ),
+            "/xbuild/cache/src/xbuild-core-0.1.0-ab"
+        );
+        assert_eq!(
+            remapped(
+                Path::new("/work/my-mod"),
+                Path::new("/tmp/ws"),
+                Path::new("/c")
+            ),
+            "/work/my-mod"
+        );
+        assert_eq!(
+            remapped(
+                Path::new("/tmp/ws/xbuild-crates/xbuild-core"),
+                Path::new("/tmp/ws"),
+                Path::new("/c")
+            ),
+            "xbuild-crates/xbuild-core"
+        );
     }
 }

@@ -32,9 +32,24 @@ pub fn main_json(info: &str) -> ! {
 
 /// Parses `args` (program name first) and runs the command; returns the exit code.
 pub fn run(info: BuildInfo, args: Vec<std::ffi::OsString>) -> i32 {
+    // `--version` is dynamic (it names the build), so it is answered here rather than by
+    // clap, which would want a subcommand first.
+    if matches!(
+        args.get(1).and_then(|a| a.to_str()),
+        Some("-V" | "--version")
+    ) {
+        println!("{}", ops::version_line(&info));
+        return 0;
+    }
     // Registrations are read before parsing so module commands show up in `--help`.
     let registry = Registry::linked();
-    let mut command = Cli::command();
+    let mut command = Cli::command().arg(
+        Arg::new("version")
+            .short('V')
+            .long("version")
+            .action(ArgAction::SetTrue)
+            .help("Print the version (as the `version` command)"),
+    );
     if let Ok(registry) = &registry {
         for extra in registry.commands() {
             command = command.subcommand(
@@ -86,7 +101,10 @@ pub fn run(info: BuildInfo, args: Vec<std::ffi::OsString>) -> i32 {
             return 0;
         }
         Command::BuildInfo(args) => {
-            print!("{}", ops::build_info(&info, args.json));
+            print!(
+                "{}",
+                ops::build_info(&info, registry.as_ref().ok(), args.json)
+            );
             return 0;
         }
         _ => {}

@@ -25,8 +25,28 @@ pub fn version_line(info: &BuildInfo) -> String {
     )
 }
 
-pub fn build_info(info: &BuildInfo, json: bool) -> String {
-    let report = info.report();
+/// `build-info`. Besides the module crates the build declared, it lists every other crate
+/// that registered modules in `registry` (a module crate that another one depends on), so
+/// each crate with code in the host's registry is named.
+pub fn build_info(info: &BuildInfo, registry: Option<&Registry<'_>>, json: bool) -> String {
+    let mut report = info.report();
+    let mut found: Vec<crate::build_info::ExpectedCrate> = Vec::new();
+    for module in registry.into_iter().flat_map(|r| r.modules()) {
+        let known = report
+            .modules
+            .iter()
+            .chain(&found)
+            .any(|c| c.name == module.crate_name && c.version == module.crate_version);
+        if !known {
+            found.push(crate::build_info::ExpectedCrate {
+                name: module.crate_name.to_owned(),
+                version: module.crate_version.to_owned(),
+                source: None,
+            });
+        }
+    }
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    report.modules.extend(found);
     if json {
         return serde_json::to_string_pretty(&report).expect("report serializes") + "\n";
     }
@@ -50,7 +70,12 @@ struct ListedModule<'a> {
     krate: &'a str,
     version: &'a str,
     standard: bool,
-    interface: &'a str,
+    interface: String,
+}
+
+/// The interface as written in Rust (`stringify!` spaces out paths: `dyn a :: B`).
+fn interface_name(written: &str) -> String {
+    written.replace(" :: ", "::").replace(":: ", "::")
 }
 
 /// `list-modules`: standard modules first, then the others, each group with a count,
@@ -73,7 +98,7 @@ pub fn list_modules(
                 krate: m.crate_name,
                 version: m.crate_version,
                 standard: m.is_standard(),
-                interface: m.interface,
+                interface: interface_name(m.interface),
             })
             .collect();
         return serde_json::to_string_pretty(&listed).expect("list serializes") + "\n";

@@ -122,8 +122,13 @@ impl Spawned {
     }
 
     /// Waits for exit; returns the exit code, the remaining stdout and all of stderr.
-    pub fn finish(mut self) -> Ran {
-        let deadline = std::time::Instant::now() + PATIENCE;
+    pub fn finish(self) -> Ran {
+        self.finish_within(PATIENCE)
+    }
+
+    /// [`finish`](Self::finish) for processes that compile (slower on a busy machine).
+    pub fn finish_within(mut self, patience: Duration) -> Ran {
+        let deadline = std::time::Instant::now() + patience;
         let status = loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 break status;

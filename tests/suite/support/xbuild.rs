@@ -15,6 +15,13 @@ pub fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// xbuild-core of this checkout. The fixtures are members of this workspace and depend on
+/// it by path, so builds with them pass `--core-path` (as when developing xbuild itself);
+/// crates of a [`TestRoot`] depend on `xbuild-core = "0.1"` and use the copy xbuild carries.
+pub fn core_path() -> &'static str {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../core")
+}
+
 /// One cache of compiled dependencies for every test that builds a host.
 pub fn cache_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("xbuild-cache")
@@ -27,6 +34,8 @@ pub fn xbuild_command(root: &TestRoot, args: &[&str]) -> Command {
         .current_dir(root.path())
         .env("TMPDIR", root.tmp())
         .env("XBUILD_CACHE_DIR", cache_dir())
+        // The shared cache must never be pruned under a running suite.
+        .env("XBUILD_CACHE_MAX", "1TiB")
         .env_remove("RUST_BACKTRACE")
         .env_remove("XBUILD_CORE_PATH");
     command
@@ -44,10 +53,12 @@ pub fn events(ran: &Ran) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The steps a build went through; waiting for another test's build to release the shared
+/// cache is scheduling, not a step of this build, and left out.
 pub fn steps(ran: &Ran) -> Vec<String> {
     events(ran)
         .iter()
-        .filter(|e| e["event"] == "step")
+        .filter(|e| e["event"] == "step" && e["step"] != "wait")
         .map(|e| e["step"].as_str().unwrap().to_owned())
         .collect()
 }

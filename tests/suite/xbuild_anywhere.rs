@@ -1,0 +1,301 @@
+//! xbuild as users get it: installed with `cargo install`, run from a directory that has
+//! nothing to do with its source tree (which is gone), giving byte-identical hosts for the
+//! same inputs, and keeping a bounded result cache that one xbuild at a time writes to.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::support::registry::{TestRoot, module_source};
+use crate::support::xbuild::{
+    XBUILD, build_args, cache_dir, events, manifest, steps, xbuild, xbuild_command,
+};
+use crate::support::{Ran, Spawned, run};
+
+fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
+}
+
+fn sha256(path: &Path) -> String {
+    xbuild_core::build_info::sha256_file(path).unwrap()
+}
+
+/// Copies the files of the checkout (tracked, and new ones not ignored) to `to`.
+fn copy_checkout(to: &Path) {
+    let listed = Command::new("git")
+        .args([
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+        ])
+        .current_dir(repo_root())
+        .output()
+        .expect("git ls-files");
+    assert!(listed.status.success());
+    for name in listed.stdout.split(|b| *b == 0).filter(|n| !n.is_empty()) {
+        let relative = Path::new(std::str::from_utf8(name).unwrap());
+        let from = repo_root().join(relative);
+        if !from.is_file() {
+            continue; // deleted in the work tree
+        }
+        let dest = to.join(relative);
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::copy(&from, &dest).unwrap();
+    }
+}
+
+#[test]
+fn an_installed_xbuild_builds_hosts_from_anywhere_with_its_source_tree_gone() {
+    let root = TestRoot::new();
+    let checkout = root.path().join("checkout");
+    copy_checkout(&checkout);
+    let install_root = root.path().join("installed");
+    let install = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args([
+            "install", "--locked", "--quiet", "--path", "xbuild", "--root",
+        ])
+        .arg(&install_root)
+        .current_dir(&checkout)
+        // Kept between runs of the suite so a second run installs quickly; the copy's path
+        // differs from the checkout's, so nothing of this workspace's own build is reused.
+        .env(
+            "CARGO_TARGET_DIR",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("install-target"),
+        )
+        .output()
+        .unwrap();
+    Ran::from_output(install).success();
+    std::fs::remove_dir_all(&checkout).unwrap();
+    let installed = install_root.join("bin/xbuild");
+
+    let version = run(installed.to_str().unwrap(), &["--version"]).success();
+    assert!(
+        version
+            .stdout
+            .contains("carried in this binary (xbuild-core"),
+        "{}",
+        version.stdout
+    );
+
+    // The default build: the standard modules, from the copy the binary carries.
+    let elsewhere = root.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let run_installed = |args: &[&str]| {
+        Ran::from_output(
+            Command::new(&installed)
+                .args(args)
+                .current_dir(&elsewhere)
+                .env("TMPDIR", root.tmp())
+                .env("XBUILD_CACHE_DIR", cache_dir())
+                .env_remove("XBUILD_CORE_PATH")
+                .output()
+                .unwrap(),
+        )
+    };
+    let built = run_installed(&["--output", "host", "--message-format", "json"]).success();
+    assert!(
+        steps(&built).contains(&"selftest".to_owned()),
+        "{:?}",
+        steps(&built)
+    );
+    let host = elsewhere.join("host");
+    assert_eq!(
+        xbuild_cli::elf::dynamic_dependencies(&host).unwrap(),
+        Vec::<String>::new()
+    );
+    run(host.to_str().unwrap(), &["selftest"]).success();
+    let listed = run(host.to_str().unwrap(), &["list-modules"]).success();
+    assert!(
+        listed.stdout.contains("http.handlers.file_server"),
+        "{}",
+        listed.stdout
+    );
+
+    // Offline, once the crates are cached.
+    run_installed(&["--output", "host", "--offline", "-q"]).success();
+}
+
+#[test]
+fn the_same_inputs_give_the_same_bytes_whatever_tmpdir_output_or_cache() {
+    let root = TestRoot::new();
+    root.package("repro-mod", "1.0.0")
+        .xbuild_module("repro.module")
+        .publish();
+    // A second cache, so the second build compiles everything on its own.
+    let other_cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("xbuild-cache-repro");
+    let build = |name: &str, cache: &Path, extra: &[&str]| -> (PathBuf, Ran) {
+        let tmp = root.path().join(format!("tmp-{name}"));
+        let out_dir = root.path().join(format!("out-{name}"));
+        std::fs::create_dir_all(&tmp).unwrap();
+        std::fs::create_dir_all(&out_dir).unwrap();
+        let output = out_dir.join("host");
+        let mut args = build_args(
+            output.to_str().unwrap(),
+            &["--with", "repro-mod@1", "--registry", "xtest"],
+        );
+        args.extend_from_slice(extra);
+        let ran = Ran::from_output(
+            xbuild_command(&root, &args)
+                .env("TMPDIR", &tmp)
+                .env("XBUILD_CACHE_DIR", cache)
+                .output()
+                .unwrap(),
+        )
+        .success();
+        (output, ran)
+    };
+    let (first, _) = build("a", &cache_dir(), &[]);
+    let (second, _) = build("b", &other_cache, &[]);
+    assert_eq!(sha256(&first), sha256(&second), "byte-identical hosts");
+    assert_eq!(manifest(&first)["build_id"], manifest(&second)["build_id"]);
+    assert_eq!(manifest(&first)["sha256"], sha256(&first));
+
+    // A --locked rebuild, compiled again (the cached host removed first), gives it too,
+    // and leaves the lock file as it was.
+    let lock = root.path().join("out-b/host.lock");
+    let lock_before = std::fs::read(&lock).unwrap();
+    Ran::from_output(
+        Command::new(XBUILD)
+            .arg("clean")
+            .env("XBUILD_CACHE_DIR", &other_cache)
+            .output()
+            .unwrap(),
+    )
+    .success();
+    let tmp = root.path().join("tmp-c");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let args = build_args(
+        second.to_str().unwrap(),
+        &["--with", "repro-mod@1", "--registry", "xtest", "--locked"],
+    );
+    let locked = Ran::from_output(
+        xbuild_command(&root, &args)
+            .env("TMPDIR", &tmp)
+            .env("XBUILD_CACHE_DIR", &other_cache)
+            .output()
+            .unwrap(),
+    )
+    .success();
+    assert!(steps(&locked).contains(&"compile".to_owned()));
+    assert_eq!(sha256(&second), sha256(&first));
+    assert_eq!(std::fs::read(&lock).unwrap(), lock_before);
+
+    // Over the cap, the cache is pruned after the build; the build itself is unharmed.
+    let mut args = build_args(
+        second.to_str().unwrap(),
+        &["--with", "repro-mod@1", "--registry", "xtest"],
+    );
+    args.push("--locked");
+    let capped = Ran::from_output(
+        xbuild_command(&root, &args)
+            .env("TMPDIR", &tmp)
+            .env("XBUILD_CACHE_DIR", &other_cache)
+            .env("XBUILD_CACHE_MAX", "1MiB")
+            .output()
+            .unwrap(),
+    )
+    .success();
+    assert_eq!(steps(&capped).last().unwrap(), "prune", "{}", capped.stdout);
+    assert!(!other_cache.join("hosts").exists() || dir_is_empty(&other_cache.join("hosts")));
+    assert_eq!(sha256(&second), sha256(&first));
+    run(second.to_str().unwrap(), &["selftest"]).success();
+}
+
+fn dir_is_empty(dir: &Path) -> bool {
+    std::fs::read_dir(dir).unwrap().next().is_none()
+}
+
+#[test]
+fn a_repeated_build_comes_from_the_cache_without_compiling() {
+    let root = TestRoot::new();
+    let output = root.path().join("out/host");
+    std::fs::create_dir_all(output.parent().unwrap()).unwrap();
+    let module = root.path_crate(
+        "cached-mod",
+        "",
+        &[("src/lib.rs", &module_source("cached.module"))],
+    );
+    let spec = format!("cached-mod={}", module.display());
+    let args = build_args(output.to_str().unwrap(), &["--with", &spec]);
+    xbuild(&root, &args).success();
+    let first = manifest(&output);
+    let again = xbuild(&root, &args).success();
+    assert_eq!(
+        steps(&again),
+        ["generate", "resolve", "fresh", "install"],
+        "{}",
+        again.stdout
+    );
+    let finished = events(&again)
+        .into_iter()
+        .find(|e| e["event"] == "finished")
+        .unwrap();
+    assert_eq!(finished["cached"], true);
+    assert_eq!(manifest(&output), first);
+    run(output.to_str().unwrap(), &["selftest"]).success();
+
+    // A bad cap is a usage error, before anything runs.
+    let bad = Ran::from_output(
+        xbuild_command(&root, &args)
+            .env("XBUILD_CACHE_MAX", "lots")
+            .output()
+            .unwrap(),
+    )
+    .code(2);
+    assert!(
+        bad.stderr.contains("invalid XBUILD_CACHE_MAX"),
+        "{}",
+        bad.stderr
+    );
+}
+
+#[test]
+fn concurrent_xbuilds_on_one_cache_and_one_output_take_turns() {
+    let root = TestRoot::new();
+    let release = root.path().join("release-the-build");
+    let build_rs = "fn main() {\n\
+        let marker = std::path::PathBuf::from(std::env::var(\"HOLD_UNTIL\").unwrap());\n\
+        while !marker.exists() { std::thread::sleep(std::time::Duration::from_millis(50)); }\n\
+        println!(\"cargo::rerun-if-env-changed=HOLD_UNTIL\");\n}\n";
+    let held = root.path_crate(
+        "held-mod",
+        "",
+        &[
+            ("src/lib.rs", &module_source("held.module")),
+            ("build.rs", build_rs),
+        ],
+    );
+    let output = root.path().join("out/host");
+    std::fs::create_dir_all(output.parent().unwrap()).unwrap();
+    let held_spec = format!("held-mod={}", held.display());
+    let mut first = xbuild_command(
+        &root,
+        &build_args(output.to_str().unwrap(), &["--with", &held_spec]),
+    );
+    first.env("HOLD_UNTIL", &release);
+    let mut first = Spawned::new(first);
+    first.wait_for_line("\"step\":\"compile\"");
+
+    let other = root.path_crate(
+        "other-mod",
+        "",
+        &[("src/lib.rs", &module_source("other.module"))],
+    );
+    let other_spec = format!("other-mod={}", other.display());
+    let mut second = Spawned::new(xbuild_command(
+        &root,
+        &build_args(output.to_str().unwrap(), &["--with", &other_spec]),
+    ));
+    second.wait_for_line("\"step\":\"wait\"");
+    std::fs::write(&release, "").unwrap();
+    let patience = crate::support::PATIENCE * 10;
+    first.finish_within(patience).success();
+    second.finish_within(patience).success();
+
+    // The second build was the last to install: binary and manifest belong together.
+    let manifest = manifest(&output);
+    assert_eq!(manifest["sha256"], sha256(&output));
+    assert_eq!(manifest["modules"][0]["crate"], "other-mod");
+    run(output.to_str().unwrap(), &["selftest"]).success();
+}

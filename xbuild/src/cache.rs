@@ -1,0 +1,391 @@
+//! The xbuild cache (`XBUILD_CACHE_DIR`): cargo's shared build directory, xbuild's own
+//! crates unpacked, and a result cache of built hosts keyed by build ID, so a build whose
+//! inputs were seen before installs the cached binary without compiling. It is bounded
+//! (`XBUILD_CACHE_MAX`, least recently used hosts pruned first) and one xbuild at a time
+//! writes to it, under a file lock as cargo's target directory is.
+//!
+//! Layout: `build/` (cargo's build-dir), `src/` (unpacked crates, named by content),
+//! `hosts/<build-id>/` (`host`, `entry.json`), `.lock`.
+
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+/// The default cap on the cache's size.
+pub const DEFAULT_MAX_BYTES: u64 = 2 << 30;
+
+#[derive(Debug, Clone)]
+pub struct Cache {
+    root: PathBuf,
+}
+
+/// What the result cache keeps of a build besides the binary.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// Whether the binary passed its selftest when it was built.
+    pub selftested: bool,
+    /// `list-modules --json` of the binary, as (crate, id) pairs.
+    pub ids: Vec<(String, String)>,
+}
+
+/// A cached host found for a build ID.
+#[derive(Debug, Clone)]
+pub struct CachedHost {
+    pub binary: PathBuf,
+    pub entry: Entry,
+}
+
+/// Held while a build uses the cache; dropping it lets the next xbuild in.
+pub struct CacheLock {
+    _file: File,
+}
+
+/// How much a clean or prune removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Removed {
+    pub files: u64,
+    pub bytes: u64,
+}
+
+impl Removed {
+    fn add(&mut self, other: Removed) {
+        self.files += other.files;
+        self.bytes += other.bytes;
+    }
+}
+
+impl Cache {
+    /// The cache at `XBUILD_CACHE_DIR`, else `$XDG_CACHE_HOME/xbuild`, else
+    /// `~/.cache/xbuild`.
+    pub fn from_env() -> Self {
+        let root = if let Some(dir) = std::env::var_os("XBUILD_CACHE_DIR").filter(|d| !d.is_empty())
+        {
+            PathBuf::from(dir)
+        } else if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+            PathBuf::from(dir).join("xbuild")
+        } else if let Some(home) = std::env::var_os("HOME") {
+            PathBuf::from(home).join(".cache/xbuild")
+        } else {
+            std::env::temp_dir().join("xbuild-cache")
+        };
+        Self::at(root)
+    }
+
+    pub fn at(root: impl Into<PathBuf>) -> Self {
+        let root = root.into();
+        // Absolute, so the path-prefix remapping and cargo see the same path.
+        let root = std::path::absolute(&root).unwrap_or(root);
+        Self { root }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Cargo's `build-dir`: compiled dependencies shared by every build.
+    pub fn build_dir(&self) -> PathBuf {
+        self.root.join("build")
+    }
+
+    /// Unpacked crates.
+    pub fn src_dir(&self) -> PathBuf {
+        self.root.join("src")
+    }
+
+    fn hosts_dir(&self) -> PathBuf {
+        self.root.join("hosts")
+    }
+
+    /// Takes the cache's lock, calling `waiting` first if another xbuild holds it.
+    pub fn lock(&self, waiting: impl FnOnce()) -> io::Result<CacheLock> {
+        std::fs::create_dir_all(&self.root)?;
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.root.join(".lock"))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                waiting();
+                file.lock()?;
+            }
+            Err(std::fs::TryLockError::Error(err)) => return Err(err),
+        }
+        Ok(CacheLock { _file: file })
+    }
+
+    /// The host built earlier for `build_id`, marked as used now.
+    pub fn cached_host(&self, build_id: &str) -> Option<CachedHost> {
+        let dir = self.hosts_dir().join(build_id);
+        let binary = dir.join("host");
+        let entry: Entry =
+            serde_json::from_slice(&std::fs::read(dir.join("entry.json")).ok()?).ok()?;
+        if !binary.is_file() {
+            return None;
+        }
+        touch(&dir.join("entry.json"));
+        Some(CachedHost { binary, entry })
+    }
+
+    /// Keeps `binary` as the result of `build_id`. Written under a temporary name and
+    /// renamed, so a reader never sees half an entry.
+    pub fn store_host(&self, build_id: &str, binary: &Path, entry: &Entry) -> io::Result<()> {
+        let hosts = self.hosts_dir();
+        std::fs::create_dir_all(&hosts)?;
+        let staging = tempfile::Builder::new()
+            .prefix(".storing-")
+            .tempdir_in(&hosts)?;
+        std::fs::copy(binary, staging.path().join("host"))?;
+        std::fs::write(
+            staging.path().join("entry.json"),
+            serde_json::to_vec_pretty(entry).expect("entry serializes"),
+        )?;
+        let dir = hosts.join(build_id);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::rename(staging.keep(), &dir)
+    }
+
+    /// Total size of the cache in bytes.
+    pub fn size(&self) -> u64 {
+        dir_usage(&self.root).bytes
+    }
+
+    /// Brings the cache under `max` bytes: least recently used hosts first, then unpacked
+    /// crates other than `keep`, then cargo's compiled artifacts as a last resort.
+    pub fn prune(&self, max: u64, keep: &[PathBuf]) -> Removed {
+        let mut removed = Removed::default();
+        let mut size = self.size();
+        if size <= max {
+            return removed;
+        }
+        let mut hosts: Vec<(SystemTime, PathBuf)> = std::fs::read_dir(self.hosts_dir())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| {
+                let used = std::fs::metadata(e.path().join("entry.json"))
+                    .and_then(|m| m.modified())
+                    .unwrap_or(SystemTime::UNIX_EPOCH);
+                (used, e.path())
+            })
+            .collect();
+        hosts.sort();
+        let mut candidates: Vec<PathBuf> = hosts.into_iter().map(|(_, p)| p).collect();
+        candidates.extend(
+            std::fs::read_dir(self.src_dir())
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| !keep.contains(p)),
+        );
+        candidates.push(self.build_dir());
+        for path in candidates {
+            if size <= max {
+                break;
+            }
+            let gone = remove_tree(&path);
+            size = size.saturating_sub(gone.bytes);
+            removed.add(gone);
+        }
+        removed
+    }
+
+    /// `xbuild clean`: the cached hosts; with `all`, everything (compiled dependencies and
+    /// unpacked crates too).
+    pub fn clean(&self, all: bool) -> Removed {
+        if all {
+            let mut removed = Removed::default();
+            for entry in std::fs::read_dir(&self.root)
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                if entry.file_name() != ".lock" {
+                    removed.add(remove_tree(&entry.path()));
+                }
+            }
+            removed
+        } else {
+            remove_tree(&self.hosts_dir())
+        }
+    }
+}
+
+/// Marks a file as used now (its modification time orders pruning).
+fn touch(path: &Path) {
+    if let Ok(file) = File::options().append(true).open(path) {
+        let _ = file.set_modified(SystemTime::now());
+    }
+}
+
+fn dir_usage(path: &Path) -> Removed {
+    let mut usage = Removed::default();
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return usage;
+    };
+    if meta.is_dir() {
+        for entry in std::fs::read_dir(path).into_iter().flatten().flatten() {
+            usage.add(dir_usage(&entry.path()));
+        }
+    } else {
+        usage.files += 1;
+        usage.bytes += meta.len();
+    }
+    usage
+}
+
+fn remove_tree(path: &Path) -> Removed {
+    let usage = dir_usage(path);
+    let result = if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
+        std::fs::remove_dir_all(path)
+    } else {
+        std::fs::remove_file(path)
+    };
+    match result {
+        Ok(()) => usage,
+        Err(_) => Removed::default(),
+    }
+}
+
+/// Reads a size such as `2GiB`, `500MB`, `750M` or `1048576` (bytes).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let trimmed = text.trim();
+    let split = trimmed
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(trimmed.len());
+    let (number, unit) = trimmed.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` does not start with a number"))?;
+    let factor: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kib" => 1024.0,
+        "kb" => 1e3,
+        "m" | "mib" => 1024.0 * 1024.0,
+        "mb" => 1e6,
+        "g" | "gib" => 1024.0 * 1024.0 * 1024.0,
+        "gb" => 1e9,
+        "t" | "tib" => 1024f64.powi(4),
+        "tb" => 1e12,
+        other => return Err(format!("unknown unit `{other}` in `{text}`")),
+    };
+    let bytes = number * factor;
+    if !bytes.is_finite() || bytes >= u64::MAX as f64 {
+        return Err(format!("`{text}` is too large"));
+    }
+    Ok(bytes as u64)
+}
+
+/// A byte count for people: `1.5 GiB`.
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_units() {
+        assert_eq!(parse_size("2GiB").unwrap(), 2 << 30);
+        assert_eq!(parse_size("500MB").unwrap(), 500_000_000);
+        assert_eq!(parse_size("750M").unwrap(), 750 << 20);
+        assert_eq!(parse_size("1048576").unwrap(), 1 << 20);
+        assert_eq!(parse_size("1.5 kib").unwrap(), 1536);
+        assert!(parse_size("lots").unwrap_err().contains("number"));
+        assert!(parse_size("5 parsecs").unwrap_err().contains("unit"));
+        assert_eq!(human_size(1536), "1.5 KiB");
+        assert_eq!(human_size(12), "12 B");
+    }
+
+    fn cache_with_hosts(ids: &[&str]) -> (tempfile::TempDir, Cache) {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::at(dir.path().join("cache"));
+        let binary = dir.path().join("bin");
+        std::fs::write(&binary, vec![7u8; 1000]).unwrap();
+        for (i, id) in ids.iter().enumerate() {
+            cache.store_host(id, &binary, &Entry::default()).unwrap();
+            let used = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1000 + i as u64);
+            File::options()
+                .append(true)
+                .open(cache.hosts_dir().join(id).join("entry.json"))
+                .unwrap()
+                .set_modified(used)
+                .unwrap();
+        }
+        (dir, cache)
+    }
+
+    #[test]
+    fn stores_and_finds_hosts_by_build_id() {
+        let (_dir, cache) = cache_with_hosts(&["aaa"]);
+        let found = cache.cached_host("aaa").unwrap();
+        assert_eq!(std::fs::read(found.binary).unwrap().len(), 1000);
+        assert!(cache.cached_host("bbb").is_none());
+    }
+
+    #[test]
+    fn prunes_least_recently_used_hosts_first() {
+        let (_dir, cache) = cache_with_hosts(&["old", "mid", "new"]);
+        std::fs::create_dir_all(cache.build_dir()).unwrap();
+        std::fs::write(cache.build_dir().join("artifact"), vec![0u8; 100]).unwrap();
+        // Using `old` now makes `mid` the least recently used.
+        cache.cached_host("old").unwrap();
+        let before = cache.size();
+        let removed = cache.prune(before - 500, &[]);
+        assert!(removed.bytes >= 1000, "{removed:?}");
+        assert!(cache.cached_host("mid").is_none());
+        assert!(cache.cached_host("old").is_some());
+        assert!(cache.cached_host("new").is_some());
+        assert!(cache.build_dir().join("artifact").exists());
+        // Under the cap: nothing to do.
+        assert_eq!(cache.prune(u64::MAX, &[]), Removed::default());
+        // A tiny cap takes everything, compiled artifacts last.
+        cache.prune(0, &[]);
+        assert!(!cache.build_dir().exists());
+    }
+
+    #[test]
+    fn clean_keeps_compiled_dependencies_unless_all() {
+        let (_dir, cache) = cache_with_hosts(&["a"]);
+        std::fs::create_dir_all(cache.build_dir()).unwrap();
+        std::fs::write(cache.build_dir().join("artifact"), "x").unwrap();
+        let removed = cache.clean(false);
+        assert_eq!(removed.files, 2);
+        assert!(cache.cached_host("a").is_none());
+        assert!(cache.build_dir().join("artifact").exists());
+        cache.clean(true);
+        assert!(!cache.build_dir().exists());
+    }
+
+    #[test]
+    fn a_second_locker_waits() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::at(dir.path());
+        let held = cache.lock(|| panic!("nobody holds it yet")).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let other = cache.clone();
+        let waiter = std::thread::spawn(move || {
+            let _lock = other.lock(|| tx.send("waiting").unwrap()).unwrap();
+        });
+        assert_eq!(rx.recv().unwrap(), "waiting");
+        drop(held);
+        waiter.join().unwrap();
+    }
+}
