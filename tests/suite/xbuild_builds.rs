@@ -280,8 +280,104 @@ fn a_compile_error_names_the_module_crate() {
         "cargo's diagnostic is shown: {}",
         out.stderr
     );
+    assert!(
+        !out.stderr.contains('\x1b'),
+        "no colour in a pipe: {}",
+        out.stderr
+    );
     assert!(!output.exists());
     assert!(root.leftover_workspaces().is_empty());
+
+    // Colour when asked for, by flag or by cargo's variable; never in JSON, whose
+    // diagnostics say where and in which crate.
+    let mut base = vec![
+        "--no-standard",
+        "--output",
+        output.to_str().unwrap(),
+        "--with",
+        &spec,
+    ];
+    let mut always = base.clone();
+    always.extend(["--color", "always"]);
+    let coloured = Ran::from_output(xbuild_command(&root, &always).output().unwrap()).code(1);
+    assert!(coloured.stderr.contains("\x1b["), "{}", coloured.stderr);
+    let by_env = Ran::from_output(
+        xbuild_command(&root, &base)
+            .env("CARGO_TERM_COLOR", "always")
+            .output()
+            .unwrap(),
+    )
+    .code(1);
+    assert!(by_env.stderr.contains("\x1b["), "{}", by_env.stderr);
+    let mut never = base.clone();
+    never.extend(["--color", "never"]);
+    let flag_wins = Ran::from_output(
+        xbuild_command(&root, &never)
+            .env("CARGO_TERM_COLOR", "always")
+            .output()
+            .unwrap(),
+    )
+    .code(1);
+    assert!(!flag_wins.stderr.contains('\x1b'), "{}", flag_wins.stderr);
+    base.extend(["--message-format", "json", "--color", "always"]);
+    let json = Ran::from_output(xbuild_command(&root, &base).output().unwrap()).code(1);
+    assert!(!json.stdout.contains('\x1b'), "{}", json.stdout);
+    let diagnostic = events(&json)
+        .into_iter()
+        .find(|e| e["event"] == "diagnostic" && e["level"] == "error")
+        .unwrap_or_else(|| panic!("no error diagnostic in {}", json.stdout));
+    assert_eq!(diagnostic["crate"], "broken-mod");
+    assert_eq!(diagnostic["version"], "0.1.0");
+    assert_eq!(diagnostic["message"], "mismatched types");
+    assert!(
+        diagnostic["file"].as_str().unwrap().ends_with("src/lib.rs"),
+        "{diagnostic}"
+    );
+    assert_eq!(diagnostic["line"], 1);
+}
+
+#[test]
+fn a_host_whose_modules_clash_is_never_installed() {
+    let root = TestRoot::new();
+    let one = root.path_crate(
+        "clash-one",
+        "",
+        &[("src/lib.rs", &module_source("clash.same"))],
+    );
+    let two = root.path_crate(
+        "clash-two",
+        "",
+        &[("src/lib.rs", &module_source("clash.same"))],
+    );
+    let output = output_in(&root);
+    std::fs::create_dir_all(output.parent().unwrap()).unwrap();
+    let one = format!("clash-one={}", one.display());
+    let two = format!("clash-two={}", two.display());
+    for extra in [&[][..], &["--skip-selftest"][..]] {
+        let mut args = vec![
+            "--no-standard",
+            "--output",
+            output.to_str().unwrap(),
+            "--with",
+            &one,
+            "--with",
+            &two,
+        ];
+        args.extend_from_slice(extra);
+        let out = Ran::from_output(xbuild_command(&root, &args).output().unwrap()).code(1);
+        assert!(
+            out.stderr.contains("error: the new host cannot start"),
+            "{}",
+            out.stderr
+        );
+        assert!(out.stderr.contains("clash.same"), "{}", out.stderr);
+        assert!(
+            !out.stderr.contains("--skip-selftest"),
+            "no way around it: {}",
+            out.stderr
+        );
+        assert!(!output.exists(), "{extra:?}");
+    }
 }
 
 #[test]

@@ -356,4 +356,149 @@ fn features_and_replacements_reach_the_dependency_graph() {
         "{}",
         listed.stdout
     );
+    // `helper-lib` registers a module but was not asked for: it is a module crate of the
+    // host all the same, so the manifest and build-info name it.
+    let manifest = manifest(&output);
+    let helper = manifest["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["crate"] == "helper-lib")
+        .unwrap_or_else(|| panic!("helper-lib missing from {manifest}"));
+    assert_eq!(helper["version"], "1.0.5");
+    assert_eq!(helper["ids"], serde_json::json!(["helper.patched"]));
+    let info = crate::support::run(output.to_str().unwrap(), &["build-info"]).success();
+    assert!(
+        info.stdout.contains("  helper-lib 1.0.5\n"),
+        "{}",
+        info.stdout
+    );
+}
+
+/// Runs a build expected to be refused at resolution (exit 2, before compiling) and returns
+/// its stderr.
+fn refused(root: &TestRoot, extra: &[&str]) -> String {
+    let output = output_in(root);
+    std::fs::create_dir_all(output.parent().unwrap()).unwrap();
+    let ran = xbuild(root, &build_args(output.to_str().unwrap(), extra)).code(2);
+    assert!(!steps(&ran).contains(&"compile".to_owned()), "{extra:?}");
+    assert_eq!(ran.stderr.matches("error:").count(), 1, "{}", ran.stderr);
+    let error = crate::support::xbuild::events(&ran)
+        .into_iter()
+        .find(|e| e["event"] == "error")
+        .expect("an error event");
+    assert_eq!(error["exit_code"], 2);
+    assert!(
+        error["help"].as_array().is_some_and(|h| !h.is_empty()),
+        "help is data in JSON: {error}"
+    );
+    assert!(!ran.stderr.contains('\x1b'), "no colour in a pipe");
+    ran.stderr
+}
+
+#[test]
+fn resolution_failures_name_the_cause_and_what_to_do() {
+    let root = TestRoot::new();
+    root.package("yank-mod", "1.2.0")
+        .xbuild_module("yank.old")
+        .publish();
+    root.package("yank-mod", "1.3.0")
+        .xbuild_module("yank.new")
+        .yanked()
+        .publish();
+    root.package("core9-mod", "1.0.0")
+        .crates_io_dep("xbuild-core", "9", &[])
+        .publish();
+    root.package("feat-mod", "1.0.0")
+        .xbuild_module("feat.module")
+        .feature("loud")
+        .publish();
+    let xtest = |extra: &[&str]| {
+        let mut args = vec!["--registry", "xtest"];
+        args.extend_from_slice(extra);
+        refused(&root, &args)
+    };
+    let cases: Vec<(String, &[&str])> = vec![
+        (
+            xtest(&["--with", "yank-mod@=1.3.0"]),
+            &[
+                "error: `yank-mod` 1.3.0 matches `=1.3.0` but is yanked",
+                "help: pick a version that is not yanked",
+            ],
+        ),
+        (
+            xtest(&["--with", "core9-mod"]),
+            &[
+                "error: `core9-mod` 1.0.0 needs xbuild-core `^9`, but this xbuild builds hosts with xbuild-core 0.1.0",
+            ],
+        ),
+        (
+            xtest(&["--with", "feat-mod", "--features", "feat-mod/nope"]),
+            &[
+                "error: `feat-mod` has no feature `nope`",
+                "help: `feat-mod` has `loud`",
+            ],
+        ),
+        (
+            xtest(&["--with", "xbuild-htp"]),
+            &[
+                "error: crate `xbuild-htp` was not found in registry `xtest`",
+                "help: did you mean `xbuild-http`?",
+            ],
+        ),
+        (
+            refused(&root, &["--registry", "nosuchreg", "--with", "some-mod"]),
+            &[
+                "error: registry `nosuchreg` is not configured for cargo",
+                "help: declare it where cargo finds its configuration, `.cargo/config.toml`",
+                "[registries.nosuchreg]",
+            ],
+        ),
+        (
+            refused(
+                &root,
+                &["--offline", "--with", "xbuild-offline-never-downloaded"],
+            ),
+            &[
+                "error: crate `xbuild-offline-never-downloaded` was not found",
+                "help: build once without --offline",
+            ],
+        ),
+        (
+            refused(
+                &root,
+                &[
+                    "--with",
+                    &format!(
+                        "fixture-extra={}",
+                        crate::support::xbuild::fixture("fixture-extra").display()
+                    ),
+                ],
+            ),
+            &[
+                "depends on the xbuild-core at `",
+                "help: build against that core with `--core-path",
+            ],
+        ),
+    ];
+    for (stderr, expected) in cases {
+        for text in expected {
+            assert!(stderr.contains(text), "wanted {text:?} in\n{stderr}");
+        }
+    }
+    assert!(!root.path().join("out/host").exists());
+    assert!(root.leftover_workspaces().is_empty());
+}
+
+#[test]
+fn cargo_habits_get_what_to_use_instead() {
+    let root = TestRoot::new();
+    let out = xbuild(&root, &["--release"]).code(2);
+    assert_eq!(
+        out.stderr,
+        "error: unexpected argument `--release`\nhelp: release is the default profile; use `--profile dev` for a dev (debug) build\n"
+    );
+    // Other unknown flags keep clap's own message.
+    let out = xbuild(&root, &["--bogus"]).code(2);
+    assert!(out.stderr.contains("--bogus"), "{}", out.stderr);
 }

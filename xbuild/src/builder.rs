@@ -433,6 +433,8 @@ fn compile(
     interrupt: &Interrupt,
 ) -> Result<PathBuf, BuildError> {
     let names = package_names(metadata);
+    let packages: HashMap<&PackageId, &cargo_metadata::Package> =
+        metadata.packages.iter().map(|p| (&p.id, p)).collect();
     let total = resolved.packages;
     let mut done = 0;
     let mut binary = None;
@@ -463,11 +465,19 @@ fn compile(
                 // Errors always; warnings only of module crates (cargo caps the lints of
                 // registry crates anyway).
                 let shown = is_error || resolved.module_ids.contains(&message.package_id);
-                if shown && let Some(rendered) = message.message.rendered {
+                if shown {
+                    let diagnostic = message.message;
+                    let primary = diagnostic.spans.iter().find(|s| s.is_primary);
+                    let package = packages.get(&message.package_id);
                     reporter.report(Event::Diagnostic {
-                        name: names.get(&message.package_id).cloned().unwrap_or_default(),
-                        level: format!("{:?}", message.message.level).to_lowercase(),
-                        rendered,
+                        name: package.map(|p| p.name.to_string()).unwrap_or_default(),
+                        version: package.map(|p| p.version.to_string()),
+                        level: format!("{:?}", diagnostic.level).to_lowercase(),
+                        message: diagnostic.message,
+                        file: primary.map(|s| s.file_name.clone()),
+                        line: primary.map(|s| s.line_start),
+                        column: primary.map(|s| s.column_start),
+                        rendered: diagnostic.rendered.unwrap_or_default(),
                     });
                 }
             }
@@ -491,7 +501,12 @@ fn compile(
         for line in stderr_tail {
             reporter.report(Event::Diagnostic {
                 name: String::new(),
+                version: None,
                 level: "error".into(),
+                message: line.clone(),
+                file: None,
+                line: None,
+                column: None,
                 rendered: format!("{line}\n"),
             });
         }

@@ -14,18 +14,74 @@ use crate::plan::BuildPlan;
 /// Whether to colour what goes to `stream`: `--color` if given, else `CARGO_TERM_COLOR`
 /// (as cargo), else never when `NO_COLOR` is set (no-color.org), else only for a terminal.
 pub fn use_color(choice: Option<ColorChoice>, stream: impl IsTerminal) -> bool {
-    let from_env = || match std::env::var("CARGO_TERM_COLOR").as_deref() {
-        Ok("always") => Some(ColorChoice::Always),
-        Ok("never") => Some(ColorChoice::Never),
-        _ if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) => {
-            Some(ColorChoice::Never)
-        }
+    color_from(
+        choice,
+        |name| std::env::var(name).ok(),
+        stream.is_terminal(),
+    )
+}
+
+fn color_from(
+    choice: Option<ColorChoice>,
+    env: impl Fn(&str) -> Option<String>,
+    terminal: bool,
+) -> bool {
+    let from_env = || match env("CARGO_TERM_COLOR").as_deref() {
+        Some("always") => Some(ColorChoice::Always),
+        Some("never") => Some(ColorChoice::Never),
+        _ if env("NO_COLOR").is_some_and(|v| !v.is_empty()) => Some(ColorChoice::Never),
         _ => None,
     };
     match choice.or_else(from_env).unwrap_or(ColorChoice::Auto) {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
-        ColorChoice::Auto => stream.is_terminal(),
+        ColorChoice::Auto => terminal,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_follows_flag_then_cargo_then_no_color_then_the_terminal() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert!(color_from(None, env(&[]), true));
+        assert!(!color_from(None, env(&[]), false));
+        assert!(!color_from(None, env(&[("NO_COLOR", "1")]), true));
+        assert!(color_from(None, env(&[("NO_COLOR", "")]), true));
+        assert!(!color_from(
+            None,
+            env(&[("CARGO_TERM_COLOR", "never")]),
+            true
+        ));
+        assert!(color_from(
+            None,
+            env(&[("CARGO_TERM_COLOR", "always")]),
+            false
+        ));
+        assert!(color_from(
+            None,
+            env(&[("CARGO_TERM_COLOR", "always"), ("NO_COLOR", "1")]),
+            false
+        ));
+        assert!(color_from(
+            Some(ColorChoice::Always),
+            env(&[("NO_COLOR", "1")]),
+            false
+        ));
+        assert!(!color_from(
+            Some(ColorChoice::Never),
+            env(&[("CARGO_TERM_COLOR", "always")]),
+            true
+        ));
     }
 }
 
@@ -92,10 +148,18 @@ pub enum Event {
         #[serde(rename = "crate")]
         name: String,
     },
+    /// A compiler message: where (`file`, `line`, `column` of its primary span, when it has
+    /// one) and in which crate, the plain `message`, and rustc's `rendered` text (coloured
+    /// only for a colour terminal, never in JSON).
     Diagnostic {
         #[serde(rename = "crate")]
         name: String,
+        version: Option<String>,
         level: String,
+        message: String,
+        file: Option<String>,
+        line: Option<usize>,
+        column: Option<usize>,
         rendered: String,
     },
     CargoOutput {

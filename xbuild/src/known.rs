@@ -31,14 +31,17 @@ pub fn known_modules() -> Vec<KnownModule> {
         .module
 }
 
-/// Known crates that register a module whose ID or crate name contains `word`, for "did
-/// you mean" hints.
+/// Known crates a mistyped or partial name may have meant, for "did you mean" hints: a
+/// crate name within two edits (`xbuild-htp`), containing the word (`http`), or registering
+/// a module with that ID segment (`file_server`).
 pub fn suggestions(word: &str) -> Vec<String> {
     let word = word.replace('-', "_").to_ascii_lowercase();
     known_modules()
         .into_iter()
         .filter(|m| {
-            m.name.replace('-', "_").contains(&word)
+            let name = m.name.replace('-', "_");
+            strsim::damerau_levenshtein(&name, &word) <= 2
+                || name.contains(&word)
                 || m.ids
                     .iter()
                     .any(|id| id.split('.').any(|part| part == word))
@@ -91,6 +94,8 @@ mod tests {
     fn suggests_by_crate_name_or_id_segment() {
         assert_eq!(suggestions("file_server"), ["xbuild-http"]);
         assert_eq!(suggestions("http"), ["xbuild-http"]);
+        assert_eq!(suggestions("xbuild-htp"), ["xbuild-http"]);
+        assert_eq!(suggestions("xbuild_htttp"), ["xbuild-http"]);
         assert!(suggestions("no-such-thing").is_empty());
     }
 }

@@ -30,6 +30,11 @@ pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
+            if let Some(usage) = cargo_habit(&err) {
+                let color = events::use_color(None, std::io::stderr());
+                eprint!("{}", error::Report::new(&usage, 2).render(color));
+                return 2;
+            }
             let _ = err.print();
             return err.exit_code();
         }
@@ -77,6 +82,30 @@ pub fn main() -> i32 {
             code
         }
     }
+}
+
+/// Flags cargo has and xbuild does not, answered with what to use instead (clap's own
+/// suggestion is by spelling: `--release` would get `--replace`).
+fn cargo_habit(err: &clap::Error) -> Option<error::UsageError> {
+    if err.kind() != clap::error::ErrorKind::UnknownArgument {
+        return None;
+    }
+    let flag = match err.get(clap::error::ContextKind::InvalidArg) {
+        Some(clap::error::ContextValue::String(flag)) => flag.split('=').next()?.to_owned(),
+        _ => return None,
+    };
+    let help = match flag.as_str() {
+        "--release" | "-r" => {
+            "release is the default profile; use `--profile dev` for a dev (debug) build"
+        }
+        "--debug" => "use `--profile dev` for a dev (debug) build; release is the default",
+        "--bin" | "--package" | "-p" => {
+            "xbuild builds one host; name module crates with `--with CRATE`"
+        }
+        "--path" => "give a local module crate as `--with CRATE=PATH`",
+        _ => return None,
+    };
+    Some(error::UsageError::new(format!("unexpected argument `{flag}`")).help(help))
 }
 
 /// `XBUILD_CACHE_MAX`, or the default cap.

@@ -123,6 +123,10 @@ pub struct BuildPlan {
     pub static_link: bool,
     /// With `--locked`: the lock file of the previous build, reused as is.
     pub locked: Option<PathBuf>,
+    /// The lock file beside the output, when there is one: resolution starts from it, as
+    /// cargo's does from `Cargo.lock`, so a rebuild keeps the versions it had (and needs no
+    /// registry lookup) unless the module set asks for others.
+    pub previous_lock: Option<PathBuf>,
     pub offline: bool,
     pub output: PathBuf,
     pub keep_workdir: bool,
@@ -534,6 +538,7 @@ impl BuildPlan {
             rustc_verbose,
             profile,
             locked: locked_from(args.locked, &output)?,
+            previous_lock: Some(lock_path(&output)).filter(|lock| lock.is_file()),
             offline: args.offline,
             output,
             keep_workdir: args.keep_workdir,
@@ -586,6 +591,7 @@ pub mod tests_support {
             profile: Profile::Release,
             static_link: true,
             locked: None,
+            previous_lock: None,
             offline: false,
             output: "/tmp/host".into(),
             keep_workdir: false,

@@ -31,6 +31,25 @@ pub enum ResolveError {
         registry: Option<String>,
         /// Crates it may have meant.
         suggestions: Vec<String>,
+        /// Cargo ran offline, so the crate may exist but not be downloaded.
+        offline: bool,
+    },
+    #[error("registry `{name}` is not configured for cargo")]
+    NoSuchRegistry { name: String },
+    #[error(
+        "`{krate}` {version} needs xbuild-core `{wants}`, but this xbuild builds hosts with xbuild-core {ours}"
+    )]
+    CoreVersion {
+        krate: String,
+        version: String,
+        wants: String,
+        ours: String,
+    },
+    #[error("`{krate}` has no feature {}", quoted(.features))]
+    NoSuchFeature {
+        krate: String,
+        features: Vec<String>,
+        available: Vec<String>,
     },
     #[error(
         "the crates of this build ask for versions of `{name}` that cannot all be met; cargo says:\n{details}"
@@ -45,12 +64,49 @@ pub enum ResolveError {
         .path.display()
     )]
     CoreByPath { path: std::path::PathBuf },
-    #[error("no version of `{name}` matches `{req}`{}", available_versions(.available))]
+    #[error("{}", no_version_message(.name, .req, .available, .yanked, .required_by))]
     NoSuchVersion {
         name: String,
         req: String,
         available: Vec<String>,
+        /// Versions that would match but are yanked.
+        yanked: Vec<String>,
+        /// The crate asking for it, with its version, when it is not the host.
+        required_by: Option<(String, String)>,
+        offline: bool,
     },
+}
+
+fn quoted(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn no_version_message(
+    name: &str,
+    req: &str,
+    available: &[String],
+    yanked: &[String],
+    required_by: &Option<(String, String)>,
+) -> String {
+    let asker = match required_by {
+        Some((krate, version)) => format!(" (asked for by `{krate}` {version})"),
+        None => String::new(),
+    };
+    if !yanked.is_empty() {
+        return format!(
+            "`{name}` {} matches `{req}`{asker} but is yanked: its publisher withdrew it{}",
+            yanked.join(", "),
+            available_versions(available)
+        );
+    }
+    format!(
+        "no version of `{name}` matches `{req}`{asker}{}",
+        available_versions(available)
+    )
 }
 
 impl Diagnostic for ResolveError {
@@ -62,8 +118,18 @@ impl Diagnostic for ResolveError {
             ResolveError::TwoCores(_) => vec![
                 "modules must share one xbuild-core; upgrade the modules built for the other version, or build with `--core-path` pointing at a core they share".into(),
             ],
-            ResolveError::NoSuchCrate { suggestions, .. } => {
+            ResolveError::NoSuchCrate {
+                suggestions,
+                offline: true,
+                ..
+            } if suggestions.is_empty() => vec![
+                "build once without --offline, so cargo can download it; offline, only crates already in cargo's cache can be used".into(),
+            ],
+            ResolveError::NoSuchCrate { suggestions, offline, .. } => {
                 let mut help = Vec::new();
+                if *offline {
+                    help.push("build once without --offline, so cargo can download it".into());
+                }
                 if !suggestions.is_empty() {
                     help.push(format!(
                         "did you mean {}? (`xbuild list-known` lists known module crates)",
@@ -88,9 +154,32 @@ impl Diagnostic for ResolveError {
             ResolveError::StaleLock(_) => {
                 vec!["build without --locked to resolve again and refresh it".into()]
             }
-            ResolveError::NoSuchVersion { .. } => {
-                vec!["pick one of the versions that exist".into()]
+            ResolveError::NoSuchVersion { yanked, offline, .. } => {
+                let mut help = Vec::new();
+                if *offline {
+                    help.push(
+                        "build once without --offline: the version may exist but not be downloaded"
+                            .into(),
+                    );
+                }
+                help.push(if yanked.is_empty() {
+                    "pick one of the versions that exist".into()
+                } else {
+                    "pick a version that is not yanked; a lock file that already names the yanked version keeps working with --locked".into()
+                });
+                help
             }
+            ResolveError::NoSuchRegistry { name } => vec![format!(
+                "declare it where cargo finds its configuration, `.cargo/config.toml` in the directory xbuild runs in or a parent, or `$CARGO_HOME/config.toml`: `[registries.{name}] index = \"...\"`"
+            )],
+            ResolveError::CoreVersion { krate, ours, .. } => vec![format!(
+                "use a version of `{krate}` made for xbuild-core {ours}, or an xbuild whose xbuild-core it fits"
+            )],
+            ResolveError::NoSuchFeature { krate, available, .. } => vec![if available.is_empty() {
+                format!("`{krate}` declares no features")
+            } else {
+                format!("`{krate}` has {}", quoted(available))
+            }],
             ResolveError::CoreByPath { path } => vec![format!(
                 "build against that core with `--core-path {}` (the standard modules then come from its tree too), or depend on `xbuild-core = \"0.1\"` as published crates do",
                 path.display()
@@ -179,6 +268,14 @@ pub fn explain_cargo_failure(stderr: &str, plan: &BuildPlan) -> Option<ResolveEr
         .lines()
         .find_map(|l| l.strip_prefix("perhaps you meant:"))
         .map(|s| s.trim().to_owned());
+    if let Some(rest) = stderr
+        .split("registry index was not found in any configuration: `")
+        .nth(1)
+    {
+        return Some(ResolveError::NoSuchRegistry {
+            name: rest.split('`').next().unwrap_or_default().to_owned(),
+        });
+    }
     for line in stderr.lines() {
         let missing = line
             .split("no matching package named `")
@@ -188,11 +285,16 @@ pub fn explain_cargo_failure(stderr: &str, plan: &BuildPlan) -> Option<ResolveEr
             let name = rest.split('`').next().unwrap_or_default();
             if named(name) {
                 let mut suggestions = crate::known::suggestions(name);
-                suggestions.extend(cargo_suggestion.clone());
+                for suggestion in cargo_suggestion.iter() {
+                    if !suggestions.contains(suggestion) {
+                        suggestions.push(suggestion.clone());
+                    }
+                }
                 return Some(ResolveError::NoSuchCrate {
                     name: name.to_owned(),
                     registry: plan.registry.clone(),
                     suggestions,
+                    offline: plan.offline,
                 });
             }
         }
@@ -203,17 +305,73 @@ pub fn explain_cargo_failure(stderr: &str, plan: &BuildPlan) -> Option<ResolveEr
             // `name = "^9"`
             let requirement = rest.rsplit_once('`').map_or(rest, |(r, _)| r);
             let (name, req) = requirement.split_once(" = ").unwrap_or((requirement, ""));
+            let req = req.trim_matches('"').to_owned();
             let available = stderr
                 .lines()
                 .find_map(|l| l.strip_prefix("candidate versions found which didn't match: "))
                 .map(|list| list.split(", ").map(|v| v.trim().to_owned()).collect())
                 .unwrap_or_default();
+            let yanked = stderr
+                .lines()
+                .filter_map(|l| l.trim().strip_prefix("version "))
+                .filter_map(|l| l.strip_suffix(" is yanked"))
+                .map(str::to_owned)
+                .collect();
+            // `required by package `core9-mod v1.0.0 (registry `xtest`)``
+            let required_by = stderr
+                .lines()
+                .find_map(|l| l.strip_prefix("required by package `"))
+                .and_then(|rest| {
+                    let mut words = rest.split([' ', '`']);
+                    let krate = words.next()?;
+                    let version = words.next()?.strip_prefix('v')?;
+                    Some((krate.to_owned(), version.to_owned()))
+                })
+                .filter(|(krate, _)| krate != crate::workspace::HOST_PACKAGE);
+            if name == CORE
+                && let Some((krate, version)) = &required_by
+            {
+                return Some(ResolveError::CoreVersion {
+                    krate: krate.clone(),
+                    version: version.clone(),
+                    wants: req,
+                    ours: plan.core.version.clone(),
+                });
+            }
             return Some(ResolveError::NoSuchVersion {
                 name: name.to_owned(),
-                req: req.trim_matches('"').to_owned(),
+                req,
                 available,
+                yanked,
+                required_by,
+                offline: plan.offline,
             });
         }
+    }
+    // `... depends on `feat-mod` with feature `nope` but `feat-mod` does not have that
+    // feature.` and then one ` package `feat-mod` does have feature `loud`` per feature.
+    if let Some(line) = stderr.lines().find(|l| {
+        l.contains("does not have that feature") || l.contains("does not have these features")
+    }) && let Some((asked, rest)) = line.split_once(" but `")
+    {
+        let krate = rest.split('`').next().unwrap_or_default().to_owned();
+        let features = asked
+            .split_once(" with feature")
+            .map(|(_, list)| backticked(list))
+            .unwrap_or_default();
+        let available = stderr
+            .lines()
+            .filter_map(|l| {
+                l.trim()
+                    .strip_prefix(&format!("package `{krate}` does have feature "))
+            })
+            .flat_map(backticked)
+            .collect();
+        return Some(ResolveError::NoSuchFeature {
+            krate,
+            features,
+            available,
+        });
     }
     // Checked last: the specific messages above also start with this line's words.
     if let Some(rest) = stderr.split("failed to select a version for `").nth(1) {
@@ -227,6 +385,15 @@ pub fn explain_cargo_failure(stderr: &str, plan: &BuildPlan) -> Option<ResolveEr
         return Some(ResolveError::Conflict { name, details });
     }
     None
+}
+
+/// The `quoted` names in a piece of cargo's text.
+fn backticked(text: &str) -> Vec<String> {
+    text.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect()
 }
 
 /// What resolution settled.
@@ -406,6 +573,9 @@ mod tests {
                 name: "mod-a".into(),
                 req: "^9".into(),
                 available: vec!["2.0.0".into(), "1.3.0".into(), "1.2.0".into()],
+                yanked: Vec::new(),
+                required_by: None,
+                offline: false,
             }
         );
         assert!(
@@ -432,6 +602,48 @@ mod tests {
         );
         assert!(!err.to_string().contains("Updating index"), "{err}");
         assert!(explain_cargo_failure("error: something else", &plan_modules).is_none());
+        // cargo 1.95's own words, from the throwaway registry.
+        let yanked = "error: failed to select a version for the requirement `mod-a = \"=1.3.0\"`\n  version 1.3.0 is yanked\nlocation searched: `/tmp/scr/reg` index (which is replacing registry `xtest`)\nrequired by package `xbuild-host v0.0.0 (/tmp/xbuild-LAxT4l)`\n";
+        let err = explain_cargo_failure(yanked, &plan_modules).unwrap();
+        assert_eq!(
+            err.to_string(),
+            "`mod-a` 1.3.0 matches `=1.3.0` but is yanked: its publisher withdrew it"
+        );
+        let core9 = "error: failed to select a version for the requirement `xbuild-core = \"^9\"`\ncandidate versions found which didn't match: 0.1.0\nlocation searched: crates.io index\nrequired by package `core9-mod v1.0.0 (registry `xtest`)`\n    ... which satisfies dependency `core9-mod = \"*\"` of package `xbuild-host v0.0.0 (/tmp/x)`\n";
+        assert_eq!(
+            explain_cargo_failure(core9, &plan_modules)
+                .unwrap()
+                .to_string(),
+            "`core9-mod` 1.0.0 needs xbuild-core `^9`, but this xbuild builds hosts with xbuild-core 0.1.0"
+        );
+        let feature = "error: failed to select a version for `feat-mod`.\n    ... required by package `xbuild-host v0.0.0 (/tmp/xbuild-NwOxJb)`\nversions that meet the requirements `*` are: 1.0.0\n\npackage `xbuild-host` depends on `feat-mod` with feature `nope` but `feat-mod` does not have that feature.\n package `feat-mod` does have feature `loud`\n\n\nfailed to select a version for `feat-mod` which could resolve this conflict\n";
+        let err = explain_cargo_failure(feature, &plan_modules).unwrap();
+        assert_eq!(err.to_string(), "`feat-mod` has no feature `nope`");
+        assert_eq!(err.help(), ["`feat-mod` has `loud`"]);
+        let registry = "error: failed to parse manifest at `/tmp/xbuild-iRwdEd/Cargo.toml`\n\nCaused by:\n  registry index was not found in any configuration: `nosuchreg`\n";
+        assert_eq!(
+            explain_cargo_failure(registry, &plan_modules),
+            Some(ResolveError::NoSuchRegistry {
+                name: "nosuchreg".into()
+            })
+        );
+        let mut offline = crate::plan::tests_support::plan_with(&["xbuild-htp"]);
+        offline.offline = true;
+        let err = explain_cargo_failure(
+            "error: no matching package named `xbuild-htp` found\nlocation searched: crates.io index\nAs a reminder, you're using offline mode (--offline)\n",
+            &offline,
+        )
+        .unwrap();
+        assert!(
+            err.help()[0].contains("without --offline"),
+            "{:?}",
+            err.help()
+        );
+        assert!(
+            err.help()[1].contains("did you mean `xbuild-http`?"),
+            "{:?}",
+            err.help()
+        );
         let collision = "error: package collision in the lockfile: packages xbuild-core v0.1.0 (/tmp/x/xbuild-crates/xbuild-core) and xbuild-core v0.1.0 (/work/main/core) are different, but only one can be written to lockfile unambiguously\n";
         assert_eq!(
             explain_cargo_failure(collision, &plan_modules),

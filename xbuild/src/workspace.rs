@@ -115,7 +115,7 @@ pub fn generate(
             std::os::unix::fs::symlink(path, root.join(OWN_CRATES_DIR).join(&local.name))?;
         }
     }
-    if let Some(lock) = &plan.locked {
+    if let Some(lock) = plan.locked.as_ref().or(plan.previous_lock.as_ref()) {
         std::fs::copy(lock, root.join("Cargo.lock"))?;
     }
     Ok(Workspace {

@@ -90,6 +90,7 @@ impl TestRoot {
             deps: Vec::new(),
             lib: String::new(),
             yanked: false,
+            features: Vec::new(),
         }
     }
 
@@ -129,6 +130,7 @@ pub struct Package<'a> {
     deps: Vec<Dep>,
     lib: String,
     yanked: bool,
+    features: Vec<String>,
 }
 
 /// The source of a module registering one module with ID `id`.
@@ -178,6 +180,12 @@ impl Package<'_> {
         self
     }
 
+    /// Declares an (empty) feature.
+    pub fn feature(mut self, name: &str) -> Self {
+        self.features.push(name.into());
+        self
+    }
+
     fn manifest(&self) -> String {
         let mut text = format!(
             "[package]\nname = \"{}\"\nversion = \"{}\"\nedition = \"2021\"\n\n[dependencies]\n",
@@ -195,6 +203,12 @@ impl Package<'_> {
                 dep.req,
                 features.join(", ")
             ));
+        }
+        if !self.features.is_empty() {
+            text.push_str("\n[features]\n");
+            for feature in &self.features {
+                text.push_str(&format!("{feature} = []\n"));
+            }
         }
         text
     }
@@ -244,9 +258,14 @@ impl Package<'_> {
                 })
             })
             .collect();
+        let features: serde_json::Map<String, serde_json::Value> = self
+            .features
+            .iter()
+            .map(|f| (f.clone(), serde_json::json!([])))
+            .collect();
         let line = serde_json::json!({
             "name": self.name, "vers": self.version, "deps": deps, "cksum": cksum,
-            "features": {}, "yanked": self.yanked, "links": null,
+            "features": features, "yanked": self.yanked, "links": null,
         });
         let index = registry.join("index").join(index_path(&self.name));
         std::fs::create_dir_all(index.parent().unwrap()).unwrap();
