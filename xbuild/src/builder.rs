@@ -26,7 +26,7 @@ pub enum BuildError {
     #[error(transparent)]
     Usage(#[from] UsageError),
     #[error(transparent)]
-    Resolve(#[from] ResolveError),
+    Resolve(Box<ResolveError>),
     #[error(transparent)]
     Cargo(#[from] CargoError),
     #[error("cannot {what}: {source}")]
@@ -43,6 +43,18 @@ pub enum BuildError {
     CannotStart { output: PathBuf, report: String },
     #[error("the new host failed its selftest, so `{}` was left as it was:\n{report}", .output.display())]
     Selftest { output: PathBuf, report: String },
+}
+
+impl From<Box<ResolveError>> for BuildError {
+    fn from(err: Box<ResolveError>) -> Self {
+        BuildError::Resolve(err)
+    }
+}
+
+impl From<ResolveError> for BuildError {
+    fn from(err: ResolveError) -> Self {
+        BuildError::Resolve(Box::new(err))
+    }
 }
 
 impl Diagnostic for BuildError {

@@ -431,7 +431,7 @@ pub fn check(
     metadata: &Metadata,
     plan: &BuildPlan,
     ws: &Workspace,
-) -> Result<Resolved, ResolveError> {
+) -> Result<Resolved, Box<ResolveError>> {
     let host = ws.package.as_str();
     let packages: HashMap<&PackageId, &Package> =
         metadata.packages.iter().map(|p| (&p.id, p)).collect();
@@ -483,7 +483,7 @@ pub fn check(
             described.push((core.version.to_string(), wanted_by));
         }
         described.sort();
-        return Err(ResolveError::TwoCores(described));
+        return Err(Box::new(ResolveError::TwoCores(described)));
     }
     let core = cores.first().expect("the host depends on xbuild-core");
 
@@ -513,13 +513,13 @@ pub fn check(
     let mut module_ids = HashSet::new();
     for module in &plan.modules {
         let Some(package) = dependency(&module.name) else {
-            return Err(ResolveError::Missing(module.name.clone()));
+            return Err(Box::new(ResolveError::Missing(module.name.clone())));
         };
         if !reaches_core(&package.id) {
-            return Err(ResolveError::NotAModule {
+            return Err(Box::new(ResolveError::NotAModule {
                 name: module.name.clone(),
                 version: package.version.to_string(),
-            });
+            }));
         }
         module_ids.insert(package.id.clone());
         modules.push(ResolvedModule {
