@@ -502,3 +502,79 @@ fn cargo_habits_get_what_to_use_instead() {
     let out = xbuild(&root, &["--bogus"]).code(2);
     assert!(out.stderr.contains("--bogus"), "{}", out.stderr);
 }
+
+#[test]
+fn a_crate_is_replaced_by_another_crate_or_pinned_to_a_version() {
+    let root = TestRoot::new();
+    for version in ["1.0.0", "1.0.1"] {
+        root.package("orig-lib", version)
+            .xbuild_module(&format!("orig.v{}", version.replace('.', "_")))
+            .publish();
+    }
+    root.package("fork-lib", "2.3.0")
+        .xbuild_module("fork.lib")
+        .feature("extra")
+        .publish();
+    root.package("uses-orig", "1.0.0")
+        .xbuild_module("uses.orig")
+        .dep("orig-lib", "1.0")
+        .lib(&format!(
+            "use orig_lib as _;\n{}",
+            module_source("uses.orig")
+        ))
+        .publish();
+    let output = output_in(&root);
+    std::fs::create_dir_all(output.parent().unwrap()).unwrap();
+    let out = output.to_str().unwrap();
+    let ids = |replace: &str| -> Vec<String> {
+        xbuild(
+            &root,
+            &build_args(
+                out,
+                &[
+                    "--registry",
+                    "xtest",
+                    "--with",
+                    "uses-orig@1",
+                    "--replace",
+                    replace,
+                ],
+            ),
+        )
+        .success();
+        crate::support::run(out, &["list-modules", "--skip-standard"])
+            .success()
+            .stdout
+            .lines()
+            .filter(|l| l.contains('.') && !l.contains(':'))
+            .map(str::to_owned)
+            .collect()
+    };
+    // Another crate stands in for `orig-lib`: `uses-orig` links the fork's code.
+    assert_eq!(ids("orig-lib=fork-lib@2.3"), ["fork.lib", "uses.orig"]);
+    // The same crate at another version: a pin.
+    assert_eq!(
+        ids("orig-lib=orig-lib@=1.0.0"),
+        ["orig.v1_0_0", "uses.orig"]
+    );
+    assert_eq!(
+        ids("orig-lib=orig-lib@=1.0.1"),
+        ["orig.v1_0_1", "uses.orig"]
+    );
+
+    let unused = refused(
+        &root,
+        &[
+            "--registry",
+            "xtest",
+            "--with",
+            "uses-orig@1",
+            "--replace",
+            "nothing-uses-me=fork-lib@2",
+        ],
+    );
+    assert!(
+        unused.contains("error: `--replace nothing-uses-me=...`: nothing in this build depends on `nothing-uses-me`"),
+        "{unused}"
+    );
+}

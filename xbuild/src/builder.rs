@@ -233,17 +233,16 @@ fn build_in(
         step: Step::Resolve,
         message: "dependencies with cargo metadata".into(),
     });
-    let metadata = match cargo.metadata(ws, plan, interrupt) {
-        Ok(metadata) => metadata,
-        Err(CargoError::Failed { stderr, .. })
-            if resolve::explain_cargo_failure(&stderr, plan).is_some() =>
-        {
-            return Err(resolve::explain_cargo_failure(&stderr, plan)
-                .expect("checked")
-                .into());
+    let mut metadata = metadata(&cargo, ws, plan, interrupt)?;
+    let stand_ins = resolve::stand_ins(&metadata, plan)?;
+    if !stand_ins.is_empty() {
+        for stand_in in &stand_ins {
+            workspace::add_stand_in(ws, stand_in)
+                .map_err(io("write a stand-in for a replaced crate"))?;
         }
-        Err(err) => return Err(err.into()),
-    };
+        metadata = self::metadata(&cargo, ws, plan, interrupt)?;
+        resolve::check_stand_ins(&metadata, &stand_ins)?;
+    }
     let resolved = resolve::check(&metadata, plan, ws)?;
     reporter.report(Event::Resolved {
         packages: resolved.packages,
@@ -322,6 +321,24 @@ struct Context<'a> {
     resolved: &'a Resolved,
     metadata: &'a Metadata,
     ws: &'a Workspace,
+}
+
+/// `cargo metadata` of the workspace; a resolution failure about what the user asked for
+/// becomes a [`ResolveError`] that says so.
+fn metadata(
+    cargo: &Cargo,
+    ws: &Workspace,
+    plan: &BuildPlan,
+    interrupt: &Interrupt,
+) -> Result<Metadata, BuildError> {
+    cargo.metadata(ws, plan, interrupt).map_err(|err| {
+        if let CargoError::Failed { stderr, .. } = &err
+            && let Some(explained) = resolve::explain_cargo_failure(stderr, plan)
+        {
+            return explained.into();
+        }
+        err.into()
+    })
 }
 
 /// Whether cargo's diagnostics may be coloured: only for a terminal reporter.

@@ -11,7 +11,7 @@ use cargo_metadata::{Metadata, Package, PackageId};
 
 use crate::error::Diagnostic;
 use crate::events::ResolvedModule;
-use crate::plan::{BuildPlan, STANDARD_CRATE};
+use crate::plan::{BuildPlan, STANDARD_CRATE, Source};
 use crate::spec::crate_ident;
 
 const CORE: &str = "xbuild-core";
@@ -64,6 +64,10 @@ pub enum ResolveError {
         .path.display()
     )]
     CoreByPath { path: std::path::PathBuf },
+    #[error("`--replace {name}=...`: nothing in this build depends on `{name}`")]
+    ReplacedUnused { name: String },
+    #[error("`--replace {name}=...`: cargo did not take the replacement for `{name}` {version}")]
+    ReplacementNotTaken { name: String, version: String },
     #[error("{}", no_version_message(.name, .req, .available, .yanked, .required_by))]
     NoSuchVersion {
         name: String,
@@ -169,6 +173,12 @@ impl Diagnostic for ResolveError {
                 });
                 help
             }
+            ResolveError::ReplacedUnused { name } => vec![format!(
+                "check the crate name; `xbuild --keep-workdir` and `cargo tree` in the kept workspace show what depends on what (`{name}` may only be a dependency under some features)"
+            )],
+            ResolveError::ReplacementNotTaken { name, .. } => vec![format!(
+                "the crates depending on `{name}` may ask for a version the replacement cannot stand in for; give the replacement as a path to a copy of `{name}` instead: `--replace {name}=../path`"
+            )],
             ResolveError::NoSuchRegistry { name } => vec![format!(
                 "declare it where cargo finds its configuration, `.cargo/config.toml` in the directory xbuild runs in or a parent, or `$CARGO_HOME/config.toml`: `[registries.{name}] index = \"...\"`"
             )],
@@ -385,6 +395,98 @@ pub fn explain_cargo_failure(stderr: &str, plan: &BuildPlan) -> Option<ResolveEr
         return Some(ResolveError::Conflict { name, details });
     }
     None
+}
+
+/// For each `--replace CRATE=OTHER@REQ` with another crate, the stand-in to write: the
+/// version of `CRATE` the graph resolved (so the stand-in meets every requirement on it) and
+/// the resolved `OTHER` with its features. A replacement by the same crate is a pin and
+/// needs none.
+pub fn stand_ins<'p>(
+    metadata: &Metadata,
+    plan: &'p BuildPlan,
+) -> Result<Vec<crate::workspace::StandIn<'p>>, Box<ResolveError>> {
+    let mut stand_ins = Vec::new();
+    let host = metadata
+        .packages
+        .iter()
+        .find(|p| p.name.as_str() == crate::workspace::HOST_PACKAGE)
+        .expect("the generated package is in its own metadata");
+    let host_deps: HashMap<&str, &PackageId> = metadata
+        .resolve
+        .as_ref()
+        .and_then(|r| r.nodes.iter().find(|n| n.id == host.id))
+        .map(|node| {
+            node.deps
+                .iter()
+                .map(|d| (d.name.as_str(), &d.pkg))
+                .collect()
+        })
+        .unwrap_or_default();
+    for replacement in &plan.replacements {
+        let Source::Renamed { package, .. } = &replacement.source else {
+            continue;
+        };
+        if *package == replacement.name {
+            continue;
+        }
+        let key = crate_ident(&crate::workspace::replacement_key(&replacement.name));
+        let other = host_deps
+            .get(key.as_str())
+            .and_then(|id| metadata.packages.iter().find(|p| &p.id == *id))
+            .ok_or_else(|| Box::new(ResolveError::Missing(package.clone())))?;
+        let replaced = metadata
+            .packages
+            .iter()
+            .filter(|p| p.name.as_str() == replacement.name && p.source.is_some())
+            .max_by(|a, b| a.version.cmp(&b.version))
+            .ok_or_else(|| {
+                Box::new(ResolveError::ReplacedUnused {
+                    name: replacement.name.clone(),
+                })
+            })?;
+        let source = replaced
+            .source
+            .as_ref()
+            .map(|s| s.repr.as_str())
+            .unwrap_or_default();
+        let patch_table =
+            if source.contains("crates.io-index") || source.contains("index.crates.io") {
+                "crates-io".to_owned()
+            } else {
+                plan.registry
+                    .clone()
+                    .unwrap_or_else(|| source.trim_start_matches("registry+").to_owned())
+            };
+        stand_ins.push(crate::workspace::StandIn {
+            name: &replacement.name,
+            version: replaced.version.to_string(),
+            source: &replacement.source,
+            replacement_version: other.version.to_string(),
+            features: other.features.keys().cloned().collect(),
+            patch_table,
+        });
+    }
+    Ok(stand_ins)
+}
+
+/// After the stand-ins are patched in, no registry copy of a replaced crate may remain.
+pub fn check_stand_ins(
+    metadata: &Metadata,
+    stand_ins: &[crate::workspace::StandIn<'_>],
+) -> Result<(), Box<ResolveError>> {
+    for stand_in in stand_ins {
+        if let Some(left) = metadata
+            .packages
+            .iter()
+            .find(|p| p.name.as_str() == stand_in.name && p.source.is_some())
+        {
+            return Err(Box::new(ResolveError::ReplacementNotTaken {
+                name: stand_in.name.to_owned(),
+                version: left.version.to_string(),
+            }));
+        }
+    }
+    Ok(())
 }
 
 /// The `quoted` names in a piece of cargo's text.
