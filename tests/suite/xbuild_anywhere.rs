@@ -114,6 +114,33 @@ fn an_installed_xbuild_builds_hosts_from_anywhere_with_its_source_tree_gone() {
 
     // Offline, once the crates are cached.
     run_installed(&["--output", "host", "--offline", "-q"]).success();
+
+    // Third-party modules from a registry, without the standard ones (the registry is
+    // configured in the test root, which cargo finds from `elsewhere` as from any project).
+    root.package("installed-mod", "1.0.0")
+        .xbuild_module("installed.module")
+        .publish();
+    run_installed(&[
+        "--no-standard",
+        "--registry",
+        "xtest",
+        "--with",
+        "installed-mod@1",
+        "--output",
+        "third-party",
+        "-q",
+    ])
+    .success();
+    let listed = run(
+        elsewhere.join("third-party").to_str().unwrap(),
+        &["list-modules"],
+    )
+    .success();
+    assert!(
+        listed.stdout.lines().any(|l| l == "installed.module"),
+        "{}",
+        listed.stdout
+    );
 }
 
 #[test]

@@ -3,7 +3,6 @@
 //! (unless kept), and the output appears only by an atomic rename at the very end.
 
 use std::collections::{HashMap, VecDeque};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -16,7 +15,8 @@ use crate::cargo::{Cargo, CargoError, Interrupt, Line};
 use crate::elf;
 use crate::error::Diagnostic;
 use crate::events::{Event, Reporter, Step};
-use crate::manifest::{self, Manifest, ManifestModule, PathCrate};
+use crate::install::{self, Built, Context};
+use crate::manifest::{self, PathCrate};
 use crate::plan::{BuildPlan, Origin, UsageError};
 use crate::resolve::{self, ResolveError, Resolved};
 use crate::workspace::{self, Workspace};
@@ -99,7 +99,7 @@ impl BuildError {
     }
 }
 
-fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> BuildError {
+pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> BuildError {
     let what = what.into();
     move |source| BuildError::Io { what, source }
 }
@@ -304,23 +304,7 @@ fn build_in(
         metadata: &metadata,
         ws,
     };
-    install(plan, built, &context, reporter, interrupt)
-}
-
-/// A host ready to install.
-struct Built {
-    binary: PathBuf,
-    entry: Entry,
-    cached: bool,
-    build_id: String,
-    lock: String,
-}
-
-/// What the manifest is written from.
-struct Context<'a> {
-    resolved: &'a Resolved,
-    metadata: &'a Metadata,
-    ws: &'a Workspace,
+    install::install(plan, built, &context, reporter, interrupt)
 }
 
 /// `cargo metadata` of the workspace; a resolution failure about what the user asked for
@@ -576,157 +560,4 @@ fn run_host(binary: &Path, args: &[&str]) -> Result<std::process::Output, BuildE
         .env_remove("XBUILD_LOG")
         .output()
         .map_err(io(format!("run the new host `{}`", binary.display())))
-}
-
-fn install(
-    plan: &BuildPlan,
-    built: Built,
-    context: &Context<'_>,
-    reporter: &mut dyn Reporter,
-    interrupt: &Interrupt,
-) -> Result<Outcome, BuildError> {
-    let Built {
-        binary,
-        entry,
-        cached,
-        build_id,
-        lock,
-    } = built;
-    let dir = plan
-        .output
-        .parent()
-        .expect("output paths are absolute files");
-    // Staged beside the output so the final rename is atomic (same file system).
-    let staged = tempfile::Builder::new()
-        .prefix(".xbuild-staged-")
-        .tempfile_in(dir)
-        .map_err(io(format!("create a file in `{}`", dir.display())))?
-        .into_temp_path();
-    std::fs::copy(&binary, &staged)
-        .map_err(io(format!("copy the host into `{}`", dir.display())))?;
-    std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o755))
-        .map_err(io("make the host executable"))?;
-
-    let sha256 = xbuild_core::build_info::sha256_file(&staged).map_err(io("hash the host"))?;
-    let manifest = Manifest {
-        build_id: build_id.clone(),
-        sha256: sha256.clone(),
-        core_version: context.resolved.core_version.clone(),
-        rustc: plan.rustc_version().to_owned(),
-        target: plan.target.clone(),
-        profile: plan.profile.cargo_name().to_owned(),
-        modules: manifest_modules(context.resolved, context.metadata, &entry, context.ws),
-    };
-    let manifest_path = manifest::manifest_path(&plan.output);
-    let manifest_json =
-        serde_json::to_string_pretty(&manifest).expect("manifest serializes") + "\n";
-    let staged_manifest = stage_text(dir, &manifest_json)?;
-    // The lock is rewritten only when the resolution changed, so it can be committed and
-    // diffed like cargo's.
-    let lock_path = crate::plan::lock_path(&plan.output);
-    let staged_lock = match std::fs::read_to_string(&lock_path) {
-        Ok(existing) if existing == lock => None,
-        _ => Some(stage_text(dir, &lock)?),
-    };
-
-    interrupt.check()?;
-    reporter.report(Event::Step {
-        step: Step::Install,
-        message: plan.output.display().to_string(),
-    });
-    // Binary and manifest move in one after the other; a lock on their directory keeps
-    // another xbuild installing to the same place from interleaving with this one.
-    let _dir_lock = lock_dir(dir)?;
-    staged
-        .persist(&plan.output)
-        .map_err(|e| io(format!("move the host to `{}`", plan.output.display()))(e.error))?;
-    let mut moves = vec![(staged_manifest, &manifest_path)];
-    if let Some(staged_lock) = staged_lock {
-        moves.push((staged_lock, &lock_path));
-    }
-    for (staged, path) in moves {
-        staged
-            .persist(path)
-            .map_err(|e| io(format!("write `{}`", path.display()))(e.error))?;
-    }
-    Ok(Outcome {
-        output: plan.output.clone(),
-        manifest: manifest_path,
-        build_id,
-        sha256,
-        cached,
-    })
-}
-
-/// Every module crate of the host: the ones asked for, and any other crate that registered
-/// a module (a module crate that another module crate depends on), as `list-modules` saw.
-fn manifest_modules(
-    resolved: &Resolved,
-    metadata: &Metadata,
-    entry: &Entry,
-    ws: &Workspace,
-) -> Vec<ManifestModule> {
-    let ids_of = |name: &str| -> Vec<String> {
-        let mut ids: Vec<String> = entry
-            .ids
-            .iter()
-            .filter(|(krate, _)| krate == name)
-            .map(|(_, id)| id.clone())
-            .collect();
-        ids.sort();
-        ids
-    };
-    let mut modules: Vec<ManifestModule> = resolved
-        .modules
-        .iter()
-        .map(|m| ManifestModule {
-            name: m.name.clone(),
-            version: m.version.clone(),
-            source: m.source.clone(),
-            ids: ids_of(&m.name),
-        })
-        .collect();
-    let mut others: Vec<&str> = entry
-        .ids
-        .iter()
-        .map(|(krate, _)| krate.as_str())
-        .filter(|krate| !modules.iter().any(|m| m.name == *krate))
-        .collect();
-    others.sort();
-    others.dedup();
-    for name in others {
-        let package = metadata.packages.iter().find(|p| p.name.as_str() == name);
-        modules.push(ManifestModule {
-            name: name.to_owned(),
-            version: package.map(|p| p.version.to_string()).unwrap_or_default(),
-            source: package
-                .map(|p| resolve::source_of(p, ws))
-                .unwrap_or_default(),
-            ids: ids_of(name),
-        });
-    }
-    modules
-}
-
-/// An exclusive lock on a directory (flock on the directory itself, so nothing is written
-/// into it), held while files are moved into it.
-fn lock_dir(dir: &Path) -> Result<std::fs::File, BuildError> {
-    let handle = std::fs::File::open(dir).map_err(io(format!("open `{}`", dir.display())))?;
-    handle
-        .lock()
-        .map_err(io(format!("lock `{}`", dir.display())))?;
-    Ok(handle)
-}
-
-/// A readable file beside the output, renamed into place later.
-fn stage_text(dir: &Path, text: &str) -> Result<tempfile::TempPath, BuildError> {
-    let staged = tempfile::Builder::new()
-        .prefix(".xbuild-staged-")
-        .tempfile_in(dir)
-        .map_err(io(format!("create a file in `{}`", dir.display())))?;
-    std::fs::write(staged.path(), text).map_err(io(format!("write into `{}`", dir.display())))?;
-    let staged = staged.into_temp_path();
-    std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o644))
-        .map_err(io("make a file readable"))?;
-    Ok(staged)
 }

@@ -3,7 +3,9 @@
 //! Composes one host binary from xbuild module crates at build time. Layers, each small:
 //! [`cli`] (argument definitions) → [`plan`] (validated inputs as plain data, via [`spec`])
 //! → [`builder`] (the steps: [`workspace`] generation, [`resolve`] checks, [`cargo`] runs,
-//! [`elf`] static check, [`manifest`]) reporting [`events`] to a reporter.
+//! [`elf`] static check, [`install`] with its [`manifest`]) reporting [`events`] to a
+//! reporter. [`cache`] keeps compiled dependencies and built hosts, [`embedded`] carries
+//! xbuild's own crates, and every failure is an [`error`] with help as data.
 
 pub mod builder;
 pub mod cache;
@@ -13,6 +15,7 @@ pub mod elf;
 pub mod embedded;
 pub mod error;
 pub mod events;
+pub mod install;
 pub mod known;
 pub mod manifest;
 pub mod plan;
