@@ -46,6 +46,7 @@ seconds() {
 cd "$work"
 # shellcheck disable=SC2046
 cold=$(seconds "$xbuild" -q --no-standard $(mod 0) --output "$work/host")
+after_cold=$(du -sb "$XBUILD_CACHE_DIR" | cut -f1)
 noops=()
 for _ in 1 2 3 4 5; do
   # shellcheck disable=SC2046
@@ -60,11 +61,11 @@ done
 size=$(du -sb "$XBUILD_CACHE_DIR" | cut -f1)
 hosts=$(du -sb "$XBUILD_CACHE_DIR/hosts" | cut -f1)
 
-python3 - "$cold" "$plus" "$size" "$hosts" "${noops[@]}" <<'PY'
+python3 - "$cold" "$plus" "$size" "$hosts" "$after_cold" "${noops[@]}" <<'PY'
 import statistics, sys
 cold, plus = float(sys.argv[1]), float(sys.argv[2])
-size, hosts = int(sys.argv[3]), int(sys.argv[4])
-noop = statistics.median(map(float, sys.argv[5:]))
+size, hosts, after_cold = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+noop = statistics.median(map(float, sys.argv[6:]))
 print("| build (release, static, selftest included) | seconds | against the cold build |")
 print("|---|---|---|")
 print(f"| cold: empty cache, one module crate (baseline) | {cold:.2f} | 1× |")
@@ -72,6 +73,7 @@ print(f"| no-op: the same build again (result cache; median of 5) | {noop:.3f} |
 print(f"| add one module crate | {plus:.2f} | {plus / cold:.3f}× |")
 print()
 mib = 1024 * 1024
-print(f"Cache after 22 builds (the ones above, then 20 more module sets): {size / mib:.0f} MiB, "
-      f"of which {hosts / mib:.0f} MiB are the 22 cached hosts.")
+print(f"Cache after the cold build: {after_cold / mib:.0f} MiB. After 22 builds of 22 module sets "
+      f"(the ones above, then 20 more): {size / mib:.0f} MiB, of which {hosts / mib:.0f} MiB are the "
+      f"22 cached hosts; {(size - after_cold) / mib / 21:.1f} MiB more per build.")
 PY

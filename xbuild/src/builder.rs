@@ -279,9 +279,11 @@ fn build_in(
             (hit.binary, hit.entry, true)
         }
         _ => {
+            let compiling = std::time::SystemTime::now();
             let (binary, entry) = compile_and_test(
                 plan, ws, &cargo, &metadata, &resolved, &build_id, reporter, interrupt,
             )?;
+            cache.forget_old_host_artifacts(compiling);
             cache
                 .store_host(&build_id, &binary, &entry)
                 .map_err(io(format!(

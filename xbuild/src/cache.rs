@@ -149,6 +149,52 @@ impl Cache {
         std::fs::rename(staging.keep(), &dir)
     }
 
+    /// Removes what cargo keeps of hosts compiled before `since` from its build directory.
+    /// Every module set gives the host other dependencies, so another artifact (8 MB
+    /// release, ~85 MB dev); it would only serve the same module set again, which the result
+    /// cache answers first.
+    pub fn forget_old_host_artifacts(&self, since: SystemTime) -> Removed {
+        let mut removed = Removed::default();
+        // `build/<profile>/...` and `build/<triple>/<profile>/...`
+        let mut profile_dirs = Vec::new();
+        for entry in std::fs::read_dir(self.build_dir())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            profile_dirs.push(entry.path());
+            profile_dirs.extend(
+                std::fs::read_dir(entry.path())
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .map(|e| e.path()),
+            );
+        }
+        for profile in profile_dirs {
+            for kind in ["deps", "incremental", ".fingerprint"] {
+                for entry in std::fs::read_dir(profile.join(kind))
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                {
+                    let name = entry.file_name();
+                    let name = name.to_string_lossy();
+                    let is_host =
+                        name.starts_with("xbuild_host-") || name.starts_with("xbuild-host-");
+                    let old = entry
+                        .metadata()
+                        .and_then(|m| m.modified())
+                        .is_ok_and(|modified| modified < since);
+                    if is_host && old {
+                        removed.add(remove_tree(&entry.path()));
+                    }
+                }
+            }
+        }
+        removed
+    }
+
     /// Total size of the cache in bytes.
     pub fn size(&self) -> u64 {
         dir_usage(&self.root).bytes
@@ -359,6 +405,31 @@ mod tests {
         // A tiny cap takes everything, compiled artifacts last.
         cache.prune(0, &[]);
         assert!(!cache.build_dir().exists());
+    }
+
+    #[test]
+    fn old_host_artifacts_go_and_everything_else_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::at(dir.path());
+        let deps = cache
+            .build_dir()
+            .join("x86_64-unknown-linux-gnu/release/deps");
+        std::fs::create_dir_all(&deps).unwrap();
+        let old = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1000);
+        for name in ["xbuild_host-aaa", "xbuild_host-aaa.d", "libserde-123.rlib"] {
+            let file = File::create(deps.join(name)).unwrap();
+            file.set_modified(old).unwrap();
+        }
+        std::fs::write(deps.join("xbuild_host-new"), "just built").unwrap();
+        let since = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(2000);
+        assert_eq!(cache.forget_old_host_artifacts(since).files, 2);
+        let left: Vec<String> = std::fs::read_dir(&deps)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        assert_eq!(left, ["libserde-123.rlib", "xbuild_host-new"]);
     }
 
     #[test]
