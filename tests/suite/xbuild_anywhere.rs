@@ -177,6 +177,14 @@ fn the_same_inputs_give_the_same_bytes_whatever_tmpdir_output_or_cache() {
     assert_eq!(sha256(&first), sha256(&second), "byte-identical hosts");
     assert_eq!(manifest(&first)["build_id"], manifest(&second)["build_id"]);
     assert_eq!(manifest(&first)["sha256"], sha256(&first));
+    // With debug info too, which records the directory rustc ran in.
+    let (dev_first, _) = build("dev-a", &cache_dir(), &["--profile", "dev"]);
+    let (dev_second, _) = build("dev-b", &other_cache, &["--profile", "dev"]);
+    assert_eq!(
+        sha256(&dev_first),
+        sha256(&dev_second),
+        "byte-identical dev hosts"
+    );
 
     // A --locked rebuild, compiled again (the cached host removed first), gives it too,
     // and leaves the lock file as it was.

@@ -155,8 +155,10 @@ pub fn build(
             }
         ),
     });
-    let ws = workspace::generate(plan, cache.root(), None)
-        .map_err(io("generate the host workspace in the temp directory"))?;
+    let ws = workspace::generate(plan, cache.root()).map_err(io(format!(
+        "generate the host workspace in the xbuild cache `{}`",
+        cache.root().display()
+    )))?;
     let result = build_in(plan, cache, &ws, reporter, interrupt);
     if plan.keep_workdir {
         reporter.report(Event::Workdir { path: ws.keep() });

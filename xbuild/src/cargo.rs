@@ -13,7 +13,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use crate::plan::BuildPlan;
-use crate::workspace::{HOST_PACKAGE, Workspace, host_remap_flag};
+use crate::workspace::Workspace;
 
 /// Set by SIGINT or SIGTERM; checked while cargo runs and between steps.
 #[derive(Clone, Default)]
@@ -167,9 +167,7 @@ impl Cargo {
         })
     }
 
-    /// Builds the host with JSON messages; `on_line` sees every line. `cargo rustc` rather
-    /// than `cargo build`, so the flags after `--` reach the host crate alone (see
-    /// [`host_remap_flag`]).
+    /// Builds the host with JSON messages; `on_line` sees every line.
     pub fn build(
         &self,
         ws: &Workspace,
@@ -177,9 +175,9 @@ impl Cargo {
         interrupt: &Interrupt,
         on_line: impl FnMut(Line),
     ) -> Result<ExitStatus, CargoError> {
-        let mut command = self.command(ws, plan, "rustc");
+        let mut command = self.command(ws, plan, "build");
         command
-            .args(["--bin", HOST_PACKAGE, "--message-format"])
+            .arg("--message-format")
             .arg(if self.color {
                 "json-diagnostic-rendered-ansi"
             } else {
@@ -189,9 +187,7 @@ impl Cargo {
             .arg(plan.profile.cargo_name())
             .arg("--target")
             .arg(&plan.target)
-            .env("CARGO_TERM_PROGRESS_WHEN", "never")
-            .arg("--")
-            .arg(host_remap_flag(ws));
+            .env("CARGO_TERM_PROGRESS_WHEN", "never");
         self.run(command, interrupt, on_line)
     }
 

@@ -20,9 +20,8 @@ const MAIN_TEMPLATE: &str = include_str!("../templates/main.rs.tmpl");
 pub const HOST_PACKAGE: &str = "xbuild-host";
 
 /// Where machine-specific paths are remapped to in the binary (`--remap-path-prefix`): the
-/// generated workspace, the xbuild cache (build directory, unpacked crates) and cargo's home
+/// xbuild cache (build directory, unpacked crates, the generated workspace) and cargo's home
 /// (registry sources). Constants, so the compiled dependencies stay fresh in the cache.
-pub const REMAPPED_WORKSPACE: &str = "/xbuild/host";
 pub const REMAPPED_CACHE: &str = "/xbuild/cache";
 pub const REMAPPED_CARGO_HOME: &str = "/xbuild/cargo-home";
 
@@ -120,10 +119,10 @@ pub fn add_stand_in(ws: &Workspace, stand_in: &StandIn<'_>) -> std::io::Result<(
     std::fs::write(ws.manifest_path(), manifest.to_string())
 }
 
-/// A generated workspace in a temporary directory, removed on drop unless kept.
+/// The generated workspace, at [`workspace_dir`] in the cache; removed on drop unless kept.
 pub struct Workspace {
-    dir: Option<tempfile::TempDir>,
     root: PathBuf,
+    kept: bool,
     /// The host package's name ([`HOST_PACKAGE`]).
     pub package: String,
     cache_root: PathBuf,
@@ -153,12 +152,34 @@ impl Workspace {
         remapped(path, &self.root, &self.cache_root)
     }
 
-    /// Leaves the directory on disk and returns its path.
+    /// Leaves the workspace on disk, moved out of the cache's way (the next build reuses
+    /// that place) into the temp directory, and returns where it is. The moved workspace
+    /// still builds with plain `cargo build`: its paths inside are relative, and the links
+    /// to xbuild's own crates point into the cache.
     pub fn keep(mut self) -> PathBuf {
-        if let Some(dir) = self.dir.take() {
-            let _ = dir.keep();
-        }
-        self.root.clone()
+        self.kept = true;
+        let moved = tempfile::Builder::new()
+            .prefix("xbuild-")
+            .tempdir()
+            .map(|dir| dir.keep())
+            .and_then(|dir| {
+                std::fs::remove_dir(&dir)?;
+                std::fs::rename(&self.root, &dir)?;
+                Ok(dir)
+            });
+        // Another file system: keep it beside, in the cache.
+        moved.unwrap_or_else(|_| {
+            let beside = tempfile::Builder::new()
+                .prefix("kept-")
+                .tempdir_in(self.root.parent().unwrap_or(Path::new("/")))
+                .map(|dir| dir.keep())
+                .and_then(|dir| {
+                    std::fs::remove_dir(&dir)?;
+                    std::fs::rename(&self.root, &dir)?;
+                    Ok(dir)
+                });
+            beside.unwrap_or_else(|_| self.root.clone())
+        })
     }
 
     /// Writes the build information the host embeds (after resolution, when the build ID
@@ -169,21 +190,38 @@ impl Workspace {
     }
 }
 
-/// Creates the workspace for `plan` under `parent` (the system temp dir when `None`);
-/// `cache_root` is the xbuild cache, whose paths are remapped in the binary.
-pub fn generate(
-    plan: &BuildPlan,
-    cache_root: &Path,
-    parent: Option<&Path>,
-) -> std::io::Result<Workspace> {
-    let mut builder = tempfile::Builder::new();
-    builder.prefix("xbuild-");
-    let dir = match parent {
-        Some(parent) => builder.tempdir_in(parent)?,
-        None => builder.tempdir()?,
-    };
-    let root = dir.path().to_path_buf();
+impl Drop for Workspace {
+    fn drop(&mut self) {
+        if !self.kept {
+            let _ = std::fs::remove_dir_all(&self.root);
+        }
+    }
+}
+
+/// Where the generated workspace lives: one place in the cache, the same for every build
+/// (they take turns under the cache's lock). Its path reaches the binary (debug info names
+/// the directory rustc ran in); in the cache it is remapped like the rest, so no build's
+/// temp directory makes its host differ.
+pub fn workspace_dir(cache_root: &Path) -> PathBuf {
+    cache_root.join("work").join("host")
+}
+
+/// Creates the workspace for `plan` at [`workspace_dir`] of the cache at `cache_root`,
+/// replacing what an interrupted build may have left there. The caller holds the cache's
+/// lock.
+pub fn generate(plan: &BuildPlan, cache_root: &Path) -> std::io::Result<Workspace> {
+    let root = workspace_dir(cache_root);
+    match std::fs::remove_dir_all(&root) {
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err),
+        _ => {}
+    }
     std::fs::create_dir_all(root.join("src"))?;
+    let ws = Workspace {
+        root: root.clone(),
+        kept: false,
+        package: HOST_PACKAGE.to_owned(),
+        cache_root: cache_root.to_path_buf(),
+    };
     std::fs::create_dir_all(root.join(".cargo"))?;
     std::fs::write(root.join("Cargo.toml"), manifest(plan).to_string())?;
     std::fs::write(root.join("src/main.rs"), main_rs(plan))?;
@@ -204,12 +242,7 @@ pub fn generate(
     if let Some(lock) = plan.locked.as_ref().or(plan.previous_lock.as_ref()) {
         std::fs::copy(lock, root.join("Cargo.lock"))?;
     }
-    Ok(Workspace {
-        dir: Some(dir),
-        root,
-        package: HOST_PACKAGE.to_owned(),
-        cache_root: cache_root.to_path_buf(),
-    })
+    Ok(ws)
 }
 
 /// A module as a dependency of the host. Naming the package explicitly, even as itself,
@@ -421,9 +454,8 @@ fn cargo_home() -> Option<PathBuf> {
 }
 
 /// `--remap-path-prefix` for the paths every crate may embed (panic locations, `file!()`,
-/// debug info). The generated workspace's own path is remapped for the host crate only
-/// ([`host_remap_flag`]); as a flag of every crate it would change with every build and
-/// recompile them all.
+/// debug info): cargo's home (registry sources) and the cache (build directory, unpacked
+/// crates, and the generated workspace itself).
 pub fn remap_flags(cache_root: &Path) -> Vec<String> {
     let mut flags = Vec::new();
     if let Some(home) = cargo_home() {
@@ -458,15 +490,6 @@ pub fn remapped(path: &Path, ws_root: &Path, cache_root: &Path) -> String {
         }
     }
     path.display().to_string()
-}
-
-/// The remapping of the generated workspace, given to the host crate alone (`cargo rustc --
-/// FLAG`), so its path, which differs every build, never reaches the binary.
-pub fn host_remap_flag(ws: &Workspace) -> String {
-    format!(
-        "--remap-path-prefix={}={REMAPPED_WORKSPACE}",
-        ws.root().display()
-    )
 }
 
 /// Flags the user set in `RUSTFLAGS`/`CARGO_ENCODED_RUSTFLAGS`; the cargo runner removes

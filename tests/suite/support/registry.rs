@@ -16,6 +16,8 @@ pub const CRATES_IO_INDEX: &str = "https://github.com/rust-lang/crates.io-index"
 pub struct TestRoot {
     dir: tempfile::TempDir,
     index_url: String,
+    /// Names of the crates this root made, to recognise its builds' workspaces.
+    crates: std::cell::RefCell<Vec<String>>,
 }
 
 impl TestRoot {
@@ -36,7 +38,11 @@ impl TestRoot {
             .filter(char::is_ascii_alphanumeric)
             .collect();
         let index_url = format!("sparse+https://{unique}.invalid/index/");
-        let root = Self { dir, index_url };
+        let root = Self {
+            dir,
+            index_url,
+            crates: Default::default(),
+        };
         std::fs::create_dir_all(root.registry_dir().join("index")).unwrap();
         std::fs::create_dir_all(root.tmp()).unwrap();
         std::fs::create_dir_all(root.path().join(".cargo")).unwrap();
@@ -62,14 +68,16 @@ impl TestRoot {
         self.path().join("registry")
     }
 
-    /// What xbuild gets as `TMPDIR`: its generated workspaces appear here.
+    /// What xbuild gets as `TMPDIR`: `--keep-workdir` moves workspaces here.
     pub fn tmp(&self) -> PathBuf {
         self.path().join("tmp")
     }
 
-    /// Generated workspaces still on disk.
+    /// Generated workspaces of this root's builds still on disk: kept ones in its temp
+    /// directory, and the cache's workspace if it names a crate of this root (other tests
+    /// share the cache and may be building in it right now).
     pub fn leftover_workspaces(&self) -> Vec<PathBuf> {
-        std::fs::read_dir(self.tmp())
+        let mut found: Vec<PathBuf> = std::fs::read_dir(self.tmp())
             .unwrap()
             .flatten()
             .map(|e| e.path())
@@ -79,10 +87,23 @@ impl TestRoot {
                     .to_string_lossy()
                     .starts_with("xbuild-")
             })
-            .collect()
+            .collect();
+        let cache_ws = super::xbuild::cache_dir().join("work/host");
+        if let Ok(manifest) = std::fs::read_to_string(cache_ws.join("Cargo.toml")) {
+            let ours = self
+                .crates
+                .borrow()
+                .iter()
+                .any(|name| manifest.contains(&format!("\n{name} = ")));
+            if ours {
+                found.push(cache_ws);
+            }
+        }
+        found
     }
 
     pub fn package(&self, name: &str, version: &str) -> Package<'_> {
+        self.crates.borrow_mut().push(name.to_owned());
         Package {
             root: self,
             name: name.into(),
@@ -96,6 +117,7 @@ impl TestRoot {
 
     /// A crate directory outside any workspace, for `name=path` modules.
     pub fn path_crate(&self, name: &str, manifest_extra: &str, files: &[(&str, &str)]) -> PathBuf {
+        self.crates.borrow_mut().push(name.to_owned());
         let dir = self.path().join("crates").join(name);
         std::fs::create_dir_all(dir.join("src")).unwrap();
         std::fs::write(
