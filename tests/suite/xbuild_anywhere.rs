@@ -105,6 +105,12 @@ fn an_installed_xbuild_builds_hosts_from_anywhere_with_its_source_tree_gone() {
         Vec::<String>::new()
     );
     run(host.to_str().unwrap(), &["selftest"]).success();
+    let manifest = manifest(&host);
+    assert_eq!(manifest["modules"][0]["crate"], "xbuild-http");
+    assert_eq!(
+        manifest["modules"][0]["source"],
+        format!("embedded in xbuild {}", xbuild_cli::VERSION)
+    );
     let listed = run(host.to_str().unwrap(), &["list-modules"]).success();
     assert!(
         listed.stdout.contains("http.handlers.file_server"),

@@ -196,8 +196,6 @@ pub fn build(
 pub struct Options {
     /// The cap on the cache's size (`XBUILD_CACHE_MAX`).
     pub cache_max: u64,
-    /// Whether rustc's diagnostics may carry colour codes.
-    pub color: bool,
 }
 
 /// The plan with xbuild's embedded crates unpacked into the cache, as paths.
@@ -229,7 +227,8 @@ fn build_in(
     reporter: &mut dyn Reporter,
     interrupt: &Interrupt,
 ) -> Result<Outcome, BuildError> {
-    let cargo = Cargo::new(cache.build_dir(), plan_color(reporter));
+    // rustc's diagnostics are coloured only where the reporter shows colour.
+    let cargo = Cargo::new(cache.build_dir(), reporter.color());
 
     reporter.report(Event::Step {
         step: Step::Resolve,
@@ -327,11 +326,6 @@ fn metadata(
         }
         err.into()
     })
-}
-
-/// Whether cargo's diagnostics may be coloured: only for a terminal reporter.
-fn plan_color(reporter: &dyn Reporter) -> bool {
-    reporter.color()
 }
 
 /// Compiles the host, checks it is static and runs its selftest; returns the binary (in

@@ -25,6 +25,9 @@ pub mod workspace;
 
 use clap::Parser;
 
+/// This xbuild's version.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
 use crate::cli::{Cli, Command, MessageFormat};
 use crate::events::{Event, HumanReporter, JsonReporter, Reporter};
 
@@ -64,7 +67,6 @@ pub fn main() -> i32 {
         .and_then(|interrupt| {
             let options = builder::Options {
                 cache_max: cache_max()?,
-                color: reporter.color(),
             };
             let plan = plan::BuildPlan::from_args(&args)?;
             builder::build(

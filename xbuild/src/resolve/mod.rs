@@ -13,7 +13,8 @@ pub use explain::{ResolveError, explain_cargo_failure};
 use crate::events::ResolvedModule;
 use crate::plan::{BuildPlan, STANDARD_CRATE, Source};
 use crate::spec::crate_ident;
-use crate::workspace::Workspace;
+use crate::workspace::{OWN_CRATES_DIR, REPLACEMENTS_DIR, Workspace};
+use std::path::Path;
 
 const CORE: &str = "xbuild-core";
 
@@ -126,16 +127,20 @@ pub struct Resolved {
 /// Where a package came from, as cargo writes it; a path crate's path as it reaches the
 /// binary (remapped, see [`crate::workspace::remapped`]), since this text is embedded too.
 pub fn source_of(package: &Package, ws: &Workspace) -> String {
-    match &package.source {
-        Some(source) => source.repr.clone(),
-        None => format!(
-            "path+file://{}",
-            package
-                .manifest_path
-                .parent()
-                .map(|p| ws.shown_path(p.as_std_path()))
-                .unwrap_or_default()
-        ),
+    if let Some(source) = &package.source {
+        return source.repr.clone();
+    }
+    let dir = package
+        .manifest_path
+        .parent()
+        .map(|p| p.as_std_path())
+        .unwrap_or(Path::new(""));
+    if dir.starts_with(ws.root().join(OWN_CRATES_DIR)) {
+        format!("embedded in xbuild {}", crate::VERSION)
+    } else if dir.starts_with(ws.root().join(REPLACEMENTS_DIR)) {
+        "stand-in generated for --replace".to_owned()
+    } else {
+        format!("path+file://{}", ws.shown_path(dir))
     }
 }
 
