@@ -136,10 +136,12 @@ fn clean(all: bool) -> i32 {
     }) {
         Ok(lock) => lock,
         Err(err) => {
-            eprintln!(
-                "error: cannot lock the xbuild cache `{}`: {err}",
-                cache.root().display()
-            );
+            let failure = builder::BuildError::Io {
+                what: format!("lock the xbuild cache `{}`", cache.root().display()),
+                source: err,
+            };
+            let color = events::use_color(None, std::io::stderr());
+            eprint!("{}", error::Report::new(&failure, 1).render(color));
             return 1;
         }
     };
