@@ -90,10 +90,14 @@ impl TestRoot {
             .collect();
         let cache_ws = super::xbuild::cache_dir().join("work/host");
         if let Ok(manifest) = std::fs::read_to_string(cache_ws.join("Cargo.toml")) {
+            // xbuild's own crates are in every generated workspace; a root that publishes
+            // one (to test core skew) cannot tell its workspaces apart by it.
+            let own = ["xbuild-core", "xbuild-http", "xbuild-standard"];
             let ours = self
                 .crates
                 .borrow()
                 .iter()
+                .filter(|name| !own.contains(&name.as_str()))
                 .any(|name| manifest.contains(&format!("\n{name} = ")));
             if ours {
                 found.push(cache_ws);
