@@ -503,3 +503,79 @@ fn validate_names_unknown_handlers_fields_and_bad_addresses() {
         }
     }
 }
+
+#[test]
+fn a_deny_route_cannot_be_walked_around_with_unclean_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = dir.path().join("site");
+    write(&site.join("admin/x"), "secret file");
+    write(&site.join("public.txt"), "public file");
+    let upstream = Upstream::start("upstream");
+    let (files, proxied) = (free_port(), free_port());
+    let deny = "[[apps.http.servers.{s}.routes]]\nmatch = { path = [\"/admin/*\"] }\n\
+        handle = [{ handler = \"static_response\", status = 403, body = \"denied\" }]\n";
+    let config = config_file(
+        dir.path(),
+        &format!(
+            "[apps.http.servers.files]\nlisten = [\"127.0.0.1:{files}\"]\n{}\
+             [[apps.http.servers.files.routes]]\n\
+             handle = [{{ handler = \"file_server\", root = \"{}\" }}]\n\
+             [apps.http.servers.proxied]\nlisten = [\"127.0.0.1:{proxied}\"]\n{}\
+             [[apps.http.servers.proxied.routes]]\n\
+             handle = [{{ handler = \"reverse_proxy\", upstreams = [\"{}\"] }}]\n",
+            deny.replace("{s}", "files"),
+            site.display(),
+            deny.replace("{s}", "proxied"),
+            upstream.addr
+        ),
+    );
+    let server = Server::start(&config);
+    let (files, proxied) = (format!("127.0.0.1:{files}"), format!("127.0.0.1:{proxied}"));
+    wait_listening(&files);
+    wait_listening(&proxied);
+    // The routes work as written.
+    assert_eq!(get(&files, "/public.txt").text(), "public file");
+    assert_eq!(get(&proxied, "/public").text(), "answered by upstream");
+    assert!(upstream.last_request().starts_with("GET /public HTTP/1.1"));
+    for target in [
+        "/admin/x",
+        "//admin/x",
+        "/./admin/x",
+        "/%2e/admin/x",
+        "/%2E%2E/admin/x",
+        "/foo/../admin/x",
+        "/foo/%2e%2e/admin/x",
+        "/ADMIN/x",
+        "/Admin/./x",
+        "/%61dmin/x",
+        "/admin%2Fx",
+    ] {
+        let from_files = get(&files, target);
+        assert_eq!(from_files.status, 403, "{target}: {from_files:?}");
+        assert!(!from_files.text().contains("secret"), "{target}");
+        let from_proxy = get(&proxied, target);
+        assert_eq!(from_proxy.status, 403, "{target}: {from_proxy:?}");
+    }
+    // Nothing reached the upstream after the one public request.
+    assert!(
+        upstream.last_request().starts_with("GET /public HTTP/1.1"),
+        "{}",
+        upstream.last_request()
+    );
+    // A folder asked for with a doubled slash redirects on this server, not to `//sub/`
+    // (which a browser reads as another host).
+    write(&site.join("sub/index.html"), "sub");
+    let redirect = get(&files, "//sub");
+    assert!((300..400).contains(&redirect.status), "{redirect:?}");
+    assert_eq!(redirect.header("location"), Some("/sub/"), "{redirect:?}");
+    // What is forwarded is the cleaned path.
+    get(&proxied, "/a/./b//c/../d?q=1");
+    assert!(
+        upstream
+            .last_request()
+            .starts_with("GET /a/b/d?q=1 HTTP/1.1"),
+        "{}",
+        upstream.last_request()
+    );
+    assert_eq!(server.stop().code, Some(0));
+}

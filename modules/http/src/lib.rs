@@ -42,6 +42,7 @@ mod app;
 mod body;
 pub mod handlers;
 mod observe;
+pub mod path;
 mod route;
 mod server;
 

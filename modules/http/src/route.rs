@@ -87,9 +87,9 @@ impl Matcher {
                         "invalid path `{p}` in `match.path`: paths start with `/` (add `*` at the end for a prefix)"
                     ))
                 } else if let Some(prefix) = p.strip_suffix('*') {
-                    Ok(PathPattern::Prefix(prefix.to_owned()))
+                    Ok(PathPattern::Prefix(prefix.to_ascii_lowercase()))
                 } else {
-                    Ok(PathPattern::Exact(p.clone()))
+                    Ok(PathPattern::Exact(p.to_ascii_lowercase()))
                 }
             })
             .collect::<Result<_, _>>()?;
@@ -126,13 +126,17 @@ impl Matcher {
             }
         }
         if !self.paths.is_empty() {
-            // Match on the decoded path, so `/%61pi/x` cannot slip past a `/api/*` route.
+            // The path is cleaned already (crate::path); match it decoded, so `/api%2Fx`
+            // cannot slip past a `/api/*` route, and ignoring ASCII case, as Caddy does.
             let raw = request.uri().path();
-            let path: Cow<'_, str> = if raw.contains('%') {
+            let mut path: Cow<'_, str> = if raw.contains('%') {
                 percent_decode_str(raw).decode_utf8_lossy()
             } else {
                 Cow::Borrowed(raw)
             };
+            if path.bytes().any(|b| b.is_ascii_uppercase()) {
+                path = Cow::Owned(path.to_ascii_lowercase());
+            }
             let found = self.paths.iter().any(|pattern| match pattern {
                 PathPattern::Exact(exact) => *exact == path,
                 PathPattern::Prefix(prefix) => path.starts_with(prefix.as_str()),

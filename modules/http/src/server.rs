@@ -97,10 +97,16 @@ impl Server {
                 remote,
             })
         });
+        // Routes, file_server and reverse_proxy all see the cleaned path (crate::path).
+        let (parts, path_ok) = clean_path(parts);
         // Boxed so the per-request future, which hyper and the guard move around, does not
         // carry the whole request at each level.
         let request = Box::new(http::Request::from_parts(parts, HttpBody::from(body)));
-        let index = self.routes.iter().position(|r| r.matcher.matches(&request));
+        let index = if path_ok {
+            self.routes.iter().position(|r| r.matcher.matches(&request))
+        } else {
+            None
+        };
         let server = self.clone();
         async move {
             let (route_name, metrics): (&str, _) = match index {
@@ -124,6 +130,9 @@ impl Server {
                         text_response(StatusCode::INTERNAL_SERVER_ERROR, "internal server error\n")
                     }
                 },
+                None if !path_ok => {
+                    text_response(StatusCode::BAD_REQUEST, "bad request: unusable path\n")
+                }
                 None => text_response(StatusCode::NOT_FOUND, "not found: no route matched\n"),
             };
             let elapsed = started.elapsed();
@@ -150,6 +159,35 @@ impl Server {
             }
             Ok(response)
         }
+    }
+}
+
+/// The request with its path cleaned ([`crate::path::clean`]) and the raw path kept as a
+/// [`RawPath`](crate::path::RawPath) extension; `false` when the cleaned path does not
+/// form a URI again (it always should: cleaning only removes and decodes unreserved
+/// characters), in which case the request is refused rather than routed uncleaned.
+fn clean_path(mut parts: http::request::Parts) -> (http::request::Parts, bool) {
+    let raw = parts.uri.path();
+    let std::borrow::Cow::Owned(cleaned) = crate::path::clean(raw) else {
+        return (parts, true);
+    };
+    let raw = raw.to_owned();
+    let path_and_query = match parts.uri.query() {
+        Some(query) => format!("{cleaned}?{query}"),
+        None => cleaned,
+    };
+    let mut uri = parts.uri.clone().into_parts();
+    uri.path_and_query = match path_and_query.parse() {
+        Ok(parsed) => Some(parsed),
+        Err(_) => return (parts, false),
+    };
+    match http::Uri::from_parts(uri) {
+        Ok(uri) => {
+            parts.uri = uri;
+            parts.extensions.insert(crate::path::RawPath(raw));
+            (parts, true)
+        }
+        Err(_) => (parts, false),
     }
 }
 
