@@ -489,6 +489,28 @@ fn validate_names_unknown_handlers_fields_and_bad_addresses() {
             "[apps.http.servers.a]\nlisten = [\"not-an-address\"]\n",
             &["not-an-address"],
         ),
+        (
+            "[apps.http.servers.a]\nlisten = [\"127.0.0.1:0\"]\nread_header_timeout = 0\n",
+            &[
+                "server `a`: invalid read_header_timeout `0`: give a number of seconds above 0 and at most 3600",
+            ],
+        ),
+        (
+            "[apps.http.servers.a]\nlisten = [\"127.0.0.1:0\"]\nidle_timeout = 1e300\n",
+            &["invalid idle_timeout", "at most 86400"],
+        ),
+        (
+            "[apps.http.servers.a]\nlisten = [\"127.0.0.1:0\"]\nmax_connections = 0\n",
+            &["invalid max_connections `0`: give a number from 1 to 1000000"],
+        ),
+        (
+            "[apps.http]\ngrace_period = 1e300\n[apps.http.servers.a]\nlisten = [\"127.0.0.1:0\"]\n",
+            &["invalid grace_period `1e300`: give a number of seconds from 0 to 3600"],
+        ),
+        (
+            "[apps.http]\nworker_threads = 100000\n[apps.http.servers.a]\nlisten = [\"127.0.0.1:0\"]\n",
+            &["invalid worker_threads `100000`: give a number from 1 to 1024"],
+        ),
     ];
     for (text, expected) in cases {
         let config = config_file(dir.path(), text);
@@ -578,4 +600,129 @@ fn a_deny_route_cannot_be_walked_around_with_unclean_paths() {
         upstream.last_request()
     );
     assert_eq!(server.stop().code, Some(0));
+}
+
+/// Sends one keep-alive request on `stream` and reads its response's body.
+fn exchange(stream: &mut std::net::TcpStream, target: &str) -> String {
+    use std::io::{Read, Write};
+    write!(stream, "GET {target} HTTP/1.1\r\nHost: test\r\n\r\n").unwrap();
+    let mut raw = Vec::new();
+    let mut byte = [0u8; 1];
+    while !raw.ends_with(b"\r\n\r\n") {
+        stream.read_exact(&mut byte).unwrap();
+        raw.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&raw).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no content-length in {head}"));
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).unwrap();
+    String::from_utf8_lossy(&body).into_owned()
+}
+
+/// Whether the server closed `stream` (waiting at most the suite's patience).
+fn closed_by_server(stream: &mut std::net::TcpStream) -> bool {
+    use std::io::Read;
+    stream
+        .set_read_timeout(Some(crate::support::PATIENCE))
+        .unwrap();
+    let mut buf = [0u8; 256];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            // A 408 or similar before closing is fine; the close is what counts.
+            Ok(_) => continue,
+            Err(err) => {
+                return matches!(
+                    err.kind(),
+                    std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn slow_idle_and_surplus_connections_are_bounded() {
+    use std::io::Write;
+    use std::net::TcpStream;
+    let dir = tempfile::tempdir().unwrap();
+    let (slow, idle, capped) = (free_port(), free_port(), free_port());
+    let route = |server: &str| {
+        format!(
+            "[[apps.http.servers.{server}.routes]]\n\
+             handle = [{{ handler = \"static_response\", body = \"hi from {server}\" }}]\n"
+        )
+    };
+    let config = config_file(
+        dir.path(),
+        &format!(
+            "[apps.http.servers.slow]\nlisten = [\"127.0.0.1:{slow}\"]\nread_header_timeout = 1\n{}\
+             [apps.http.servers.idle]\nlisten = [\"127.0.0.1:{idle}\"]\nread_header_timeout = 30\nidle_timeout = 1\n{}\
+             [apps.http.servers.capped]\nlisten = [\"127.0.0.1:{capped}\"]\nmax_connections = 2\n{}",
+            route("slow"),
+            route("idle"),
+            route("capped")
+        ),
+    );
+    let server = Server::start(&config);
+    let (slow, idle, capped) = (
+        format!("127.0.0.1:{slow}"),
+        format!("127.0.0.1:{idle}"),
+        format!("127.0.0.1:{capped}"),
+    );
+    for addr in [&slow, &idle, &capped] {
+        wait_listening(addr);
+    }
+
+    // Half a request line, then nothing: closed after read_header_timeout.
+    let mut loris = TcpStream::connect(&slow).unwrap();
+    loris.write_all(b"GET /hal").unwrap();
+    assert!(closed_by_server(&mut loris), "a slowloris stays connected");
+
+    // A kept-alive connection with nothing in flight: closed after idle_timeout.
+    let mut quiet = TcpStream::connect(&idle).unwrap();
+    assert_eq!(exchange(&mut quiet, "/"), "hi from idle");
+    assert!(
+        closed_by_server(&mut quiet),
+        "an idle connection stays open"
+    );
+
+    // Past max_connections a new connection waits, and the open ones keep being served.
+    let mut first = TcpStream::connect(&capped).unwrap();
+    let mut second = TcpStream::connect(&capped).unwrap();
+    assert_eq!(exchange(&mut first, "/"), "hi from capped");
+    assert_eq!(exchange(&mut second, "/"), "hi from capped");
+    let mut third = TcpStream::connect(&capped).unwrap();
+    write!(third, "GET / HTTP/1.1\r\nHost: test\r\n\r\n").unwrap();
+    third
+        .set_read_timeout(Some(std::time::Duration::from_millis(500)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let waiting = std::io::Read::read(&mut third, &mut buf);
+    assert!(
+        matches!(&waiting, Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)),
+        "the third connection was served past max_connections: {waiting:?}"
+    );
+    assert_eq!(exchange(&mut first, "/again"), "hi from capped");
+    drop(second);
+    third
+        .set_read_timeout(Some(crate::support::PATIENCE))
+        .unwrap();
+    let served = std::io::Read::read(&mut third, &mut buf).unwrap();
+    assert!(
+        String::from_utf8_lossy(&buf[..served]).starts_with("HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&buf[..served])
+    );
+    let out = server.stop();
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stderr.matches("max_connections reached").count() == 1,
+        "one warning, not one per connection: {}",
+        out.stderr
+    );
 }

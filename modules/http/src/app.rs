@@ -58,6 +58,15 @@ struct ServerConfig {
     /// `h1` (HTTP/1.1) and/or `h2c` (HTTP/2 without TLS, opt-in as in Caddy).
     #[serde(default = "default_protocols")]
     protocols: Vec<String>,
+    /// Seconds a client has to send a request's headers (see crate::limits).
+    #[serde(default = "crate::limits::default_read_header_timeout")]
+    read_header_timeout: f64,
+    /// Seconds a connection may stay open with nothing in flight.
+    #[serde(default = "crate::limits::default_idle_timeout")]
+    idle_timeout: f64,
+    /// Connections served at once.
+    #[serde(default = "crate::limits::default_max_connections")]
+    max_connections: usize,
 }
 
 fn default_protocols() -> Vec<String> {
@@ -119,6 +128,13 @@ fn provision_server(
         .collect::<Result<Vec<_>, _>>()?;
     let protocols =
         Protocols::parse(&config.protocols).map_err(|e| format!("server `{name}`: {e}"))?;
+    let limits = crate::limits::LimitsConfig {
+        read_header_timeout: config.read_header_timeout,
+        idle_timeout: config.idle_timeout,
+        max_connections: config.max_connections,
+    }
+    .check()
+    .map_err(|e| format!("server `{name}`: {e}"))?;
     let server_name: Arc<str> = name.into();
     let mut routes: Vec<Route> = Vec::with_capacity(config.routes.len());
     for (i, route) in config.routes.into_iter().enumerate() {
@@ -143,6 +159,7 @@ fn provision_server(
         route_metrics,
         access_log: config.access_log,
         protocols,
+        limits,
     })
 }
 
@@ -172,15 +189,22 @@ impl Module for HttpApp {
     }
 
     fn validate(&self) -> Result<(), BoxError> {
-        if !(self.grace_period.is_finite() && self.grace_period >= 0.0) {
+        // Bounded: a huge grace period would overflow when the app stops, and thousands of
+        // threads exhaust memory before the runtime even starts.
+        if !(self.grace_period.is_finite() && (0.0..=3600.0).contains(&self.grace_period)) {
             return Err(format!(
-                "invalid grace_period `{}`: give a number of seconds, 0 or more",
-                self.grace_period
+                "invalid grace_period `{}`: give a number of seconds from 0 to 3600",
+                crate::limits::show_seconds(self.grace_period)
             )
             .into());
         }
-        if self.worker_threads == Some(0) {
-            return Err("invalid worker_threads `0`: give at least 1, or leave it out".into());
+        if let Some(n) = self.worker_threads
+            && !(1..=1024).contains(&n)
+        {
+            return Err(format!(
+                "invalid worker_threads `{n}`: give a number from 1 to 1024, or leave it out"
+            )
+            .into());
         }
         if self.provisioned.is_empty() {
             return Err(

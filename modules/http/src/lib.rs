@@ -41,6 +41,7 @@
 mod app;
 mod body;
 pub mod handlers;
+mod limits;
 mod observe;
 pub mod path;
 mod route;

@@ -13,11 +13,13 @@ use std::time::{Duration, Instant};
 use http::{HeaderName, StatusCode};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+
+use crate::limits::{Activity, Limits, Tracked, close_when_idle};
 
 use crate::observe::{
     MethodLabel, REQUEST_ID_HEADER, RequestId, RequestInfo, RouteMetrics, UNMATCHED,
@@ -71,6 +73,7 @@ pub(crate) struct Server {
     pub unmatched_metrics: RouteMetrics,
     pub access_log: bool,
     pub protocols: Protocols,
+    pub limits: Limits,
 }
 
 impl Server {
@@ -205,19 +208,52 @@ pub(crate) async fn serve_listener(
     server: Arc<Server>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let http1 = hyper::server::conn::http1::Builder::new();
-    let auto = match server.protocols {
+    let limits = server.limits;
+    let mut http1 = hyper::server::conn::http1::Builder::new();
+    http1
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.read_header_timeout);
+    let mut auto = match server.protocols {
         Protocols::H2c => auto::Builder::new(TokioExecutor::new()).http2_only(),
         _ => auto::Builder::new(TokioExecutor::new()),
     };
+    auto.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.read_header_timeout);
+    auto.http2().timer(TokioTimer::new());
     let graceful = GracefulShutdown::new();
+    // One permit per connection served: past `max_connections`, new connections wait in
+    // the listen backlog until one closes, and the open ones keep being served.
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let mut last_warning: Option<Instant> = None;
     loop {
+        let permit = match permits.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                // Once a minute at most, not once a connection.
+                if last_warning.is_none_or(|at| at.elapsed() >= Duration::from_secs(60)) {
+                    last_warning = Some(Instant::now());
+                    tracing::warn!(
+                        server = &*server.name,
+                        max_connections = limits.max_connections,
+                        "max_connections reached; new connections wait until one closes"
+                    );
+                }
+                tokio::select! {
+                    permit = permits.clone().acquire_owned() => permit.expect("never closed"),
+                    _ = stop.changed() => break,
+                }
+            }
+        };
         let (stream, remote) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(err) => {
                     // Typically out of file descriptors: back off instead of spinning.
-                    tracing::warn!(server = &*server.name, error = %err, "accept failed; retrying shortly");
+                    if last_warning.is_none_or(|at| at.elapsed() >= Duration::from_secs(60)) {
+                        last_warning = Some(Instant::now());
+                        tracing::warn!(server = &*server.name, error = %err, "accept failed; retrying shortly");
+                    }
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -225,17 +261,34 @@ pub(crate) async fn serve_listener(
             _ = stop.changed() => break,
         };
         let _ = stream.set_nodelay(true);
-        let io = TokioIo::new(stream);
+        let activity = Activity::new();
+        let io = TokioIo::new(Tracked::new(stream, activity.clone()));
         let service_server = server.clone();
-        let service = service_fn(move |request| service_server.handle(request, remote));
+        let service_activity = activity.clone();
+        let service = service_fn(move |request| {
+            let in_flight = service_activity.request();
+            let answer = service_server.handle(request, remote);
+            async move {
+                let response = answer.await;
+                drop(in_flight);
+                response
+            }
+        });
         // HTTP/1-only connections skip the protocol detection (and its per-read cost).
         match server.protocols {
-            Protocols::H1 => {
-                spawn_connection(graceful.watch(http1.serve_connection(io, service)), remote)
-            }
+            Protocols::H1 => spawn_connection(
+                graceful.watch(http1.serve_connection(io, service)),
+                remote,
+                activity,
+                limits.idle_timeout,
+                permit,
+            ),
             _ => spawn_connection(
                 graceful.watch(auto.serve_connection(io, service).into_owned()),
                 remote,
+                activity,
+                limits.idle_timeout,
+                permit,
             ),
         }
     }
@@ -244,15 +297,25 @@ pub(crate) async fn serve_listener(
     graceful.shutdown().await;
 }
 
-fn spawn_connection<C, E>(connection: C, remote: SocketAddr)
-where
+fn spawn_connection<C, E>(
+    connection: C,
+    remote: SocketAddr,
+    activity: Arc<Activity>,
+    idle_timeout: Duration,
+    permit: OwnedSemaphorePermit,
+) where
     C: Future<Output = Result<(), E>> + Send + 'static,
     E: std::fmt::Display,
 {
     tokio::spawn(async move {
-        if let Err(err) = connection.await {
-            tracing::debug!(%remote, error = %err, "connection ended with an error");
+        match close_when_idle(connection, activity, idle_timeout).await {
+            Some(Err(err)) => {
+                tracing::debug!(%remote, error = %err, "connection ended with an error")
+            }
+            Some(Ok(())) => {}
+            None => tracing::debug!(%remote, "connection closed after idle_timeout"),
         }
+        drop(permit);
     });
 }
 
