@@ -229,9 +229,8 @@ pub(crate) async fn close_when_idle<C: std::future::Future>(
 ) -> Option<C::Output> {
     tokio::pin!(connection);
     loop {
-        let Some(wait) = activity.idle_deadline(limit) else {
-            return None;
-        };
+        // `None`: idle for the whole limit.
+        let wait = activity.idle_deadline(limit)?;
         tokio::select! {
             done = &mut connection => return Some(done),
             _ = tokio::time::sleep(wait) => {}
