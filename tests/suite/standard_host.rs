@@ -511,6 +511,18 @@ fn validate_names_unknown_handlers_fields_and_bad_addresses() {
             "[apps.http]\nworker_threads = 100000\n[apps.http.servers.a]\nlisten = [\"127.0.0.1:0\"]\n",
             &["invalid worker_threads `100000`: give a number from 1 to 1024"],
         ),
+        (
+            "[apps.http.servers.a]\nlisten = [\"127.0.0.1:0\"]\n[[apps.http.servers.a.routes]]\nhandle = [{ handler = \"static_response\", body = \"hello world\", headers = { \"Content-Length\" = \"2\" } }]\n",
+            &["header `Content-Length` cannot be set from a config: it frames the message"],
+        ),
+        (
+            "[apps.http.servers.a]\nlisten = [\"127.0.0.1:0\"]\n[[apps.http.servers.a.routes]]\nhandle = [{ handler = \"headers\", response = { set = { \"transfer-encoding\" = \"chunked\" } } }]\n",
+            &["response.set: header `transfer-encoding` cannot be set from a config"],
+        ),
+        (
+            "[apps.http.servers.a]\nlisten = [\"127.0.0.1:0\"]\n[[apps.http.servers.a.routes]]\nhandle = [{ handler = \"static_response\", status = 101 }]\n",
+            &["invalid status `101`: give a code from 200 to 599"],
+        ),
     ];
     for (text, expected) in cases {
         let config = config_file(dir.path(), text);

@@ -7,7 +7,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
 use xbuild_core::{BoxError, Context, Module};
 
-use super::{header_name, header_value};
+use super::{header_name, header_value, settable_header_name};
 use crate::{Handler, HandlerFuture, Next, Request};
 
 #[derive(Deserialize)]
@@ -61,7 +61,7 @@ struct Compiled {
 fn compile_pairs(map: &BTreeMap<String, Values>, at: &str) -> Result<Pairs, String> {
     map.iter()
         .map(|(name, values)| {
-            let parsed_name = header_name(name).map_err(|e| format!("{at}: {e}"))?;
+            let parsed_name = settable_header_name(name).map_err(|e| format!("{at}: {e}"))?;
             let parsed = values
                 .as_slice()
                 .iter()

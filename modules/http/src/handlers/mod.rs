@@ -15,6 +15,28 @@ pub(crate) fn header_name(name: &str) -> Result<HeaderName, String> {
     })
 }
 
+/// [`header_name`] for a header a config sets or adds: never one that frames the message
+/// (the server writes those from the bytes it sends; a configured `Content-Length: 2` on an
+/// 11-byte body would make the client misread the next response on the connection).
+pub(crate) fn settable_header_name(name: &str) -> Result<HeaderName, String> {
+    let parsed = header_name(name)?;
+    const FRAMING: [&str; 7] = [
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "upgrade",
+        "te",
+        "trailer",
+    ];
+    if FRAMING.contains(&parsed.as_str()) {
+        return Err(format!(
+            "header `{name}` cannot be set from a config: it frames the message, and the server writes it from what it actually sends"
+        ));
+    }
+    Ok(parsed)
+}
+
 /// Parses a header value from config, naming it in the error.
 pub(crate) fn header_value(name: &str, value: &str) -> Result<HeaderValue, String> {
     HeaderValue::from_str(value).map_err(|_| {

@@ -8,7 +8,7 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::Deserialize;
 use xbuild_core::{BoxError, Context, Module};
 
-use super::{header_name, header_value};
+use super::{header_value, settable_header_name};
 use crate::{Handler, HandlerFuture, Next, Request, Response, full};
 
 fn default_status() -> u16 {
@@ -37,15 +37,20 @@ struct Prepared {
 
 impl Module for StaticResponse {
     fn provision(&mut self, _ctx: &mut Context<'_>) -> Result<(), BoxError> {
-        let status = StatusCode::from_u16(self.status).map_err(|_| {
-            format!(
-                "invalid status `{}`: give a code from 100 to 999",
-                self.status
-            )
-        })?;
+        // 1xx are interim answers (101 switches protocols); a handler's final answer is
+        // 200 to 599.
+        let status = StatusCode::from_u16(self.status)
+            .ok()
+            .filter(|_| (200..=599).contains(&self.status))
+            .ok_or_else(|| {
+                format!(
+                    "invalid status `{}`: give a code from 200 to 599",
+                    self.status
+                )
+            })?;
         let mut headers = HeaderMap::with_capacity(self.headers.len() + 1);
         for (name, value) in &self.headers {
-            headers.insert(header_name(name)?, header_value(name, value)?);
+            headers.insert(settable_header_name(name)?, header_value(name, value)?);
         }
         if !self.body.is_empty() && !headers.contains_key(header::CONTENT_TYPE) {
             headers.insert(
