@@ -100,12 +100,18 @@ impl Server {
                 remote,
             })
         });
-        // Routes, file_server and reverse_proxy all see the cleaned path (crate::path).
+        // Routes, file_server and reverse_proxy all see the cleaned path (crate::path) and
+        // one Host.
         let (parts, path_ok) = clean_path(parts);
+        let (parts, refused) = match (path_ok, canonical_host(parts)) {
+            (true, (parts, None)) => (parts, None),
+            (false, (parts, _)) => (parts, Some("bad request: unusable path\n")),
+            (true, (parts, Some(why))) => (parts, Some(why)),
+        };
         // Boxed so the per-request future, which hyper and the guard move around, does not
         // carry the whole request at each level.
         let request = Box::new(http::Request::from_parts(parts, HttpBody::from(body)));
-        let index = if path_ok {
+        let index = if refused.is_none() {
             self.routes.iter().position(|r| r.matcher.matches(&request))
         } else {
             None
@@ -133,8 +139,8 @@ impl Server {
                         text_response(StatusCode::INTERNAL_SERVER_ERROR, "internal server error\n")
                     }
                 },
-                None if !path_ok => {
-                    text_response(StatusCode::BAD_REQUEST, "bad request: unusable path\n")
+                None if refused.is_some() => {
+                    text_response(StatusCode::BAD_REQUEST, refused.unwrap_or_default())
                 }
                 None => text_response(StatusCode::NOT_FOUND, "not found: no route matched\n"),
             };
@@ -192,6 +198,36 @@ fn clean_path(mut parts: http::request::Parts) -> (http::request::Parts, bool) {
         }
         Err(_) => (parts, false),
     }
+}
+
+/// Gives the request exactly one `Host` header, the host that routing uses and upstreams
+/// are told: the URI's authority when the request has one (absolute-form, or HTTP/2's
+/// `:authority`; RFC 9112 says it wins over `Host`), else the one `Host` header. An
+/// HTTP/1.1 request with no Host or with two is refused (RFC 9112, section 3.2); the reason
+/// comes back for the 400.
+fn canonical_host(mut parts: http::request::Parts) -> (http::request::Parts, Option<&'static str>) {
+    let authority = parts.uri.authority().map(|a| {
+        a.as_str()
+            .rsplit_once('@')
+            .map_or(a.as_str(), |(_, host)| host)
+    });
+    if let Some(authority) = authority {
+        match http::HeaderValue::from_str(authority) {
+            Ok(value) => {
+                parts.headers.insert(http::header::HOST, value);
+                return (parts, None);
+            }
+            Err(_) => return (parts, Some("bad request: unusable authority\n")),
+        }
+    }
+    let hosts = parts.headers.get_all(http::header::HOST).iter().count();
+    let refused = match hosts {
+        1 => None,
+        0 if parts.version < http::Version::HTTP_11 => None,
+        0 => Some("bad request: no Host header\n"),
+        _ => Some("bad request: more than one Host header\n"),
+    };
+    (parts, refused)
 }
 
 /// Request details only the access log line needs.

@@ -1,7 +1,9 @@
 //! reverse_proxy (round-robin, forwarding headers, failover, 502) and headers (request and
 //! response: set, add, remove).
 
-use crate::support::{Host, echo_upstream, free_port, get, get_with};
+use crate::support::{
+    Host, echo_upstream, free_port, get, get_with, raw_head, raw_status, send_h2,
+};
 
 fn proxy(upstreams: &[String]) -> Host {
     let list = upstreams
@@ -160,4 +162,72 @@ fn headers_changes_requests_and_responses() {
     assert_eq!(answer.header("x-frame-options"), "DENY");
     let multi: Vec<_> = answer.headers.get_all("x-multi").iter().collect();
     assert_eq!(multi, ["one", "two"]);
+}
+
+#[test]
+fn one_host_decides_the_route_and_is_what_the_upstream_is_told() {
+    let upstream = echo_upstream("only");
+    let host = proxy(&[upstream.to_string()]);
+    let addr = host.addr;
+    // The absolute-form authority wins over the Host header (RFC 9112).
+    let answer = raw_head(
+        addr,
+        "GET http://public.example/x HTTP/1.1\r\nHost: admin.internal\r\nConnection: close",
+    );
+    assert_eq!(raw_status(&answer), 200, "{answer}");
+    let pairs = lines(&answer);
+    assert_eq!(value(&pairs, "host"), Some("public.example"), "{answer}");
+    assert_eq!(value(&pairs, "x-forwarded-host"), Some("public.example"));
+    // Userinfo in the authority is not a host.
+    let answer = raw_head(
+        addr,
+        "GET http://user:pw@public.example/x HTTP/1.1\r\nHost: other\r\nConnection: close",
+    );
+    assert_eq!(
+        value(&lines(&answer), "host"),
+        Some("public.example"),
+        "{answer}"
+    );
+    // Two Host headers, or none in HTTP/1.1, are refused; HTTP/1.0 may leave it out.
+    let two = raw_head(
+        addr,
+        "GET /x HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\nConnection: close",
+    );
+    assert_eq!(raw_status(&two), 400, "{two}");
+    let none = raw_head(addr, "GET /x HTTP/1.1\r\nConnection: close");
+    assert_eq!(raw_status(&none), 400, "{none}");
+    let old = raw_head(addr, "GET /x HTTP/1.0");
+    assert_eq!(raw_status(&old), 200, "{old}");
+}
+
+#[test]
+fn over_h2c_the_upstream_is_told_the_clients_authority() {
+    let upstream = echo_upstream("only");
+    let host = Host::start(&format!(
+        r#"
+        [apps.http]
+        worker_threads = 1
+        [apps.http.servers.proxy]
+        listen = ["{{addr}}"]
+        protocols = ["h2c"]
+        [[apps.http.servers.proxy.routes]]
+        handle = [{{ handler = "reverse_proxy", upstreams = ["{upstream}"] }}]
+        "#
+    ));
+    let url = host.url("/over-h2");
+    let (version, body) = send_h2(&url).unwrap();
+    assert_eq!(version, http::Version::HTTP_2);
+    let authority = url
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let pairs = lines(&body);
+    assert_eq!(value(&pairs, "host"), Some(authority.as_str()), "{body}");
+    assert_eq!(
+        value(&pairs, "x-forwarded-host"),
+        Some(authority.as_str()),
+        "{body}"
+    );
 }

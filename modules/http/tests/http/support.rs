@@ -203,6 +203,19 @@ pub fn raw(addr: SocketAddr, request_line: &str) -> String {
     answer
 }
 
+/// Sends `head` (request line and headers, without the blank line) exactly as given, with
+/// nothing added, and returns the whole raw answer.
+pub fn raw_head(addr: SocketAddr, head: &str) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(stream, "{head}\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
 /// The status code of a raw answer.
 pub fn raw_status(answer: &str) -> u16 {
     answer
