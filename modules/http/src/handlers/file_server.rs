@@ -192,6 +192,14 @@ impl Backend for ContainedFs {
         let root = self.root.clone();
         Box::pin(async move {
             let real = Self::resolve(&root, path).await?;
+            // Only regular files: opening a FIFO or a device would block a thread per
+            // request (or read something that is not a file at all).
+            if !tokio::fs::metadata(&real).await?.is_file() {
+                return Err(io::Error::new(
+                    io::ErrorKind::NotFound,
+                    "not a regular file",
+                ));
+            }
             Ok(ContainedFile(tokio::fs::File::open(real).await?))
         })
     }

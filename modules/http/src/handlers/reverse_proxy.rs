@@ -231,6 +231,11 @@ impl Prepared {
             match answered {
                 Ok(response) => {
                     let (mut parts, body) = response.into_parts();
+                    // With both, the body was framed by Transfer-Encoding (RFC 9112, 6.3)
+                    // and the length is stale: the client would cut the body short.
+                    if parts.headers.contains_key(header::TRANSFER_ENCODING) {
+                        parts.headers.remove(header::CONTENT_LENGTH);
+                    }
                     strip_hop_by_hop(&mut parts.headers);
                     return Response::from_parts(parts, HttpBody::from(body));
                 }

@@ -139,3 +139,22 @@ fn never_serves_a_file_outside_the_root() {
     // The server is still fine afterwards.
     assert_eq!(get(&host.url("/style.css")).status, 200);
 }
+
+#[test]
+fn a_fifo_in_the_root_is_not_served_and_pins_nothing() {
+    let dir = site();
+    let fifo = dir.path().join("site/pipe");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    let host = start(dir.path());
+    // worker_threads = 1: if a request pinned the runtime opening the FIFO, the next
+    // requests would hang too.
+    for _ in 0..3 {
+        let answer = raw(host.addr, "GET /pipe HTTP/1.1");
+        assert_eq!(raw_status(&answer), 404, "{answer}");
+    }
+    assert_eq!(get(&host.url("/style.css")).status, 200);
+}

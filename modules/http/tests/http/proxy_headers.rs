@@ -231,3 +231,31 @@ fn over_h2c_the_upstream_is_told_the_clients_authority() {
         "{body}"
     );
 }
+
+#[test]
+fn a_stale_content_length_beside_chunked_framing_is_not_forwarded() {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let upstream = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+                line.clear();
+            }
+            let mut stream = stream;
+            let _ = stream.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nb\r\nhello world\r\n0\r\n\r\n",
+            );
+        }
+    });
+    let host = proxy(&[upstream.to_string()]);
+    let answer = get(&host.url("/"));
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.body, "hello world");
+    assert_ne!(
+        answer.headers.get("content-length").map(|v| v.as_bytes()),
+        Some(&b"2"[..])
+    );
+}
