@@ -611,7 +611,17 @@ fn a_deny_route_cannot_be_walked_around_with_unclean_paths() {
         "{}",
         upstream.last_request()
     );
-    assert_eq!(server.stop().code, Some(0));
+    // Userinfo in an absolute-form target is a credential: never written to the log.
+    let with_userinfo = get(&files, "http://user:hunter2@site.example/public.txt");
+    assert_eq!(with_userinfo.text(), "public file");
+    let out = server.stop();
+    assert_eq!(out.code, Some(0));
+    assert!(
+        out.stderr.contains("uri=http://site.example/public.txt"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("hunter2"), "{}", out.stderr);
 }
 
 /// Sends one keep-alive request on `stream` and reads its response's body.

@@ -160,7 +160,7 @@ impl Server {
                     request_id = %id,
                     remote = %log.remote,
                     method = %log.method,
-                    uri = %log.uri,
+                    uri = %LoggedUri(&log.uri),
                     status,
                     duration_us = elapsed.as_micros() as u64,
                     "request"
@@ -228,6 +228,58 @@ fn canonical_host(mut parts: http::request::Parts) -> (http::request::Parts, Opt
         _ => Some("bad request: more than one Host header\n"),
     };
     (parts, refused)
+}
+
+/// A request target as the access log writes it: without userinfo (`user:pass@` of an
+/// absolute-form target is a credential, not a host), and with control and bidirectional
+/// formatting characters escaped, so a log viewer shows what was sent rather than
+/// reordering or hiding it.
+struct LoggedUri<'a>(&'a http::Uri);
+
+impl std::fmt::Display for LoggedUri<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let uri = self.0;
+        if let Some(scheme) = uri.scheme_str() {
+            write!(f, "{scheme}://")?;
+        }
+        if let Some(authority) = uri.authority() {
+            let host = authority
+                .as_str()
+                .rsplit_once('@')
+                .map_or(authority.as_str(), |(_, host)| host);
+            write!(f, "{}", Escaped(host))?;
+        }
+        write!(
+            f,
+            "{}",
+            Escaped(uri.path_and_query().map_or("", |p| p.as_str()))
+        )
+    }
+}
+
+/// Text with control and bidirectional formatting characters written as `\u{...}`.
+struct Escaped<'a>(&'a str);
+
+impl std::fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        escape_into(f, self.0)
+    }
+}
+
+fn escape_into(f: &mut std::fmt::Formatter<'_>, text: &str) -> std::fmt::Result {
+    use std::fmt::Write;
+    for c in text.chars() {
+        let bidi = matches!(
+            c,
+            '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+        );
+        if c.is_control() || bidi {
+            write!(f, "\\u{{{:04x}}}", c as u32)?;
+        } else {
+            f.write_char(c)?;
+        }
+    }
+    Ok(())
 }
 
 /// Request details only the access log line needs.
@@ -357,7 +409,21 @@ fn spawn_connection<C, E>(
 
 #[cfg(test)]
 mod tests {
-    use super::Protocols;
+    use super::{Escaped, LoggedUri, Protocols};
+
+    #[test]
+    fn the_access_log_drops_userinfo_and_escapes_what_a_terminal_would_obey() {
+        let shown = |uri: &str| LoggedUri(&uri.parse().unwrap()).to_string();
+        assert_eq!(shown("/a/b?q=1"), "/a/b?q=1");
+        assert_eq!(
+            shown("http://user:secret@site.example:8080/x"),
+            "http://site.example:8080/x"
+        );
+        assert_eq!(
+            Escaped("/a\u{202E}txt.exe\x1b[2J").to_string(),
+            "/a\\u{202e}txt.exe\\u{001b}[2J"
+        );
+    }
 
     #[test]
     fn parses_protocol_lists() {
