@@ -37,6 +37,12 @@ pub struct ReverseProxy {
     /// when absent. Past it the answer is 504.
     #[serde(default)]
     response_timeout: Option<f64>,
+    /// Addresses or networks (`10.0.0.0/8`) of proxies in front of this one whose
+    /// forwarding headers are believed. From anyone else, `X-Forwarded-*` are replaced and
+    /// `Forwarded` and `X-Real-IP` removed, so a client cannot forge what the upstream is
+    /// told.
+    #[serde(default)]
+    trusted_proxies: Vec<String>,
 
     #[serde(skip)]
     prepared: Option<Prepared>,
@@ -47,6 +53,18 @@ struct Prepared {
     next: AtomicUsize,
     client: Client<HttpConnector, HttpBody>,
     response_timeout: Option<Duration>,
+    trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+/// `10.0.0.0/8`, `::1` or `192.168.1.7` as a network.
+fn parse_trusted(text: &str) -> Result<ipnet::IpNet, String> {
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| {
+            format!(
+                "invalid entry `{text}` in trusted_proxies: give an IP address or a network such as `10.0.0.0/8`"
+            )
+        })
 }
 
 /// A positive number of seconds, or an error naming the field.
@@ -113,18 +131,52 @@ const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
-/// Sets X-Forwarded-For/-Proto/-Host from what this server saw. Values sent by the client
-/// are replaced, not extended: this proxy trusts no one in front of it, so a client cannot
-/// forge its address for the upstream.
-fn set_forwarding_headers(headers: &mut HeaderMap, client: IpAddr, host: Option<HeaderValue>) {
-    let client =
-        HeaderValue::try_from(client.to_string()).expect("an IP address is a valid header value");
-    headers.insert(X_FORWARDED_FOR, client);
+const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+
+/// Sets X-Forwarded-For/-Proto/-Host from what this server saw. From a client that is not
+/// a trusted proxy, the values it sent are replaced and `Forwarded` and `X-Real-IP`
+/// removed, so it cannot forge its address for the upstream; a trusted proxy's
+/// `X-Forwarded-For` is extended with its address, and its other headers kept.
+fn set_forwarding_headers(
+    headers: &mut HeaderMap,
+    client: IpAddr,
+    host: Option<HeaderValue>,
+    trusted: bool,
+) {
+    let address = client.to_string();
+    if trusted {
+        let chain: Vec<&str> = headers
+            .get_all(X_FORWARDED_FOR)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        let extended = if chain.is_empty() {
+            address
+        } else {
+            format!("{}, {address}", chain.join(", "))
+        };
+        if let Ok(value) = HeaderValue::try_from(extended) {
+            headers.insert(X_FORWARDED_FOR, value);
+        }
+        if !headers.contains_key(X_FORWARDED_PROTO) {
+            headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+        }
+        if !headers.contains_key(X_FORWARDED_HOST)
+            && let Some(host) = host
+        {
+            headers.insert(X_FORWARDED_HOST, host);
+        }
+        return;
+    }
+    let address = HeaderValue::try_from(address).expect("an IP address is a valid header value");
+    headers.insert(X_FORWARDED_FOR, address);
     headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
     match host {
         Some(host) => headers.insert(X_FORWARDED_HOST, host),
         None => headers.remove(X_FORWARDED_HOST),
     };
+    headers.remove(header::FORWARDED);
+    headers.remove(X_REAL_IP);
 }
 
 impl Module for ReverseProxy {
@@ -142,6 +194,11 @@ impl Module for ReverseProxy {
             .response_timeout
             .map(|s| seconds("response_timeout", s))
             .transpose()?;
+        let trusted_proxies = self
+            .trusted_proxies
+            .iter()
+            .map(|t| parse_trusted(t))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(connect_timeout));
         connector.set_nodelay(true);
@@ -151,6 +208,7 @@ impl Module for ReverseProxy {
             next: AtomicUsize::new(0),
             client,
             response_timeout,
+            trusted_proxies,
         });
         Ok(())
     }
@@ -173,7 +231,9 @@ impl Prepared {
         let (mut parts, body) = request.into_parts();
         let host = parts.headers.get(header::HOST).cloned();
         strip_hop_by_hop(&mut parts.headers);
-        set_forwarding_headers(&mut parts.headers, info.remote.ip(), host);
+        let client = info.remote.ip();
+        let trusted = self.trusted_proxies.iter().any(|net| net.contains(&client));
+        set_forwarding_headers(&mut parts.headers, client, host, trusted);
         // The upstream can log the same ID as this host's access log.
         parts
             .headers
@@ -309,6 +369,7 @@ mod tests {
             &mut headers,
             "10.0.0.1".parse().unwrap(),
             Some(HeaderValue::from_static("example.com")),
+            false,
         );
         assert_eq!(headers[X_FORWARDED_FOR], "10.0.0.1");
         assert_eq!(headers[X_FORWARDED_PROTO], "http");

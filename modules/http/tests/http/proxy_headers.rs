@@ -259,3 +259,49 @@ fn a_stale_content_length_beside_chunked_framing_is_not_forwarded() {
         Some(&b"2"[..])
     );
 }
+
+#[test]
+fn forwarding_headers_are_believed_only_from_trusted_proxies() {
+    let upstream = echo_upstream("only");
+    let forged = [
+        ("x-forwarded-for", "6.6.6.6"),
+        ("forwarded", "for=6.6.6.6"),
+        ("x-real-ip", "6.6.6.6"),
+    ];
+    // By default nobody in front is trusted.
+    let host = proxy(&[upstream.to_string()]);
+    let pairs = lines(&get_with(&host.url("/"), &forged).body);
+    assert_eq!(value(&pairs, "x-forwarded-for"), Some("127.0.0.1"));
+    assert_eq!(value(&pairs, "forwarded"), None, "{pairs:?}");
+    assert_eq!(value(&pairs, "x-real-ip"), None, "{pairs:?}");
+    drop(host);
+
+    let trusting = Host::start(&format!(
+        r#"
+        [apps.http]
+        worker_threads = 1
+        [apps.http.servers.proxy]
+        listen = ["{{addr}}"]
+        [[apps.http.servers.proxy.routes]]
+        handle = [{{ handler = "reverse_proxy", upstreams = ["{upstream}"], trusted_proxies = ["127.0.0.0/8", "::1"] }}]
+        "#
+    ));
+    let pairs = lines(&get_with(&trusting.url("/"), &forged).body);
+    assert_eq!(value(&pairs, "x-forwarded-for"), Some("6.6.6.6, 127.0.0.1"));
+    assert_eq!(value(&pairs, "forwarded"), Some("for=6.6.6.6"));
+    assert_eq!(value(&pairs, "x-real-ip"), Some("6.6.6.6"));
+
+    let refused = crate::support::provision(&format!(
+        r#"
+        [apps.http.servers.proxy]
+        listen = ["127.0.0.1:0"]
+        [[apps.http.servers.proxy.routes]]
+        handle = [{{ handler = "reverse_proxy", upstreams = ["{upstream}"], trusted_proxies = ["10.0.0.0/33"] }}]
+        "#
+    ));
+    let err = refused.err().expect("a bad network is refused");
+    assert!(
+        err.contains("invalid entry `10.0.0.0/33` in trusted_proxies"),
+        "{err}"
+    );
+}
