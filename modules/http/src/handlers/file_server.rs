@@ -12,8 +12,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
-use http::StatusCode;
 use http::uri::{PathAndQuery, Uri};
+use http::{StatusCode, header};
 use percent_encoding::percent_decode_str;
 use serde::Deserialize;
 use tokio::io::{AsyncRead, AsyncSeek, ReadBuf};
@@ -22,7 +22,7 @@ use tower_http::services::fs::{Backend, DefaultServeDirFallback, File};
 use tower_service::Service;
 use xbuild_core::{BoxError, Context, Module};
 
-use crate::{Handler, HandlerFuture, Next, Request, boxed, text_response};
+use crate::{Handler, HandlerFuture, HttpBody, Next, Request, boxed, text_response};
 
 fn default_index_names() -> Vec<String> {
     vec!["index.html".to_owned()]
@@ -98,6 +98,7 @@ impl Handler for FileServer {
             } else {
                 request
             };
+            let request = honour_range_only_when_valid(prepared, request).await;
             let mut serve_dir = prepared.serve_dir.clone();
             let response = match serve_dir.call(request).await {
                 Ok(response) => response,
@@ -106,6 +107,70 @@ impl Handler for FileServer {
             Ok(response.map(boxed))
         })
     }
+}
+
+/// Whether a `Range` header is one byte range this server answers with 206: `bytes=` and a
+/// single `first-last`, `first-` or `-suffix`. Anything else is ignored, as RFC 9110
+/// allows (the whole file, 200), rather than refused with 416: a garbled or multi-range
+/// header is no reason to fail a download.
+fn is_single_byte_range(value: &http::HeaderValue) -> bool {
+    let Some(spec) = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().strip_prefix("bytes="))
+    else {
+        return false;
+    };
+    let Some((first, last)) = spec.trim().split_once('-') else {
+        return false;
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    match (first.is_empty(), last.is_empty()) {
+        (false, true) => digits(first),
+        (true, false) => digits(last),
+        (false, false) => digits(first) && digits(last),
+        (true, true) => false,
+    }
+}
+
+/// Drops `Range` where it must not apply: not a single byte range, or an `If-Range` whose
+/// validator no longer matches the file (a client resuming a download of a changed file
+/// gets the whole new file, not a piece of it glued to the old one). The validator is
+/// checked by asking ServeDir itself whether it would answer 304 to it.
+async fn honour_range_only_when_valid(prepared: &Prepared, mut request: Request) -> Request {
+    let Some(range) = request.headers().get(header::RANGE) else {
+        return request;
+    };
+    let mut keep = is_single_byte_range(range);
+    if keep && let Some(validator) = request.headers_mut().remove(header::IF_RANGE) {
+        let text = validator.to_str().unwrap_or_default();
+        let condition = if text.starts_with('"') {
+            Some(header::IF_NONE_MATCH)
+        } else if text.starts_with("W/") {
+            // A weak validator never matches for If-Range (RFC 9110, 13.1.5).
+            None
+        } else {
+            Some(header::IF_MODIFIED_SINCE)
+        };
+        keep = match condition {
+            None => false,
+            Some(condition) => {
+                let mut probe = http::Request::new(HttpBody::default());
+                *probe.method_mut() = http::Method::HEAD;
+                *probe.uri_mut() = request.uri().clone();
+                probe.headers_mut().insert(condition, validator.clone());
+                let mut serve_dir = prepared.serve_dir.clone();
+                match serve_dir.call(probe).await {
+                    Ok(answer) => answer.status() == StatusCode::NOT_MODIFIED,
+                    Err(never) => match never {},
+                }
+            }
+        };
+    }
+    if !keep {
+        request.headers_mut().remove(header::RANGE);
+    }
+    request
 }
 
 impl FileServer {

@@ -158,3 +158,43 @@ fn a_fifo_in_the_root_is_not_served_and_pins_nothing() {
     }
     assert_eq!(get(&host.url("/style.css")).status, 200);
 }
+
+#[test]
+fn odd_ranges_are_ignored_and_if_range_is_honoured() {
+    let dir = site();
+    let host = start(dir.path());
+    let url = host.url("/alphabet.txt");
+    let whole = "abcdefghijklmnopqrstuvwxyz";
+    // Not a byte range this server answers with a piece: the whole file, not 416.
+    for range in [
+        "bytes=abc",
+        "bytes=0-1,3-4",
+        "bytes=-",
+        "items=0-3",
+        "bytes=5",
+    ] {
+        let answer = get_with(&url, &[("range", range)]);
+        assert_eq!(
+            (answer.status.as_u16(), answer.body.as_str()),
+            (200, whole),
+            "{range}"
+        );
+    }
+    let first = get(&url);
+    let etag = first.header("etag").to_owned();
+    let last_modified = first.header("last-modified").to_owned();
+    let with = |validator: &str| {
+        let answer = get_with(&url, &[("range", "bytes=0-3"), ("if-range", validator)]);
+        (answer.status.as_u16(), answer.body)
+    };
+    // The validator of the current file: the piece.
+    assert_eq!(with(&etag), (206, "abcd".to_owned()));
+    assert_eq!(with(&last_modified), (206, "abcd".to_owned()));
+    // A stale one, or a weak one: the whole file.
+    assert_eq!(with("\"stale\""), (200, whole.to_owned()));
+    assert_eq!(with(&format!("W/{etag}")), (200, whole.to_owned()));
+    assert_eq!(
+        with("Thu, 01 Jan 1970 00:00:00 GMT"),
+        (200, whole.to_owned())
+    );
+}
