@@ -5,7 +5,8 @@
 //! when no upstream answers.
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -54,6 +55,40 @@ struct Prepared {
     client: Client<HttpConnector, HttpBody>,
     response_timeout: Option<Duration>,
     trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+pin_project_lite::pin_project! {
+    /// A body that notes whether reading it failed.
+    struct NoteErrors {
+        #[pin]
+        inner: HttpBody,
+        failed: Arc<AtomicBool>,
+    }
+}
+
+impl http_body::Body for NoteErrors {
+    type Data = bytes::Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, BoxError>>> {
+        let this = self.project();
+        let polled = this.inner.poll_frame(cx);
+        if let std::task::Poll::Ready(Some(Err(_))) = &polled {
+            this.failed.store(true, Ordering::Relaxed);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 /// `10.0.0.0/8`, `::1` or `192.168.1.7` as a network.
@@ -250,6 +285,17 @@ impl Prepared {
         } else {
             1
         };
+        // A request body the client garbles (bad chunked framing) fails the upstream
+        // request too; the flag tells that apart from an upstream failing (400, not 502).
+        let client_body_failed = Arc::new(AtomicBool::new(false));
+        let body = if body.is_end_stream() {
+            body
+        } else {
+            HttpBody::new(NoteErrors {
+                inner: body,
+                failed: client_body_failed.clone(),
+            })
+        };
         let mut body = Some(body);
         let first = self.next.fetch_add(1, Ordering::Relaxed);
         let mut failures = Vec::new();
@@ -298,6 +344,12 @@ impl Prepared {
                     }
                     strip_hop_by_hop(&mut parts.headers);
                     return Response::from_parts(parts, HttpBody::from(body));
+                }
+                Err(_) if client_body_failed.load(Ordering::Relaxed) => {
+                    return crate::text_response(
+                        StatusCode::BAD_REQUEST,
+                        "bad request: the request body could not be read\n",
+                    );
                 }
                 Err(err) => {
                     failures.push(format!("{upstream}: {err}"));

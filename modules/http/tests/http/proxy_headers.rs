@@ -305,3 +305,32 @@ fn forwarding_headers_are_believed_only_from_trusted_proxies() {
         "{err}"
     );
 }
+
+#[test]
+fn a_malformed_request_body_is_the_clients_fault_not_the_upstreams() {
+    use std::io::{Read, Write};
+    let upstream = echo_upstream("only");
+    let host = proxy(&[upstream.to_string()]);
+    let mut stream = std::net::TcpStream::connect(host.addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    stream
+        .write_all(
+            b"POST /upload HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+        )
+        .unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    assert_eq!(raw_status(&answer), 400, "{answer}");
+    // A well-formed upload still goes through.
+    let mut stream = std::net::TcpStream::connect(host.addr).unwrap();
+    stream
+        .write_all(
+            b"POST /upload HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        )
+        .unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    assert_eq!(raw_status(&answer), 200, "{answer}");
+}
