@@ -13,7 +13,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
@@ -98,27 +98,23 @@ impl LimitsConfig {
 }
 
 /// What a connection is doing, shared by its IO (bytes moved), its service (requests in
-/// flight) and its idle watchdog.
-#[derive(Debug)]
+/// flight) and its idle watchdog. Counters rather than timestamps: this is touched on every
+/// read and write, and a clock read each time showed in profiles; the watchdog samples the
+/// counters instead.
+#[derive(Debug, Default)]
 pub(crate) struct Activity {
-    started: Instant,
-    /// Milliseconds after `started` when bytes last moved.
-    last: AtomicU64,
+    /// Bumped whenever bytes move or a request starts or ends.
+    moves: AtomicU64,
     in_flight: AtomicUsize,
 }
 
 impl Activity {
     pub fn new() -> Arc<Self> {
-        Arc::new(Self {
-            started: Instant::now(),
-            last: AtomicU64::new(0),
-            in_flight: AtomicUsize::new(0),
-        })
+        Arc::new(Self::default())
     }
 
     fn touch(&self) {
-        let now = self.started.elapsed().as_millis() as u64;
-        self.last.store(now, Ordering::Relaxed);
+        self.moves.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts a request until the returned guard is dropped.
@@ -128,14 +124,13 @@ impl Activity {
         InFlight(self.clone())
     }
 
-    /// How long until the connection has been idle for `limit`; `None` when it has.
-    pub fn idle_deadline(&self, limit: Duration) -> Option<Duration> {
+    /// A sample of the counters: busy (a request in flight) or the number of moves so far.
+    fn sample(&self) -> Option<u64> {
         if self.in_flight.load(Ordering::Relaxed) > 0 {
-            return Some(limit);
+            None
+        } else {
+            Some(self.moves.load(Ordering::Relaxed))
         }
-        let last = Duration::from_millis(self.last.load(Ordering::Relaxed));
-        let idle = self.started.elapsed().saturating_sub(last);
-        limit.checked_sub(idle).filter(|left| !left.is_zero())
     }
 }
 
@@ -221,20 +216,50 @@ impl<S: AsyncWrite> AsyncWrite for Tracked<S> {
 }
 
 /// Runs `connection` until it ends or has been idle for `limit`; an idle connection is
-/// dropped, which closes it.
+/// dropped, which closes it. The counters are sampled four times per `limit` by a task of
+/// its own, so the close comes between one and one and a quarter `limit`s after the last
+/// activity, and the connection's own polls pay only for a oneshot check, not a timer.
 pub(crate) async fn close_when_idle<C: std::future::Future>(
     connection: C,
     activity: Arc<Activity>,
     limit: Duration,
 ) -> Option<C::Output> {
+    let (idle, mut closing) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(watch_idle(idle, activity, limit));
     tokio::pin!(connection);
+    tokio::select! {
+        biased;
+        done = &mut connection => Some(done),
+        _ = &mut closing => None,
+    }
+}
+
+/// Samples `activity` every quarter of `limit`; says so on `idle` once nothing moved and
+/// nothing was in flight for `limit`. Ends when the connection ends (the receiver drops).
+async fn watch_idle(
+    mut idle: tokio::sync::oneshot::Sender<()>,
+    activity: Arc<Activity>,
+    limit: Duration,
+) {
+    let step = limit / 4;
+    let mut last = activity.sample();
+    let mut quiet = Duration::ZERO;
     loop {
-        // `None`: idle for the whole limit.
-        let wait = activity.idle_deadline(limit)?;
         tokio::select! {
-            done = &mut connection => return Some(done),
-            _ = tokio::time::sleep(wait) => {}
+            _ = idle.closed() => return,
+            _ = tokio::time::sleep(step) => {}
         }
+        let now = activity.sample();
+        if now.is_some() && now == last {
+            quiet += step;
+            if quiet >= limit {
+                let _ = idle.send(());
+                return;
+            }
+        } else {
+            quiet = Duration::ZERO;
+        }
+        last = now;
     }
 }
 
@@ -260,18 +285,32 @@ mod tests {
     }
 
     #[test]
-    fn a_connection_is_idle_only_with_nothing_in_flight() {
+    fn a_connection_is_idle_only_with_nothing_in_flight_and_nothing_moving() {
         let activity = Activity::new();
-        let limit = Duration::from_millis(1);
+        let quiet = activity.sample();
+        assert_eq!(activity.sample(), quiet, "nothing happened");
         let request = activity.request();
-        std::thread::sleep(Duration::from_millis(5));
-        assert!(
-            activity.idle_deadline(limit).is_some(),
-            "a request is in flight"
-        );
+        assert_eq!(activity.sample(), None, "a request is in flight");
         drop(request);
-        assert!(activity.idle_deadline(Duration::from_secs(60)).is_some());
-        std::thread::sleep(Duration::from_millis(5));
-        assert!(activity.idle_deadline(limit).is_none());
+        assert_ne!(activity.sample(), quiet, "the request counted as activity");
+    }
+
+    #[test]
+    fn the_watchdog_closes_a_quiet_connection_and_spares_a_busy_one() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let limit = Duration::from_secs(300);
+            let quiet = Activity::new();
+            let never = std::future::pending::<()>();
+            assert!(close_when_idle(never, quiet, limit).await.is_none());
+            let busy = Activity::new();
+            let _request = busy.request();
+            let finishes = tokio::time::sleep(limit * 3);
+            assert!(close_when_idle(finishes, busy, limit).await.is_some());
+        });
     }
 }
