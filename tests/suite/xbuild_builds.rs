@@ -37,17 +37,19 @@ fn a_path_module_builds_a_static_host_with_a_manifest() {
     assert_eq!(plan["plan"]["modules"][0]["name"], "fixture-greeters");
     assert_eq!(plan["plan"]["modules"][0]["source"]["kind"], "path");
     assert_eq!(plan["plan"]["profile"], "release");
-    assert_eq!(
-        steps(&first),
-        [
-            "generate",
-            "resolve",
-            "compile",
-            "check_static",
-            "selftest",
-            "install"
-        ]
-    );
+    // The fixtures live in this repository, so a rerun of the suite with nothing changed
+    // has the same build ID, and the suite's cache (which outlives a run) answers it.
+    let compiled = [
+        "generate",
+        "resolve",
+        "compile",
+        "check_static",
+        "selftest",
+        "install",
+    ];
+    let from_cache = ["generate", "resolve", "fresh", "install"];
+    let taken = steps(&first);
+    assert!(taken == compiled || taken == from_cache, "{taken:?}");
 
     let host = output.to_str().unwrap();
     let listed = crate::support::run(host, &["list-modules", "--versions"]).success();

@@ -158,28 +158,21 @@ impl Workspace {
     /// to xbuild's own crates point into the cache.
     pub fn keep(mut self) -> PathBuf {
         self.kept = true;
-        let moved = tempfile::Builder::new()
-            .prefix("xbuild-")
-            .tempdir()
-            .map(|dir| dir.keep())
-            .and_then(|dir| {
-                std::fs::remove_dir(&dir)?;
-                std::fs::rename(&self.root, &dir)?;
-                Ok(dir)
-            });
+        // Moves the workspace to a fresh name made by `place`.
+        let move_to = |place: std::io::Result<tempfile::TempDir>| {
+            let dir = place?.keep();
+            std::fs::remove_dir(&dir)?;
+            std::fs::rename(&self.root, &dir)?;
+            Ok::<_, std::io::Error>(dir)
+        };
+        let in_temp = tempfile::Builder::new().prefix("xbuild-").tempdir();
         // Another file system: keep it beside, in the cache.
-        moved.unwrap_or_else(|_| {
-            let beside = tempfile::Builder::new()
-                .prefix("kept-")
-                .tempdir_in(self.root.parent().unwrap_or(Path::new("/")))
-                .map(|dir| dir.keep())
-                .and_then(|dir| {
-                    std::fs::remove_dir(&dir)?;
-                    std::fs::rename(&self.root, &dir)?;
-                    Ok(dir)
-                });
-            beside.unwrap_or_else(|_| self.root.clone())
-        })
+        move_to(in_temp)
+            .or_else(|_| {
+                let parent = self.root.parent().unwrap_or(Path::new("/"));
+                move_to(tempfile::Builder::new().prefix("kept-").tempdir_in(parent))
+            })
+            .unwrap_or_else(|_| self.root.clone())
     }
 
     /// Writes the build information the host embeds (after resolution, when the build ID

@@ -306,31 +306,36 @@ fn forwarding_headers_are_believed_only_from_trusted_proxies() {
     );
 }
 
-#[test]
-fn a_malformed_request_body_is_the_clients_fault_not_the_upstreams() {
+/// Writes `request` byte for byte and reads the whole answer.
+fn exchange(addr: std::net::SocketAddr, request: &[u8]) -> String {
     use std::io::{Read, Write};
-    let upstream = echo_upstream("only");
-    let host = proxy(&[upstream.to_string()]);
-    let mut stream = std::net::TcpStream::connect(host.addr).unwrap();
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(std::time::Duration::from_secs(30)))
         .unwrap();
-    stream
-        .write_all(
-            b"POST /upload HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
-        )
-        .unwrap();
+    stream.write_all(request).unwrap();
     let mut answer = String::new();
     let _ = stream.read_to_string(&mut answer);
-    assert_eq!(raw_status(&answer), 400, "{answer}");
+    answer
+}
+
+#[test]
+fn a_malformed_request_body_is_the_clients_fault_not_the_upstreams() {
+    let upstream = echo_upstream("only");
+    let host = proxy(&[upstream.to_string()]);
+    let upload = |chunk_size: &str| {
+        exchange(
+            host.addr,
+            format!(
+                "POST /upload HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{chunk_size}\r\nhello\r\n0\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+    };
+    // `zz` is not a chunk size.
+    let garbled = upload("zz");
+    assert_eq!(raw_status(&garbled), 400, "{garbled}");
     // A well-formed upload still goes through.
-    let mut stream = std::net::TcpStream::connect(host.addr).unwrap();
-    stream
-        .write_all(
-            b"POST /upload HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
-        )
-        .unwrap();
-    let mut answer = String::new();
-    let _ = stream.read_to_string(&mut answer);
-    assert_eq!(raw_status(&answer), 200, "{answer}");
+    let fine = upload("5");
+    assert_eq!(raw_status(&fine), 200, "{fine}");
 }
