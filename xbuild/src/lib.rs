@@ -25,11 +25,11 @@ pub mod workspace;
 
 use clap::Parser;
 
-/// This xbuild's version.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-
 use crate::cli::{Cli, Command, MessageFormat};
 use crate::events::{Event, HumanReporter, JsonReporter, Reporter};
+
+/// This xbuild's version.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Runs the xbuild CLI on the process arguments; returns the exit code.
 pub fn main() -> i32 {

@@ -6,6 +6,12 @@ use crate::support::{
 };
 
 fn proxy(upstreams: &[String]) -> Host {
+    proxy_with(upstreams, "", "")
+}
+
+/// A server whose one route proxies to `upstreams`; `server` and `handler` are extra
+/// config lines for the server and extra fields (`, key = value`) for the handler.
+fn proxy_with(upstreams: &[String], server: &str, handler: &str) -> Host {
     let list = upstreams
         .iter()
         .map(|u| format!("{u:?}"))
@@ -17,8 +23,9 @@ fn proxy(upstreams: &[String]) -> Host {
         worker_threads = 1
         [apps.http.servers.proxy]
         listen = ["{{addr}}"]
+        {server}
         [[apps.http.servers.proxy.routes]]
-        handle = [{{ handler = "reverse_proxy", upstreams = [{list}], connect_timeout = 2.0 }}]
+        handle = [{{ handler = "reverse_proxy", upstreams = [{list}], connect_timeout = 2.0{handler} }}]
         "#
     ))
 }
@@ -203,17 +210,7 @@ fn one_host_decides_the_route_and_is_what_the_upstream_is_told() {
 #[test]
 fn over_h2c_the_upstream_is_told_the_clients_authority() {
     let upstream = echo_upstream("only");
-    let host = Host::start(&format!(
-        r#"
-        [apps.http]
-        worker_threads = 1
-        [apps.http.servers.proxy]
-        listen = ["{{addr}}"]
-        protocols = ["h2c"]
-        [[apps.http.servers.proxy.routes]]
-        handle = [{{ handler = "reverse_proxy", upstreams = ["{upstream}"] }}]
-        "#
-    ));
+    let host = proxy_with(&[upstream.to_string()], r#"protocols = ["h2c"]"#, "");
     let url = host.url("/over-h2");
     let (version, body) = send_h2(&url).unwrap();
     assert_eq!(version, http::Version::HTTP_2);
@@ -276,16 +273,11 @@ fn forwarding_headers_are_believed_only_from_trusted_proxies() {
     assert_eq!(value(&pairs, "x-real-ip"), None, "{pairs:?}");
     drop(host);
 
-    let trusting = Host::start(&format!(
-        r#"
-        [apps.http]
-        worker_threads = 1
-        [apps.http.servers.proxy]
-        listen = ["{{addr}}"]
-        [[apps.http.servers.proxy.routes]]
-        handle = [{{ handler = "reverse_proxy", upstreams = ["{upstream}"], trusted_proxies = ["127.0.0.0/8", "::1"] }}]
-        "#
-    ));
+    let trusting = proxy_with(
+        &[upstream.to_string()],
+        "",
+        r#", trusted_proxies = ["127.0.0.0/8", "::1"]"#,
+    );
     let pairs = lines(&get_with(&trusting.url("/"), &forged).body);
     assert_eq!(value(&pairs, "x-forwarded-for"), Some("6.6.6.6, 127.0.0.1"));
     assert_eq!(value(&pairs, "forwarded"), Some("for=6.6.6.6"));
