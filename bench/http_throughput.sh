@@ -6,8 +6,9 @@
 #   bench/http_throughput.sh            # defaults below; needs wrk (apt-get install -y wrk)
 #   WORKERS=2 DURATION=20s bench/http_throughput.sh
 #
-# Each round measures both servers back to back (alternating which goes first), so drift in
-# machine load hits both alike; the summary is the median of the per-round ratios. Besides
+# Each round measures the plain server, the host with its access log off and the host with
+# it on (the default), back to back in a rotating order, so drift in machine load hits all
+# three alike; the summary is the median of the per-round ratios. Besides
 # requests/s it reports the server's CPU time per request (from /proc), which is what
 # decides throughput once the server is the bottleneck and is less disturbed by other load.
 # With 2+ CPUs the servers are pinned to CPU 0 and wrk to CPU 1 (PIN=0 disables), so the
@@ -21,7 +22,6 @@ CONNECTIONS=${CONNECTIONS:-64}
 WRK_THREADS=${WRK_THREADS:-1}
 ROUNDS=${ROUNDS:-5}
 PIN=${PIN:-1}
-ACCESS_LOG=${ACCESS_LOG:-false} # the baseline writes no log; `true` measures its cost
 HOST_ADDR=127.0.0.1:18080
 PLAIN_ADDR=127.0.0.1:18081
 
@@ -45,9 +45,11 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-sed -e "s/^worker_threads = .*/worker_threads = $WORKERS/" \
-    -e "s/^access_log = .*/access_log = $ACCESS_LOG/" \
-    bench/hello-bench.toml >"$work/host.toml"
+for log in false true; do
+  sed -e "s/^worker_threads = .*/worker_threads = $WORKERS/" \
+      -e "s/^access_log = .*/access_log = $log/" \
+      bench/hello-bench.toml >"$work/host-log-$log.toml"
+done
 
 wait_for() { # addr
   for _ in $(seq 100); do
@@ -82,20 +84,26 @@ run_one() { # name addr command... -> "requests/s CPU-microseconds-per-request"
 
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-echo "settings: workers=$WORKERS connections=$CONNECTIONS wrk_threads=$WRK_THREADS duration=$DURATION rounds=$ROUNDS pinned=$([[ ${#server_pin[@]} -gt 0 ]] && echo yes || echo no) access_log=$ACCESS_LOG"
+echo "settings: workers=$WORKERS connections=$CONNECTIONS wrk_threads=$WRK_THREADS duration=$DURATION rounds=$ROUNDS pinned=$([[ ${#server_pin[@]} -gt 0 ]] && echo yes || echo no)"
 : >"$work/results"
+run_plain() { WORKERS=$WORKERS run_one plain "$PLAIN_ADDR" "$PLAIN_BIN" "$PLAIN_ADDR"; }
+# The log lines go to a file, as a service's would.
+run_host() { XBUILD_LOG=${XBUILD_LOG:-info} run_one "host-log-$1" "$HOST_ADDR" "$HOST_BIN" run --config "$work/host-log-$1.toml"; }
 for round in $(seq "$ROUNDS"); do
-  run_plain() { WORKERS=$WORKERS run_one plain "$PLAIN_ADDR" "$PLAIN_BIN" "$PLAIN_ADDR"; }
-  run_host() { XBUILD_LOG=${XBUILD_LOG:-info} run_one host "$HOST_ADDR" "$HOST_BIN" run --config "$work/host.toml"; }
-  if (( round % 2 )); then plain=$(run_plain); host=$(run_host); else host=$(run_host); plain=$(run_plain); fi
-  read -r plain_rps plain_cpu <<<"$plain"; read -r host_rps host_cpu <<<"$host"
-  echo "$plain_rps $host_rps $plain_cpu $host_cpu" >>"$work/results"
-  awk -v p="$plain_rps" -v h="$host_rps" -v pc="$plain_cpu" -v hc="$host_cpu" -v r="$round" 'BEGIN {
-    printf "round %d: plain %8.0f req/s %5.2f us CPU/req | host %8.0f req/s %5.2f us CPU/req | host/plain %5.1f%% req/s, %5.1f%% by CPU\n",
-      r, p, pc, h, hc, 100 * h / p, 100 * pc / hc }'
+  case $(( round % 3 )) in
+    1) plain=$(run_plain); off=$(run_host false); on=$(run_host true) ;;
+    2) off=$(run_host false); on=$(run_host true); plain=$(run_plain) ;;
+    0) on=$(run_host true); plain=$(run_plain); off=$(run_host false) ;;
+  esac
+  read -r plain_rps plain_cpu <<<"$plain"; read -r off_rps off_cpu <<<"$off"; read -r on_rps on_cpu <<<"$on"
+  echo "$plain_rps $off_rps $on_rps $plain_cpu $off_cpu $on_cpu" >>"$work/results"
+  awk -v p="$plain_rps" -v f="$off_rps" -v n="$on_rps" -v pc="$plain_cpu" -v fc="$off_cpu" -v nc="$on_cpu" -v r="$round" 'BEGIN {
+    printf "round %d: plain %7.0f req/s %5.2f us CPU/req | log off %7.0f req/s %5.2f us | log on %7.0f req/s %5.2f us | off/plain %5.1f%%, on/plain %5.1f%%\n",
+      r, p, pc, f, fc, n, nc, 100 * f / p, 100 * n / p }'
 done
 col() { awk -v c="$1" '{ print $c }' "$work/results" | median; }
-ratio=$(awk '{ print 100 * $2 / $1 }' "$work/results" | median)
-cpu_ratio=$(awk '{ print 100 * $3 / $4 }' "$work/results" | median)
-printf 'median: plain %.0f req/s %.2f us CPU/req | host %.0f req/s %.2f us CPU/req\n' "$(col 1)" "$(col 3)" "$(col 2)" "$(col 4)"
-printf 'host/plain (median of per-round ratios): %.1f%% of requests/s, %.1f%% by CPU per request (goal >= 90%%)\n' "$ratio" "$cpu_ratio"
+ratio() { awk -v a="$1" -v b="$2" '{ print 100 * $a / $b }' "$work/results" | median; }
+printf 'median: plain %.0f req/s %.2f us CPU/req | host, log off %.0f req/s %.2f us | host, log on %.0f req/s %.2f us\n' \
+  "$(col 1)" "$(col 4)" "$(col 2)" "$(col 5)" "$(col 3)" "$(col 6)"
+printf 'host/plain (median of per-round ratios), requests/s: access log off %.1f%%, on %.1f%% (goal >= 90%%)\n' "$(ratio 2 1)" "$(ratio 3 1)"
+printf 'host/plain by CPU per request: access log off %.1f%%, on %.1f%%; log on/off by CPU per request: %.1f%%\n' "$(ratio 4 5)" "$(ratio 4 6)" "$(ratio 5 6)"

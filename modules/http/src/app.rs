@@ -67,6 +67,21 @@ struct ServerConfig {
     /// Connections served at once.
     #[serde(default = "crate::limits::default_max_connections")]
     max_connections: usize,
+    /// Seconds a request body read may wait for the client; no limit when absent.
+    #[serde(default)]
+    read_timeout: Option<f64>,
+    /// Seconds a write to the client may wait without progress; no limit when absent.
+    #[serde(default)]
+    write_timeout: Option<f64>,
+    /// Bytes of a request's line and headers.
+    #[serde(default = "crate::limits::default_max_header_bytes")]
+    max_header_bytes: usize,
+    /// Bytes of a request's body.
+    #[serde(default = "crate::limits::default_max_request_body")]
+    max_request_body: u64,
+    /// HTTP/2 streams open at once on a connection.
+    #[serde(default = "crate::limits::default_max_concurrent_streams")]
+    max_concurrent_streams: u32,
 }
 
 fn default_protocols() -> Vec<String> {
@@ -132,6 +147,11 @@ fn provision_server(
         read_header_timeout: config.read_header_timeout,
         idle_timeout: config.idle_timeout,
         max_connections: config.max_connections,
+        read_timeout: config.read_timeout,
+        write_timeout: config.write_timeout,
+        max_header_bytes: config.max_header_bytes,
+        max_request_body: config.max_request_body,
+        max_concurrent_streams: config.max_concurrent_streams,
     }
     .check()
     .map_err(|e| format!("server `{name}`: {e}"))?;
@@ -322,6 +342,7 @@ impl App for HttpApp {
         // Whatever is left (connections over the grace period, client pool tasks) is
         // dropped here.
         running.runtime.shutdown_timeout(Duration::from_secs(1));
+        crate::access_log::flush();
         Ok(())
     }
 }

@@ -4,8 +4,10 @@
 //! incoming body) are stored inline, which saves an allocation per request over boxing
 //! everything, and anything else is boxed.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
@@ -20,8 +22,95 @@ pub struct HttpBody(Kind);
 enum Kind {
     /// Fixed bytes, taken when polled.
     Full(Option<Bytes>),
-    Incoming(Incoming),
+    Incoming(ClientBody),
     Boxed(UnsyncBoxBody<Bytes, BoxError>),
+}
+
+/// Why reading a client's request body stopped short. Handlers that read bodies find it in
+/// the error's source chain ([`BodyError::find`]) and answer with [`BodyError::status`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BodyError {
+    #[error("the request body is larger than the server's max_request_body ({limit} bytes)")]
+    TooLarge { limit: u64 },
+    #[error("the client sent no more of the request body for the server's read_timeout ({0:?})")]
+    TimedOut(Duration),
+}
+
+impl BodyError {
+    /// 413 or 408.
+    pub fn status(&self) -> http::StatusCode {
+        match self {
+            BodyError::TooLarge { .. } => http::StatusCode::PAYLOAD_TOO_LARGE,
+            BodyError::TimedOut(_) => http::StatusCode::REQUEST_TIMEOUT,
+        }
+    }
+
+    /// The body error somewhere in `err`'s source chain.
+    pub fn find<'e>(err: &'e (dyn std::error::Error + 'static)) -> Option<&'e BodyError> {
+        let mut next = Some(err);
+        while let Some(err) = next {
+            if let Some(found) = err.downcast_ref::<BodyError>() {
+                return Some(found);
+            }
+            next = err.source();
+        }
+        None
+    }
+}
+
+/// The client's body as hyper reads it, within the server's `max_request_body`, and (with
+/// `read_timeout`) failing when the client sends nothing more for that long.
+struct ClientBody {
+    body: Incoming,
+    /// Bytes still allowed.
+    remaining: u64,
+    limit: u64,
+    read_timeout: Option<Duration>,
+    // Set while a read waits; only a waiting read pays for a timer.
+    waiting: Option<Pin<Box<tokio::time::Sleep>>>,
+    failed: bool,
+}
+
+impl ClientBody {
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if self.failed {
+            return Poll::Ready(None);
+        }
+        match Pin::new(&mut self.body).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                self.waiting = None;
+                let len = frame.data_ref().map_or(0, |data| data.len() as u64);
+                match self.remaining.checked_sub(len) {
+                    Some(remaining) => {
+                        self.remaining = remaining;
+                        Poll::Ready(Some(Ok(frame)))
+                    }
+                    None => self.fail(BodyError::TooLarge { limit: self.limit }),
+                }
+            }
+            Poll::Ready(other) => {
+                self.waiting = None;
+                Poll::Ready(other.map(|result| result.map_err(Into::into)))
+            }
+            Poll::Pending => {
+                if let Some(limit) = self.read_timeout {
+                    let timer = self
+                        .waiting
+                        .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+                    if timer.as_mut().poll(cx).is_ready() {
+                        return self.fail(BodyError::TimedOut(limit));
+                    }
+                }
+                Poll::Pending
+            }
+        }
+    }
+
+    fn fail(&mut self, err: BodyError) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        self.failed = true;
+        self.waiting = None;
+        Poll::Ready(Some(Err(err.into())))
+    }
 }
 
 impl HttpBody {
@@ -50,9 +139,24 @@ impl Default for HttpBody {
     }
 }
 
+impl HttpBody {
+    /// A client's body, bounded by the server's `max_request_body` and `read_timeout`.
+    pub(crate) fn from_client(body: Incoming, limit: u64, read_timeout: Option<Duration>) -> Self {
+        Self(Kind::Incoming(ClientBody {
+            body,
+            remaining: limit,
+            limit,
+            read_timeout,
+            waiting: None,
+            failed: false,
+        }))
+    }
+}
+
 impl From<Incoming> for HttpBody {
+    /// An incoming body (an upstream's response, say) with no limits of its own.
     fn from(body: Incoming) -> Self {
-        Self(Kind::Incoming(body))
+        Self::from_client(body, u64::MAX, None)
     }
 }
 
@@ -77,7 +181,7 @@ impl Body for HttpBody {
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match &mut self.get_mut().0 {
             Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
-            Kind::Incoming(body) => Pin::new(body).poll_frame(cx).map_err(Into::into),
+            Kind::Incoming(body) => body.poll_frame(cx),
             Kind::Boxed(body) => Pin::new(body).poll_frame(cx),
         }
     }
@@ -85,7 +189,7 @@ impl Body for HttpBody {
     fn is_end_stream(&self) -> bool {
         match &self.0 {
             Kind::Full(bytes) => bytes.is_none(),
-            Kind::Incoming(body) => body.is_end_stream(),
+            Kind::Incoming(body) => body.failed || body.body.is_end_stream(),
             Kind::Boxed(body) => body.is_end_stream(),
         }
     }
@@ -93,7 +197,7 @@ impl Body for HttpBody {
     fn size_hint(&self) -> SizeHint {
         match &self.0 {
             Kind::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
-            Kind::Incoming(body) => body.size_hint(),
+            Kind::Incoming(body) => body.body.size_hint(),
             Kind::Boxed(body) => body.size_hint(),
         }
     }

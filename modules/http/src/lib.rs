@@ -38,6 +38,7 @@
 //! 500 for its request, is counted in `module_call_total{status="panic"}`, and the server
 //! keeps serving.
 
+mod access_log;
 mod app;
 mod body;
 pub mod handlers;
@@ -55,7 +56,7 @@ use http::{HeaderValue, StatusCode, header};
 use xbuild_core::{BoxError, Loaded, Module};
 
 pub use app::HttpApp;
-pub use body::HttpBody;
+pub use body::{BodyError, HttpBody};
 pub use observe::{REQUEST_ID_HEADER, RequestId, RequestInfo};
 
 /// A request as handlers see it.

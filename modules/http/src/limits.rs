@@ -1,13 +1,16 @@
 //! Per-server limits for a server on the open internet, on by default as in Caddy and
 //! nginx: how long a client may take to send a request's headers, how long a connection
-//! may sit idle, and how many connections are served at once. Each is a config key of the
-//! server, checked against a range when the config is provisioned (so `validate` refuses
-//! what is out of range).
+//! may sit idle, how many connections are served at once, how large a request's headers
+//! and body may be, and how many HTTP/2 streams a connection may open. Stalled body reads
+//! and response writes can be bounded too (off by default, as in Caddy). Each is a config
+//! key of the server, checked against a range when the config is provisioned (so
+//! `validate` refuses what is out of range).
 //!
 //! hyper's header timer also runs while an HTTP/1 connection waits for its next request, so
 //! an idle HTTP/1 connection is closed after the smaller of `read_header_timeout` and
 //! `idle_timeout`; the idle watchdog here covers HTTP/2 too.
 
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -27,6 +30,17 @@ pub(crate) struct LimitsConfig {
     pub idle_timeout: f64,
     /// Connections served at once; beyond it new ones wait to be accepted.
     pub max_connections: usize,
+    /// Seconds a request body read may wait for the client's next bytes; no limit when
+    /// absent.
+    pub read_timeout: Option<f64>,
+    /// Seconds a write to the client may wait without progress; no limit when absent.
+    pub write_timeout: Option<f64>,
+    /// Bytes of a request's head (request line and headers).
+    pub max_header_bytes: usize,
+    /// Bytes of a request's body.
+    pub max_request_body: u64,
+    /// HTTP/2 streams a connection may have open at once.
+    pub max_concurrent_streams: u32,
 }
 
 impl Default for LimitsConfig {
@@ -35,6 +49,11 @@ impl Default for LimitsConfig {
             read_header_timeout: default_read_header_timeout(),
             idle_timeout: default_idle_timeout(),
             max_connections: default_max_connections(),
+            read_timeout: None,
+            write_timeout: None,
+            max_header_bytes: default_max_header_bytes(),
+            max_request_body: default_max_request_body(),
+            max_concurrent_streams: default_max_concurrent_streams(),
         }
     }
 }
@@ -51,12 +70,39 @@ pub(crate) fn default_max_connections() -> usize {
     1000
 }
 
+/// 64 KiB: nginx takes 32 KiB at most by default, Go 1 MiB.
+pub(crate) fn default_max_header_bytes() -> usize {
+    64 << 10
+}
+
+/// 100 MiB: nginx's 1 MiB default breaks ordinary uploads behind a proxy, and none at all
+/// lets one client fill a disk or an upstream.
+pub(crate) fn default_max_request_body() -> u64 {
+    100 << 20
+}
+
+/// Between nginx's 128 and Go's 250.
+pub(crate) fn default_max_concurrent_streams() -> u32 {
+    100
+}
+
+/// hyper's smallest read buffer (it panics below it), which bounds a request's head.
+const MIN_HEADER_BYTES: usize = 8192;
+const MAX_HEADER_BYTES: usize = 16 << 20;
+const MAX_REQUEST_BODY: u64 = 1 << 40;
+const MAX_CONCURRENT_STREAMS: u32 = 10_000;
+
 /// Checked limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Limits {
     pub read_header_timeout: Duration,
     pub idle_timeout: Duration,
     pub max_connections: usize,
+    pub read_timeout: Option<Duration>,
+    pub write_timeout: Option<Duration>,
+    pub max_header_bytes: usize,
+    pub max_request_body: u64,
+    pub max_concurrent_streams: u32,
 }
 
 /// A number of seconds as the config would write it: `10`, `0.5`, `1e300`.
@@ -89,10 +135,48 @@ impl LimitsConfig {
                 self.max_connections
             ));
         }
+        let in_range = |field: &str, value: u64, min: u64, max: u64| {
+            if (min..=max).contains(&value) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "invalid {field} `{value}`: give a number from {min} to {max}"
+                ))
+            }
+        };
+        in_range(
+            "max_header_bytes (bytes)",
+            self.max_header_bytes as u64,
+            MIN_HEADER_BYTES as u64,
+            MAX_HEADER_BYTES as u64,
+        )?;
+        in_range(
+            "max_request_body (bytes)",
+            self.max_request_body,
+            1,
+            MAX_REQUEST_BODY,
+        )?;
+        in_range(
+            "max_concurrent_streams",
+            self.max_concurrent_streams.into(),
+            1,
+            MAX_CONCURRENT_STREAMS.into(),
+        )?;
         Ok(Limits {
             read_header_timeout: seconds("read_header_timeout", self.read_header_timeout, 3600.0)?,
             idle_timeout: seconds("idle_timeout", self.idle_timeout, 86400.0)?,
             max_connections: self.max_connections,
+            read_timeout: self
+                .read_timeout
+                .map(|value| seconds("read_timeout", value, 86400.0))
+                .transpose()?,
+            write_timeout: self
+                .write_timeout
+                .map(|value| seconds("write_timeout", value, 86400.0))
+                .transpose()?,
+            max_header_bytes: self.max_header_bytes,
+            max_request_body: self.max_request_body,
+            max_concurrent_streams: self.max_concurrent_streams,
         })
     }
 }
@@ -145,18 +229,63 @@ impl Drop for InFlight {
 }
 
 pin_project_lite::pin_project! {
-    /// A connection's stream, noting when bytes move.
+    /// A connection's stream, noting when bytes move, and failing a write that has waited
+    /// `write_timeout` without progress (a client that stopped reading).
     pub(crate) struct Tracked<S> {
         #[pin]
         stream: S,
         activity: Arc<Activity>,
+        write_timeout: Option<Duration>,
+        // Set while a write waits; only a stalled write pays for a timer.
+        stalled: Option<Pin<Box<tokio::time::Sleep>>>,
     }
 }
 
 impl<S> Tracked<S> {
-    pub fn new(stream: S, activity: Arc<Activity>) -> Self {
-        Self { stream, activity }
+    pub fn new(stream: S, activity: Arc<Activity>, write_timeout: Option<Duration>) -> Self {
+        Self {
+            stream,
+            activity,
+            write_timeout,
+            stalled: None,
+        }
     }
+}
+
+/// What a write that made no progress for `limit` fails with.
+fn write_timed_out(limit: Duration) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!("the client read nothing for write_timeout ({limit:?})"),
+    )
+}
+
+/// After a poll of a write: clears the stall timer on progress, and starts or checks it
+/// while the write waits.
+fn check_stall<T>(
+    result: Poll<io::Result<T>>,
+    progressed: bool,
+    limit: Option<Duration>,
+    stalled: &mut Option<Pin<Box<tokio::time::Sleep>>>,
+    activity: &Activity,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<T>> {
+    match (&result, limit) {
+        (Poll::Pending, Some(limit)) => {
+            let timer = stalled.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+            if timer.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Err(write_timed_out(limit)));
+            }
+        }
+        (Poll::Ready(_), _) => {
+            if progressed {
+                activity.touch();
+            }
+            *stalled = None;
+        }
+        (Poll::Pending, None) => {}
+    }
+    result
 }
 
 impl<S: AsyncRead> AsyncRead for Tracked<S> {
@@ -183,10 +312,9 @@ impl<S: AsyncWrite> AsyncWrite for Tracked<S> {
     ) -> Poll<io::Result<usize>> {
         let this = self.project();
         let result = this.stream.poll_write(cx, data);
-        if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
-            this.activity.touch();
-        }
-        result
+        let progressed = matches!(result, Poll::Ready(Ok(n)) if n > 0);
+        let limit = *this.write_timeout;
+        check_stall(result, progressed, limit, this.stalled, this.activity, cx)
     }
 
     fn poll_write_vectored(
@@ -196,10 +324,9 @@ impl<S: AsyncWrite> AsyncWrite for Tracked<S> {
     ) -> Poll<io::Result<usize>> {
         let this = self.project();
         let result = this.stream.poll_write_vectored(cx, bufs);
-        if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
-            this.activity.touch();
-        }
-        result
+        let progressed = matches!(result, Poll::Ready(Ok(n)) if n > 0);
+        let limit = *this.write_timeout;
+        check_stall(result, progressed, limit, this.stalled, this.activity, cx)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -207,7 +334,10 @@ impl<S: AsyncWrite> AsyncWrite for Tracked<S> {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.project().stream.poll_flush(cx)
+        let this = self.project();
+        let result = this.stream.poll_flush(cx);
+        let limit = *this.write_timeout;
+        check_stall(result, false, limit, this.stalled, this.activity, cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -282,6 +412,13 @@ mod tests {
         assert!(bad(|c| c.idle_timeout = 1e300).contains("at most 86400"));
         assert!(bad(|c| c.idle_timeout = f64::NAN).contains("idle_timeout"));
         assert!(bad(|c| c.max_connections = 0).contains("from 1 to 1000000"));
+        assert!(bad(|c| c.max_header_bytes = 100).contains("max_header_bytes (bytes) `100`"));
+        assert!(bad(|c| c.max_request_body = 0).contains("max_request_body"));
+        assert!(bad(|c| c.max_concurrent_streams = 0).contains("from 1 to 10000"));
+        assert!(bad(|c| c.read_timeout = Some(-1.0)).contains("read_timeout `-1`"));
+        assert!(bad(|c| c.write_timeout = Some(1e9)).contains("at most 86400"));
+        assert_eq!(limits.read_timeout, None, "off by default, as in Caddy");
+        assert_eq!(limits.write_timeout, None);
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// A request's ID. Unique within a process run; the random start keeps IDs of different
 /// runs apart in aggregated logs. Shown as 16 hex digits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct RequestId(u64);
+pub struct RequestId(pub(crate) u64);
 
 impl RequestId {
     pub(crate) fn next() -> Self {
@@ -31,7 +31,7 @@ impl RequestId {
         Self(counter.fetch_add(1, Ordering::Relaxed))
     }
 
-    fn hex(self) -> [u8; 16] {
+    pub(crate) fn hex(self) -> [u8; 16] {
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let mut out = [0u8; 16];
         for (i, byte) in out.iter_mut().enumerate() {

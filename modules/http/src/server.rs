@@ -105,12 +105,36 @@ impl Server {
         let (parts, path_ok) = clean_path(parts);
         let (parts, refused) = match (path_ok, canonical_host(parts)) {
             (true, (parts, None)) => (parts, None),
-            (false, (parts, _)) => (parts, Some("bad request: unusable path\n")),
-            (true, (parts, Some(why))) => (parts, Some(why)),
+            (false, (parts, _)) => (
+                parts,
+                Some((StatusCode::BAD_REQUEST, "bad request: unusable path\n")),
+            ),
+            (true, (parts, Some(why))) => (parts, Some((StatusCode::BAD_REQUEST, why))),
         };
+        let limits = &self.limits;
+        // hyper stops reading a head at its buffer size, but one read can take it past
+        // that, up to about twice the limit; this makes the limit exact.
+        let refused = refused.or_else(|| {
+            (head_size(&parts) > limits.max_header_bytes).then_some((
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "request header fields too large\n",
+            ))
+        });
+        // A body announced larger than allowed is refused before any handler runs; one
+        // that grows past the limit fails when read (crate::body::BodyError).
+        let refused = refused.or_else(|| {
+            let declared = http_body::Body::size_hint(&body).exact();
+            declared
+                .is_some_and(|len| len > limits.max_request_body)
+                .then_some((
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload too large: the request body is larger than this server accepts\n",
+                ))
+        });
+        let body = HttpBody::from_client(body, limits.max_request_body, limits.read_timeout);
         // Boxed so the per-request future, which hyper and the guard move around, does not
         // carry the whole request at each level.
-        let request = Box::new(http::Request::from_parts(parts, HttpBody::from(body)));
+        let request = Box::new(http::Request::from_parts(parts, body));
         let index = if refused.is_none() {
             self.routes.iter().position(|r| r.matcher.matches(&request))
         } else {
@@ -128,20 +152,9 @@ impl Server {
                     .await
                 {
                     Ok(response) => response,
-                    Err(err) => {
-                        tracing::error!(
-                            server = &*server.name,
-                            route = route_name,
-                            request_id = %id,
-                            error = %err,
-                            "handler failed; answering 500"
-                        );
-                        text_response(StatusCode::INTERNAL_SERVER_ERROR, "internal server error\n")
-                    }
+                    Err(err) => server.handler_failed(route_name, id, &*err),
                 },
-                None if refused.is_some() => {
-                    text_response(StatusCode::BAD_REQUEST, refused.unwrap_or_default())
-                }
+                None if let Some((status, why)) = refused => text_response(status, why),
                 None => text_response(StatusCode::NOT_FOUND, "not found: no route matched\n"),
             };
             let elapsed = started.elapsed();
@@ -153,22 +166,82 @@ impl Server {
                     HeaderName::from_static(REQUEST_ID_HEADER),
                     id.header_value(),
                 );
-                tracing::info!(
-                    target: "http.access",
-                    server = &*server.name,
-                    route = route_name,
-                    request_id = %id,
-                    remote = %log.remote,
-                    method = %log.method,
-                    uri = %LoggedUri(&log.uri),
-                    status,
-                    duration_us = elapsed.as_micros() as u64,
-                    "request"
-                );
+                // The filter (`XBUILD_LOG`) may leave the line out; the ID header stays.
+                if crate::access_log::enabled() {
+                    crate::access_log::log(&crate::access_log::AccessLine {
+                        server: &server.name,
+                        route: route_name,
+                        request_id: id,
+                        remote: log.remote,
+                        method: log.method.as_str(),
+                        uri: &log.uri,
+                        status,
+                        duration: elapsed,
+                    });
+                }
             }
             Ok(response)
         }
     }
+}
+
+impl Server {
+    /// The answer when a route's handlers failed: the client's fault when its body broke a
+    /// limit (too large, too slow), else a 500.
+    fn handler_failed(
+        &self,
+        route: &str,
+        id: crate::RequestId,
+        err: &(dyn std::error::Error + 'static),
+    ) -> Response {
+        if let Some(body_error) = crate::BodyError::find(err) {
+            tracing::debug!(server = &*self.name, route, request_id = %id, error = %err, "request body refused");
+            return body_error_response(body_error);
+        }
+        tracing::error!(
+            server = &*self.name,
+            route,
+            request_id = %id,
+            error = %err,
+            "handler failed; answering 500"
+        );
+        text_response(StatusCode::INTERNAL_SERVER_ERROR, "internal server error\n")
+    }
+}
+
+/// About the bytes of a request's head as sent: the request line and each header line.
+fn head_size(parts: &http::request::Parts) -> usize {
+    let uri = &parts.uri;
+    let target = uri.scheme_str().map_or(0, |s| s.len() + 3)
+        + uri.authority().map_or(0, |a| a.as_str().len())
+        + uri.path_and_query().map_or(1, |p| p.as_str().len());
+    let line = parts.method.as_str().len() + target + " HTTP/1.1\r\n".len() + 1;
+    parts
+        .headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum::<usize>()
+        + line
+}
+
+/// The answer to a request whose body was refused while a handler read it.
+pub(crate) fn body_error_response(err: &crate::BodyError) -> Response {
+    let mut response = match err {
+        crate::BodyError::TooLarge { .. } => text_response(
+            err.status(),
+            "payload too large: the request body is larger than this server accepts\n",
+        ),
+        crate::BodyError::TimedOut(_) => text_response(
+            err.status(),
+            "request timeout: the request body did not arrive in time\n",
+        ),
+    };
+    // The rest of the body is not read, so the connection cannot carry another request.
+    response.headers_mut().insert(
+        http::header::CONNECTION,
+        http::HeaderValue::from_static("close"),
+    );
+    response
 }
 
 /// The request with its path cleaned ([`crate::path::clean`]) and the raw path kept as a
@@ -230,58 +303,6 @@ fn canonical_host(mut parts: http::request::Parts) -> (http::request::Parts, Opt
     (parts, refused)
 }
 
-/// A request target as the access log writes it: without userinfo (`user:pass@` of an
-/// absolute-form target is a credential, not a host), and with control and bidirectional
-/// formatting characters escaped, so a log viewer shows what was sent rather than
-/// reordering or hiding it.
-struct LoggedUri<'a>(&'a http::Uri);
-
-impl std::fmt::Display for LoggedUri<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let uri = self.0;
-        if let Some(scheme) = uri.scheme_str() {
-            write!(f, "{scheme}://")?;
-        }
-        if let Some(authority) = uri.authority() {
-            let host = authority
-                .as_str()
-                .rsplit_once('@')
-                .map_or(authority.as_str(), |(_, host)| host);
-            write!(f, "{}", Escaped(host))?;
-        }
-        write!(
-            f,
-            "{}",
-            Escaped(uri.path_and_query().map_or("", |p| p.as_str()))
-        )
-    }
-}
-
-/// Text with control and bidirectional formatting characters written as `\u{...}`.
-struct Escaped<'a>(&'a str);
-
-impl std::fmt::Display for Escaped<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        escape_into(f, self.0)
-    }
-}
-
-fn escape_into(f: &mut std::fmt::Formatter<'_>, text: &str) -> std::fmt::Result {
-    use std::fmt::Write;
-    for c in text.chars() {
-        let bidi = matches!(
-            c,
-            '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
-        );
-        if c.is_control() || bidi {
-            write!(f, "\\u{{{:04x}}}", c as u32)?;
-        } else {
-            f.write_char(c)?;
-        }
-    }
-    Ok(())
-}
-
 /// Request details only the access log line needs.
 struct AccessLog {
     method: http::Method,
@@ -298,17 +319,28 @@ pub(crate) async fn serve_listener(
 ) {
     let limits = server.limits;
     let mut http1 = hyper::server::conn::http1::Builder::new();
+    // The read buffer bounds a request's head: past it hyper answers 431.
     http1
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.read_header_timeout);
+        .header_read_timeout(limits.read_header_timeout)
+        .max_buf_size(limits.max_header_bytes);
     let mut auto = match server.protocols {
         Protocols::H2c => auto::Builder::new(TokioExecutor::new()).http2_only(),
         _ => auto::Builder::new(TokioExecutor::new()),
     };
     auto.http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.read_header_timeout);
-    auto.http2().timer(TokioTimer::new());
+        .header_read_timeout(limits.read_header_timeout)
+        .max_buf_size(limits.max_header_bytes);
+    // Bounded explicitly rather than by whatever hyper's defaults are: streams at once,
+    // header list size, and streams a client may open and reset before they are accepted
+    // (the rapid-reset attack).
+    auto.http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(limits.max_concurrent_streams)
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+        .max_pending_accept_reset_streams(20)
+        .max_local_error_reset_streams(1024);
     let graceful = GracefulShutdown::new();
     // One permit per connection served: past `max_connections`, new connections wait in
     // the listen backlog until one closes, and the open ones keep being served.
@@ -350,7 +382,7 @@ pub(crate) async fn serve_listener(
         };
         let _ = stream.set_nodelay(true);
         let activity = Activity::new();
-        let io = TokioIo::new(Tracked::new(stream, activity.clone()));
+        let io = TokioIo::new(Tracked::new(stream, activity.clone(), limits.write_timeout));
         let service_server = server.clone();
         let service_activity = activity.clone();
         let service = service_fn(move |request| {
@@ -409,21 +441,7 @@ fn spawn_connection<C, E>(
 
 #[cfg(test)]
 mod tests {
-    use super::{Escaped, LoggedUri, Protocols};
-
-    #[test]
-    fn the_access_log_drops_userinfo_and_escapes_what_a_terminal_would_obey() {
-        let shown = |uri: &str| LoggedUri(&uri.parse().unwrap()).to_string();
-        assert_eq!(shown("/a/b?q=1"), "/a/b?q=1");
-        assert_eq!(
-            shown("http://user:secret@site.example:8080/x"),
-            "http://site.example:8080/x"
-        );
-        assert_eq!(
-            Escaped("/a\u{202E}txt.exe\x1b[2J").to_string(),
-            "/a\\u{202e}txt.exe\\u{001b}[2J"
-        );
-    }
+    use super::Protocols;
 
     #[test]
     fn parses_protocol_lists() {

@@ -6,7 +6,7 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -58,12 +58,21 @@ struct Prepared {
 }
 
 pin_project_lite::pin_project! {
-    /// A body that notes whether reading it failed.
+    /// A body that notes whether reading it failed, and how.
     struct NoteErrors {
         #[pin]
         inner: HttpBody,
-        failed: Arc<AtomicBool>,
+        failed: Arc<std::sync::Mutex<Option<BodyFailure>>>,
     }
+}
+
+/// How reading the client's body failed.
+#[derive(Debug, Clone, Copy)]
+enum BodyFailure {
+    /// The server's body limits (size, time): 413 or 408.
+    Limit(crate::BodyError),
+    /// Garbled framing and the like: 400.
+    Malformed,
 }
 
 impl http_body::Body for NoteErrors {
@@ -76,8 +85,12 @@ impl http_body::Body for NoteErrors {
     ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, BoxError>>> {
         let this = self.project();
         let polled = this.inner.poll_frame(cx);
-        if let std::task::Poll::Ready(Some(Err(_))) = &polled {
-            this.failed.store(true, Ordering::Relaxed);
+        if let std::task::Poll::Ready(Some(Err(err))) = &polled {
+            let failure = match crate::BodyError::find(&**err) {
+                Some(limit) => BodyFailure::Limit(*limit),
+                None => BodyFailure::Malformed,
+            };
+            *this.failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(failure);
         }
         polled
     }
@@ -287,7 +300,7 @@ impl Prepared {
         };
         // A request body the client garbles (bad chunked framing) fails the upstream
         // request too; the flag tells that apart from an upstream failing (400, not 502).
-        let client_body_failed = Arc::new(AtomicBool::new(false));
+        let client_body_failed = Arc::new(std::sync::Mutex::new(None));
         let body = if body.is_end_stream() {
             body
         } else {
@@ -345,11 +358,17 @@ impl Prepared {
                     strip_hop_by_hop(&mut parts.headers);
                     return Response::from_parts(parts, HttpBody::from(body));
                 }
-                Err(_) if client_body_failed.load(Ordering::Relaxed) => {
-                    return crate::text_response(
-                        StatusCode::BAD_REQUEST,
-                        "bad request: the request body could not be read\n",
-                    );
+                Err(_)
+                    if let Some(failure) =
+                        *client_body_failed.lock().unwrap_or_else(|p| p.into_inner()) =>
+                {
+                    return match failure {
+                        BodyFailure::Limit(limit) => crate::server::body_error_response(&limit),
+                        BodyFailure::Malformed => crate::text_response(
+                            StatusCode::BAD_REQUEST,
+                            "bad request: the request body could not be read\n",
+                        ),
+                    };
                 }
                 Err(err) => {
                     failures.push(format!("{upstream}: {err}"));

@@ -12,6 +12,8 @@ mod routes;
 mod file_server;
 // reverse_proxy and headers.
 mod proxy_headers;
+// Per-server limits: head and body sizes, stalled reads and writes, HTTP/2 streams.
+mod limits;
 // metrics, panics, shutdown.
 mod lifecycle;
 // Config errors as `host validate` reports them, and the shipped examples.

@@ -252,3 +252,42 @@ pub fn echo_upstream(name: &'static str) -> SocketAddr {
     });
     addr
 }
+
+/// A plain hyper server on the client runtime that reads each request's whole body before
+/// answering `read N bytes` (or 400 with the error when the body broke off).
+pub fn body_upstream() -> SocketAddr {
+    let listener = rt()
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    rt().spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let service = service_fn(|request: Request<hyper::body::Incoming>| async move {
+                let answer = match request.into_body().collect().await {
+                    Ok(body) => format!("read {} bytes\n", body.to_bytes().len()),
+                    Err(err) => format!("body broke off: {err}\n"),
+                };
+                Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from(answer))))
+            });
+            tokio::spawn(
+                hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service),
+            );
+        }
+    });
+    addr
+}
+
+/// Sends `bytes` as they are on a new connection, then reads whatever comes back for up to
+/// `wait` (until the server closes), as a client that stalls halfway would.
+pub fn raw_bytes(addr: SocketAddr, bytes: &[u8], wait: Duration) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(wait)).unwrap();
+    stream.write_all(bytes).unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}

@@ -1,0 +1,179 @@
+//! Per-server limits a client runs into: the size of a request's head and body, a body
+//! that stalls (read_timeout), a client that stops reading (write_timeout), and HTTP/2's
+//! concurrent streams. Idle and slow-header limits are in the suite's standard_host tests.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use crate::support::{Host, body_upstream, raw_bytes, raw_head, raw_status, rt};
+
+/// A server whose one route proxies to an upstream that reads whole bodies; `server` adds
+/// config lines to the server.
+fn proxy_reading_bodies(server: &str) -> Host {
+    let upstream = body_upstream();
+    Host::start(&format!(
+        r#"
+        [apps.http]
+        worker_threads = 1
+        [apps.http.servers.limits]
+        listen = ["{{addr}}"]
+        access_log = false
+        {server}
+        [[apps.http.servers.limits.routes]]
+        handle = [{{ handler = "reverse_proxy", upstreams = ["{upstream}"] }}]
+        "#
+    ))
+}
+
+#[test]
+fn a_request_head_past_max_header_bytes_is_answered_431() {
+    let host = proxy_reading_bodies("max_header_bytes = 16384");
+    let big = "x".repeat(20_000);
+    let answer = raw_head(
+        host.addr,
+        &format!("GET / HTTP/1.1\r\nHost: t\r\nX-Big: {big}\r\nConnection: close"),
+    );
+    assert_eq!(raw_status(&answer), 431, "{answer}");
+    let fits = "x".repeat(10_000);
+    let answer = raw_head(
+        host.addr,
+        &format!("GET / HTTP/1.1\r\nHost: t\r\nX-Big: {fits}\r\nConnection: close"),
+    );
+    assert_eq!(raw_status(&answer), 200, "{answer}");
+
+    // The default (64 KiB) holds too.
+    let default = proxy_reading_bodies("");
+    let huge = "x".repeat(100_000);
+    let answer = raw_head(
+        default.addr,
+        &format!("GET / HTTP/1.1\r\nHost: t\r\nX-Big: {huge}\r\nConnection: close"),
+    );
+    assert_eq!(raw_status(&answer), 431, "{answer}");
+}
+
+#[test]
+fn a_body_past_max_request_body_is_answered_413_announced_or_not() {
+    let host = proxy_reading_bodies("max_request_body = 1000");
+    let wait = Duration::from_secs(20);
+    // Announced with Content-Length: refused before any handler runs.
+    let announced = format!(
+        "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 2000\r\nConnection: close\r\n\r\n{}",
+        "a".repeat(2000)
+    );
+    let answer = raw_bytes(host.addr, announced.as_bytes(), wait);
+    assert_eq!(raw_status(&answer), 413, "{answer}");
+    // Chunked, so only reading finds out: the upstream never gets the whole body.
+    let chunk = "b".repeat(600);
+    let chunked = format!(
+        "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n\
+         258\r\n{chunk}\r\n258\r\n{chunk}\r\n0\r\n\r\n"
+    );
+    let answer = raw_bytes(host.addr, chunked.as_bytes(), wait);
+    assert_eq!(raw_status(&answer), 413, "{answer}");
+    // Within the limit, the body goes through whole.
+    let small = format!(
+        "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n{}",
+        "c".repeat(1000)
+    );
+    let answer = raw_bytes(host.addr, small.as_bytes(), wait);
+    assert!(answer.contains("read 1000 bytes"), "{answer}");
+}
+
+#[test]
+fn a_body_that_stalls_past_read_timeout_is_answered_408() {
+    let host = proxy_reading_bodies("read_timeout = 1");
+    let started = Instant::now();
+    // Half the announced body, then nothing.
+    let answer = raw_bytes(
+        host.addr,
+        b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabcde",
+        Duration::from_secs(20),
+    );
+    assert_eq!(raw_status(&answer), 408, "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("connection: close"),
+        "{answer}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "answered only after {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_client_that_stops_reading_is_cut_off_after_write_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    // Far more than loopback's socket buffers hold, so the server's writes stall.
+    let size = 64 << 20;
+    std::fs::write(dir.path().join("big.bin"), vec![7u8; size]).unwrap();
+    let host = Host::start(&format!(
+        r#"
+        [apps.http]
+        worker_threads = 1
+        [apps.http.servers.files]
+        listen = ["{{addr}}"]
+        access_log = false
+        write_timeout = 1
+        [[apps.http.servers.files.routes]]
+        handle = [{{ handler = "file_server", root = {root:?} }}]
+        "#,
+        root = dir.path().to_str().unwrap()
+    ));
+    let mut stream = TcpStream::connect(host.addr).unwrap();
+    stream
+        .write_all(b"GET /big.bin HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    // Read nothing for a while: the server's writes wait on a full socket.
+    std::thread::sleep(Duration::from_secs(4));
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut received = 0usize;
+    let mut buffer = vec![0u8; 1 << 16];
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => received += n,
+        }
+    }
+    assert!(
+        received < size,
+        "the whole file ({received} bytes) arrived: the stalled write was not cut off"
+    );
+}
+
+#[test]
+fn http2_connections_are_told_the_stream_limit() {
+    let host = Host::start(
+        r#"
+        [apps.http]
+        worker_threads = 1
+        [apps.http.servers.h2]
+        listen = ["{addr}"]
+        access_log = false
+        protocols = ["h2c"]
+        max_concurrent_streams = 7
+        [[apps.http.servers.h2.routes]]
+        handle = [{ handler = "static_response", body = "ok" }]
+        "#,
+    );
+    let limit = rt().block_on(async {
+        let stream = tokio::net::TcpStream::connect(host.addr).await.unwrap();
+        let (client, connection) = h2::client::handshake(stream).await.unwrap();
+        let mut connection = Box::pin(connection);
+        // The server's SETTINGS arrive as the connection is driven; one request makes sure.
+        let mut client = client.ready().await.unwrap();
+        let (response, _) = client
+            .send_request(http::Request::get("http://t/").body(()).unwrap(), true)
+            .unwrap();
+        let driver = async { (&mut connection).await };
+        tokio::select! {
+            answered = response => { answered.unwrap(); }
+            _ = driver => panic!("the connection ended first"),
+        }
+        connection.max_concurrent_send_streams()
+    });
+    assert_eq!(limit, 7);
+}
