@@ -49,11 +49,16 @@ struct Server {
 
 impl Server {
     fn start(config: &Path) -> Self {
+        Self::start_with_env(config, &[])
+    }
+
+    fn start_with_env(config: &Path, env: &[(&str, &str)]) -> Self {
         let mut command = Command::new(host());
         command
             .arg("run")
             .arg("--config")
             .arg(config)
+            .envs(env.iter().copied())
             .current_dir(repo_root());
         Self {
             process: Some(Spawned::new(command)),
@@ -622,6 +627,100 @@ fn a_deny_route_cannot_be_walked_around_with_unclean_paths() {
         out.stderr
     );
     assert!(!out.stderr.contains("hunter2"), "{}", out.stderr);
+}
+
+#[test]
+fn the_access_log_has_a_line_for_every_request_even_refused_or_cut_short() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = config_file(
+        dir.path(),
+        &format!(
+            "[apps.http.servers.main]\nlisten = [\"127.0.0.1:{port}\"]\n\
+             [[apps.http.servers.main.routes]]\nname = \"boom\"\nmatch = {{ path = [\"/panic/*\"] }}\nhandle = [{{ handler = \"test_panic\" }}]\n\
+             [[apps.http.servers.main.routes]]\nname = \"fine\"\nhandle = [{{ handler = \"static_response\", body = \"fine\" }}]\n"
+        ),
+    );
+    let addr = format!("127.0.0.1:{port}");
+    let raw = |bytes: &[u8]| {
+        let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+        stream
+            .set_read_timeout(Some(crate::support::PATIENCE))
+            .unwrap();
+        stream.write_all(bytes).unwrap();
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        String::from_utf8_lossy(&answer).into_owned()
+    };
+    for format in ["text", "json"] {
+        let server = Server::start_with_env(&config, &[("XBUILD_LOG_FORMAT", format)]);
+        wait_listening(&addr);
+        let fine = get(&addr, "/fine?q=1");
+        let id = fine.header("x-request-id").unwrap().to_owned();
+        // hyper refuses these before any route sees them: an invalid method, a head too big.
+        let refused = raw(b"G\x01T / HTTP/1.1\r\nHost: t\r\n\r\n");
+        assert!(refused.starts_with("HTTP/1.1 400"), "{refused}");
+        let big = format!(
+            "GET / HTTP/1.1\r\nHost: t\r\nX-Big: {}\r\n\r\n",
+            "x".repeat(300_000)
+        );
+        assert!(raw(big.as_bytes()).starts_with("HTTP/1.1 431"));
+        // 200 and part of the body, then the handler's body panics.
+        let cut = raw(b"GET /panic/stream HTTP/1.1\r\nHost: t\r\n\r\n");
+        assert!(
+            cut.starts_with("HTTP/1.1 200") && cut.contains("partial"),
+            "{cut}"
+        );
+        let out = server.stop();
+        assert_eq!(out.code, Some(0), "{}", out.stderr);
+        let access: Vec<&str> = out
+            .stderr
+            .lines()
+            .filter(|l| l.contains("http.access"))
+            .collect();
+        assert_eq!(access.len(), 4, "{}", out.stderr);
+        let fields = |line: &str| -> serde_json::Value {
+            if format == "json" {
+                let line: serde_json::Value = serde_json::from_str(line).unwrap();
+                assert_eq!(line["target"], "http.access");
+                line["fields"].clone()
+            } else {
+                let rest = line.split_once("http.access: request ").unwrap().1;
+                rest.split(' ')
+                    .map(|pair| {
+                        let (key, value) = pair.split_once('=').unwrap();
+                        let value = value
+                            .parse::<u64>()
+                            .map_or_else(|_| value.into(), serde_json::Value::from);
+                        (key.to_owned(), value)
+                    })
+                    .collect::<serde_json::Map<_, _>>()
+                    .into()
+            }
+        };
+        let lines: Vec<serde_json::Value> = access.iter().map(|l| fields(l)).collect();
+        let with = |key: &str, value: serde_json::Value| {
+            lines
+                .iter()
+                .find(|l| l[key] == value)
+                .unwrap_or_else(|| panic!("no {key}={value} line in {lines:#?}"))
+        };
+        let line = with("request_id", id.clone().into());
+        assert_eq!(line["uri"], "/fine?q=1");
+        assert_eq!(line["route"], "fine");
+        assert_eq!(line["method"], "GET");
+        assert_eq!(line["status"], 200);
+        assert_eq!(line["server"], "main");
+        let line = with("status", 400.into());
+        assert_eq!(line["route"], "(rejected)");
+        assert_eq!(line["error"], "malformed_request");
+        let line = with("status", 431.into());
+        assert_eq!(line["route"], "(rejected)");
+        let line = with("route", "boom".into());
+        assert_eq!(line["status"], 200);
+        assert_eq!(line["error"], "body_panicked", "{lines:#?}");
+    }
 }
 
 /// Sends one keep-alive request on `stream` and reads its response's body.

@@ -23,9 +23,12 @@ pub(crate) struct AccessLine<'a> {
     pub request_id: crate::RequestId,
     pub remote: SocketAddr,
     pub method: &'a str,
-    pub uri: &'a http::Uri,
+    /// `-` when the request could not be parsed.
+    pub uri: Option<&'a http::Uri>,
     pub status: u16,
     pub duration: Duration,
+    /// Why a streamed response ended short.
+    pub error: Option<&'a str>,
 }
 
 /// Whether the host's log filter lets `http.access` lines through.
@@ -81,6 +84,10 @@ fn format_text(out: &mut Vec<u8>, now: SystemTime, line: &AccessLine<'_>) {
     out.extend_from_slice(itoa::Buffer::new().format(line.status).as_bytes());
     out.extend_from_slice(b" duration_us=");
     out.extend_from_slice(itoa::Buffer::new().format(micros(line.duration)).as_bytes());
+    if let Some(error) = line.error {
+        out.extend_from_slice(b" error=");
+        escape_text(out, error);
+    }
     out.push(b'\n');
 }
 
@@ -104,6 +111,10 @@ fn format_json(out: &mut Vec<u8>, now: SystemTime, line: &AccessLine<'_>) {
     out.extend_from_slice(itoa::Buffer::new().format(line.status).as_bytes());
     out.extend_from_slice(br#","duration_us":"#);
     out.extend_from_slice(itoa::Buffer::new().format(micros(line.duration)).as_bytes());
+    if let Some(error) = line.error {
+        out.extend_from_slice(br#","error":"#);
+        json_string(out, error);
+    }
     out.extend_from_slice(b"},\"target\":\"http.access\"}\n");
 }
 
@@ -136,7 +147,11 @@ fn json_inner(out: &mut Vec<u8>, text: &str) {
 
 /// A request target as the log writes it: without userinfo (`user:pass@` of an
 /// absolute-form target is a credential, not a host), each part through `escape`.
-fn write_uri(out: &mut Vec<u8>, uri: &http::Uri, escape: impl Fn(&mut Vec<u8>, &str)) {
+fn write_uri(out: &mut Vec<u8>, uri: Option<&http::Uri>, escape: impl Fn(&mut Vec<u8>, &str)) {
+    let Some(uri) = uri else {
+        out.push(b'-');
+        return;
+    };
     if let Some(scheme) = uri.scheme_str() {
         escape(out, scheme);
         out.extend_from_slice(b"://");
@@ -276,9 +291,10 @@ mod tests {
             request_id: crate::RequestId(0xfe),
             remote: "127.0.0.1:4000".parse().unwrap(),
             method: "GET",
-            uri: &uri,
+            uri: Some(&uri),
             status: 200,
             duration: Duration::from_micros(1234),
+            error: None,
         };
         let at = SystemTime::UNIX_EPOCH + Duration::from_micros(1_790_000_000_123_456);
         let mut text = Vec::new();

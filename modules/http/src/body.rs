@@ -23,7 +23,14 @@ enum Kind {
     /// Fixed bytes, taken when polled.
     Full(Option<Bytes>),
     Incoming(ClientBody),
-    Boxed(UnsyncBoxBody<Bytes, BoxError>),
+    /// Any other body; `module` is the handler module that answered with it, once the
+    /// chain has seen it, and each poll then goes through the core's guard as that module's
+    /// `body` call, so a panic while the body streams is caught and counted like one in
+    /// `serve`.
+    Boxed {
+        body: UnsyncBoxBody<Bytes, BoxError>,
+        module: Option<&'static str>,
+    },
 }
 
 /// Why reading a client's request body stopped short. Handlers that read bodies find it in
@@ -129,7 +136,29 @@ impl HttpBody {
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        Self(Kind::Boxed(body.map_err(Into::into).boxed_unsync()))
+        Self(Kind::Boxed {
+            body: body.map_err(Into::into).boxed_unsync(),
+            module: None,
+        })
+    }
+
+    /// Whether the body streams (a file, an upstream's answer, a handler's own stream)
+    /// rather than being fixed bytes or the client's upload.
+    pub(crate) fn is_streaming(&self) -> bool {
+        matches!(self.0, Kind::Boxed { .. })
+    }
+
+    /// Marks a streaming body as `module`'s (unless an inner handler's already), so its
+    /// polls run guarded.
+    pub(crate) fn answered_by(mut self, id: &'static str) -> Self {
+        if let Kind::Boxed {
+            module: module @ None,
+            ..
+        } = &mut self.0
+        {
+            *module = Some(id);
+        }
+        self
     }
 }
 
@@ -165,7 +194,7 @@ impl std::fmt::Debug for HttpBody {
         let kind = match &self.0 {
             Kind::Full(_) => "full",
             Kind::Incoming(_) => "incoming",
-            Kind::Boxed(_) => "boxed",
+            Kind::Boxed { .. } => "boxed",
         };
         f.debug_tuple("HttpBody").field(&kind).finish()
     }
@@ -179,10 +208,25 @@ impl Body for HttpBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        match &mut self.get_mut().0 {
+        let this = self.get_mut();
+        match &mut this.0 {
             Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
             Kind::Incoming(body) => body.poll_frame(cx),
-            Kind::Boxed(body) => Pin::new(body).poll_frame(cx),
+            Kind::Boxed { body, module: None } => Pin::new(body).poll_frame(cx),
+            Kind::Boxed {
+                body,
+                module: Some(module),
+            } => {
+                match xbuild_core::guard::call(module, "body", || Ok(Pin::new(body).poll_frame(cx)))
+                {
+                    Ok(polled) => polled,
+                    Err(err) => {
+                        // The body's state is whatever the panic left; never poll it again.
+                        this.0 = Kind::Full(None);
+                        Poll::Ready(Some(Err(err.into())))
+                    }
+                }
+            }
         }
     }
 
@@ -190,7 +234,7 @@ impl Body for HttpBody {
         match &self.0 {
             Kind::Full(bytes) => bytes.is_none(),
             Kind::Incoming(body) => body.failed || body.body.is_end_stream(),
-            Kind::Boxed(body) => body.is_end_stream(),
+            Kind::Boxed { body, .. } => body.is_end_stream(),
         }
     }
 
@@ -198,7 +242,7 @@ impl Body for HttpBody {
         match &self.0 {
             Kind::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
             Kind::Incoming(body) => body.body.size_hint(),
-            Kind::Boxed(body) => body.size_hint(),
+            Kind::Boxed { body, .. } => body.size_hint(),
         }
     }
 }

@@ -104,6 +104,7 @@ impl<'a> Next<'a> {
         // its state, and this future is moved at every level of every request.
         let info = self.info;
         NextCall {
+            id: self.rest.first().map_or("", |first| first.id()),
             call: self.rest.split_first().map(|(first, rest)| {
                 first.call_async("serve", move |h| h.serve(request, Next { rest, info }))
             }),
@@ -118,6 +119,7 @@ impl<'a> Next<'a> {
     ) -> impl Future<Output = Result<Response, BoxError>> + Send + 'a {
         let info = self.info;
         NextCall {
+            id: self.rest.first().map_or("", |first| first.id()),
             call: self.rest.split_first().map(|(first, rest)| {
                 first.call_async("serve", move |h| h.serve(*request, Next { rest, info }))
             }),
@@ -126,8 +128,10 @@ impl<'a> Next<'a> {
 }
 
 pin_project_lite::pin_project! {
-    /// The guarded call of the next handler, or nothing at the end of the chain.
+    /// The guarded call of the next handler (with its module ID), or nothing at the end of
+    /// the chain.
     struct NextCall<F> {
+        id: &'static str,
         #[pin]
         call: Option<F>,
     }
@@ -143,8 +147,13 @@ where
         self: Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
-        match self.project().call.as_pin_mut() {
-            Some(call) => call.poll(cx).map_err(Into::into),
+        let this = self.project();
+        let id = *this.id;
+        match this.call.as_pin_mut() {
+            Some(call) => call.poll(cx).map(|answered| match answered {
+                Ok(response) => Ok(response.map(|body| body.answered_by(id))),
+                Err(err) => Err(err.into()),
+            }),
             None => std::task::Poll::Ready(Ok(text_response(
                 StatusCode::NOT_FOUND,
                 "not found: no handler answered this request\n",

@@ -4,7 +4,8 @@
 //! `/x/../admin` (Caddy cleans the path before matching for the same reason).
 //!
 //! Cleaning: percent-escapes of unreserved characters (RFC 3986: letters, digits, `-`, `.`,
-//! `_`, `~`) are decoded once, other escapes are kept with upper-case hex; empty and `.`
+//! `_`, `~`) are decoded once, other escapes are kept with upper-case hex, and a `%` that
+//! starts no escape is written `%25`; empty and `.`
 //! segments are dropped; `..` removes the segment before it and never climbs above the root;
 //! a trailing slash is kept. The result starts with `/`.
 
@@ -59,7 +60,9 @@ fn is_unreserved(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~')
 }
 
-/// Decodes `%XX` escapes of unreserved characters; keeps others, hex upper-cased.
+/// Decodes `%XX` escapes of unreserved characters; keeps others, hex upper-cased. A `%`
+/// that starts no escape becomes `%25`: left bare, a decoded character after it could
+/// complete a new escape (`%2%65` would turn into `%2e`, a `.` to whoever decodes next).
 fn decode_unreserved(raw: &str) -> String {
     let bytes = raw.as_bytes();
     let mut out: Vec<u8> = Vec::with_capacity(raw.len() + 1);
@@ -85,7 +88,11 @@ fn decode_unreserved(raw: &str) -> String {
             i += 3;
             continue;
         }
-        out.push(bytes[i]);
+        if bytes[i] == b'%' {
+            out.extend(b"%25");
+        } else {
+            out.push(bytes[i]);
+        }
         i += 1;
     }
     // Only ASCII was decoded, everything else copied byte for byte from a `str`.
@@ -121,8 +128,10 @@ mod tests {
             ("/a%2fb", "/a%2Fb"),
             ("/a%2F..%2Fb", "/a%2F..%2Fb"),
             ("/caf%C3%A9", "/caf%C3%A9"),
-            ("/100%", "/100%"),
-            ("/%zz", "/%zz"),
+            ("/100%", "/100%25"),
+            ("/%zz", "/%25zz"),
+            ("/%2%65", "/%252e"),
+            ("/foo/%2%65%2%65/admin", "/foo/%252e%252e/admin"),
             ("/a//b///c", "/a/b/c"),
         ] {
             assert_eq!(clean(raw), cleaned, "{raw:?}");
@@ -157,6 +166,152 @@ mod tests {
                 !once.split('/').any(|s| s == ".." || s == "."),
                 "{path:?} -> {once:?}"
             );
+        }
+    }
+
+    mod properties {
+        use super::super::clean;
+        use http::uri::PathAndQuery;
+        use proptest::prelude::*;
+
+        /// One path segment, biased towards the forms that matter to cleaning: dot segments
+        /// and their escapes, escapes that decode (`%41`) or stay (`%2F`), stray `%` and hex
+        /// digits that could pair up with one, and arbitrary text. Segments are glued from
+        /// up to three such pieces, so `%` + `%32` + `e` can meet.
+        fn segment() -> impl Strategy<Value = String> {
+            let piece = prop::sample::select(vec![
+                "", ".", "..", "%2e", "%2E", "%2e%2e", "%2E%2e", "a", "b", "%41", "%2F", "%2f",
+                "%25", "~", "%7e", "%", "%2", "%3", "%32", "%65", "2", "e", "café", "%C3%A9", "☃",
+                "?", "#",
+            ]);
+            prop_oneof![
+                4 => prop::collection::vec(piece, 1..4).prop_map(|pieces| pieces.concat()),
+                1 => "[a-zA-Z0-9%./~_-]{1,6}",
+                1 => "\\PC{1,3}",
+            ]
+        }
+
+        /// A path of such segments, with or without the leading and trailing slash.
+        fn path() -> impl Strategy<Value = String> {
+            (
+                any::<bool>(),
+                prop::collection::vec(segment(), 0..8),
+                any::<bool>(),
+            )
+                .prop_map(|(lead, segments, trail)| {
+                    let mut path = segments.join("/");
+                    if lead {
+                        path.insert(0, '/');
+                    }
+                    if trail {
+                        path.push('/');
+                    }
+                    path
+                })
+        }
+
+        /// Checks what every cleaned path must be; `Err` says what is wrong.
+        fn check(raw: &str) -> Result<String, TestCaseError> {
+            let once = clean(raw).into_owned();
+            let twice = clean(&once);
+            prop_assert_eq!(twice.as_ref(), once.as_str(), "not idempotent: {:?}", raw);
+            prop_assert!(once.starts_with('/'), "{:?} -> {:?}", raw, once);
+            // Every segment but a trailing empty one is a real name.
+            let segments: Vec<&str> = once[1..].split('/').collect();
+            let (last, inner) = segments.split_last().expect("split yields one item");
+            for segment in inner {
+                prop_assert!(
+                    !matches!(*segment, "" | "." | ".."),
+                    "segment {:?} survives: {:?} -> {:?}",
+                    segment,
+                    raw,
+                    once
+                );
+            }
+            prop_assert!(
+                !matches!(*last, "." | ".."),
+                "last segment {:?} survives: {:?} -> {:?}",
+                last,
+                raw,
+                once
+            );
+            // No escape of an unreserved character is left over, so nothing after us can
+            // decode one more `.` (or letter) out of the cleaned path.
+            let bytes = once.as_bytes();
+            let mut i = 0;
+            while i < bytes.len() {
+                if bytes[i] == b'%'
+                    && i + 2 < bytes.len()
+                    && bytes[i + 1..i + 3].iter().all(u8::is_ascii_hexdigit)
+                {
+                    let escape = &once[i + 1..i + 3];
+                    let byte = u8::from_str_radix(escape, 16).expect("two hex digits");
+                    prop_assert!(
+                        !(byte.is_ascii_alphanumeric() || b"-._~".contains(&byte)),
+                        "escape %{} of an unreserved character survives: {:?} -> {:?}",
+                        escape,
+                        raw,
+                        once
+                    );
+                    i += 3;
+                    continue;
+                }
+                i += 1;
+            }
+            Ok(once)
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn cleaned_paths_are_stable_and_stay_under_the_root(raw in path()) {
+                check(&raw)?;
+            }
+
+            #[test]
+            fn arbitrary_text_cleans_safely(raw in "\\PC{0,40}") {
+                check(&raw)?;
+            }
+
+            #[test]
+            fn dot_escapes_clean_like_dots(
+                prefix in prop::collection::vec("[a-z]{1,3}", 0..3),
+                dots in prop::collection::vec(
+                    prop::sample::select(vec![".", "%2e", "%2E"]), 1..4),
+                rest in prop::collection::vec("[a-z]{1,3}", 0..3),
+            ) {
+                let raw = format!("/{}/{}/{}", prefix.join("/"), dots.concat(), rest.join("/"));
+                let cleaned = check(&raw)?;
+                // However the dots are written, `.` is dropped, `..` removes the segment
+                // before it and `...` is an ordinary name.
+                let mut kept = prefix.clone();
+                match dots.len() {
+                    1 => {}
+                    2 => {
+                        kept.pop();
+                    }
+                    _ => kept.push("...".to_owned()),
+                }
+                kept.extend(rest.iter().cloned());
+                let mut expected = format!("/{}", kept.join("/"));
+                if rest.is_empty() && !kept.is_empty() {
+                    expected.push('/');
+                }
+                prop_assert_eq!(cleaned, expected, "{:?}", raw);
+            }
+
+            #[test]
+            fn request_paths_stay_valid_request_paths(raw in "[\\x21-\\x7e]{0,40}") {
+                if let Ok(parsed) = raw.parse::<PathAndQuery>() {
+                    let cleaned = check(parsed.path())?;
+                    let reparsed: PathAndQuery = cleaned
+                        .parse()
+                        .map_err(|e| TestCaseError::fail(format!("{raw:?} -> {cleaned:?}: {e}")))?;
+                    prop_assert_eq!(reparsed.path(), cleaned.as_str());
+                    prop_assert_eq!(reparsed.query(), None);
+                }
+            }
         }
     }
 }

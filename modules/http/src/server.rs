@@ -7,6 +7,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -98,6 +99,10 @@ impl Server {
                 method: parts.method.clone(),
                 uri: parts.uri.clone(),
                 remote,
+                id,
+                route: None,
+                status: 0,
+                duration: Duration::ZERO,
             })
         });
         // Routes, file_server and reverse_proxy all see the cleaned path (crate::path) and
@@ -160,7 +165,7 @@ impl Server {
             let elapsed = started.elapsed();
             let status = response.status().as_u16();
             metrics.record(method, status, elapsed.as_secs_f64());
-            if let Some(log) = log {
+            if let Some(mut log) = log {
                 // The ID the log line carries, so a client can quote it.
                 response.headers_mut().insert(
                     HeaderName::from_static(REQUEST_ID_HEADER),
@@ -168,16 +173,22 @@ impl Server {
                 );
                 // The filter (`XBUILD_LOG`) may leave the line out; the ID header stays.
                 if crate::access_log::enabled() {
-                    crate::access_log::log(&crate::access_log::AccessLine {
-                        server: &server.name,
-                        route: route_name,
-                        request_id: id,
-                        remote: log.remote,
-                        method: log.method.as_str(),
-                        uri: &log.uri,
-                        status,
-                        duration: elapsed,
-                    });
+                    log.route = index;
+                    log.status = status;
+                    log.duration = elapsed;
+                    if response.body().is_streaming() {
+                        // Written when the body has been sent, so a body that fails or
+                        // panics halfway says so rather than passing for a plain 200.
+                        response = response.map(|body| {
+                            HttpBody::new(LoggedAtEnd {
+                                body,
+                                server: server.clone(),
+                                log: Some(log),
+                            })
+                        });
+                    } else {
+                        log.write(&server, None);
+                    }
                 }
             }
             Ok(response)
@@ -303,11 +314,89 @@ fn canonical_host(mut parts: http::request::Parts) -> (http::request::Parts, Opt
     (parts, refused)
 }
 
-/// Request details only the access log line needs.
+/// What a request's access log line says.
 struct AccessLog {
     method: http::Method,
     uri: http::Uri,
     remote: SocketAddr,
+    id: crate::RequestId,
+    /// The index of the route that answered.
+    route: Option<usize>,
+    status: u16,
+    /// Until the response head.
+    duration: Duration,
+}
+
+impl AccessLog {
+    fn write(&self, server: &Server, error: Option<&str>) {
+        crate::access_log::log(&crate::access_log::AccessLine {
+            server: &server.name,
+            route: self.route.map_or(UNMATCHED, |i| &server.routes[i].name),
+            request_id: self.id,
+            remote: self.remote,
+            method: self.method.as_str(),
+            uri: Some(&self.uri),
+            status: self.status,
+            duration: self.duration,
+            error,
+        });
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A streamed response body whose access log line is written when it ends, with
+    /// `error=body_failed`, `body_panicked` or `client_gone` (the connection ended first)
+    /// when it did not end well.
+    struct LoggedAtEnd {
+        #[pin]
+        body: HttpBody,
+        server: Arc<Server>,
+        log: Option<Box<AccessLog>>,
+    }
+
+    impl PinnedDrop for LoggedAtEnd {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if let Some(log) = this.log.take() {
+                log.write(this.server, Some("client_gone"));
+            }
+        }
+    }
+}
+
+impl http_body::Body for LoggedAtEnd {
+    type Data = bytes::Bytes;
+    type Error = xbuild_core::BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+        let this = self.project();
+        let polled = this.body.poll_frame(cx);
+        let error = match &polled {
+            std::task::Poll::Ready(None) => None,
+            std::task::Poll::Ready(Some(Err(err))) => {
+                Some(match err.downcast_ref::<xbuild_core::CallError>() {
+                    Some(call) if call.is_panic() => "body_panicked",
+                    _ => "body_failed",
+                })
+            }
+            _ => return polled,
+        };
+        if let Some(log) = this.log.take() {
+            log.write(this.server, error);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
 }
 
 /// Accepts connections on `listener` until `stop` changes, then waits for this listener's
@@ -398,16 +487,16 @@ pub(crate) async fn serve_listener(
         match server.protocols {
             Protocols::H1 => spawn_connection(
                 graceful.watch(http1.serve_connection(io, service)),
+                &server,
                 remote,
                 activity,
-                limits.idle_timeout,
                 permit,
             ),
             _ => spawn_connection(
                 graceful.watch(auto.serve_connection(io, service).into_owned()),
+                &server,
                 remote,
                 activity,
-                limits.idle_timeout,
                 permit,
             ),
         }
@@ -419,17 +508,36 @@ pub(crate) async fn serve_listener(
 
 fn spawn_connection<C, E>(
     connection: C,
+    server: &Arc<Server>,
     remote: SocketAddr,
     activity: Arc<Activity>,
-    idle_timeout: Duration,
     permit: OwnedSemaphorePermit,
 ) where
     C: Future<Output = Result<(), E>> + Send + 'static,
-    E: std::fmt::Display,
+    E: Into<xbuild_core::BoxError>,
 {
+    let server = server.clone();
+    let idle_timeout = server.limits.idle_timeout;
     tokio::spawn(async move {
         match close_when_idle(connection, activity, idle_timeout).await {
             Some(Err(err)) => {
+                let err = err.into();
+                if let Some((status, why)) = rejected(&*err)
+                    && server.access_log
+                    && crate::access_log::enabled()
+                {
+                    crate::access_log::log(&crate::access_log::AccessLine {
+                        server: &server.name,
+                        route: REJECTED,
+                        request_id: crate::RequestId::next(),
+                        remote,
+                        method: "-",
+                        uri: None,
+                        status,
+                        duration: Duration::ZERO,
+                        error: Some(why),
+                    });
+                }
                 tracing::debug!(%remote, error = %err, "connection ended with an error")
             }
             Some(Ok(())) => {}
@@ -437,6 +545,33 @@ fn spawn_connection<C, E>(
         }
         drop(permit);
     });
+}
+
+/// The route label of requests hyper refused before they reached the server.
+const REJECTED: &str = "(rejected)";
+
+/// The status hyper answered a request it could not parse with (see its `on_error`), and
+/// a word for why; `None` when the connection ended for another reason.
+fn rejected(err: &(dyn std::error::Error + 'static)) -> Option<(u16, &'static str)> {
+    let mut next = Some(err);
+    while let Some(err) = next {
+        if let Some(hyper_error) = err.downcast_ref::<hyper::Error>() {
+            if !hyper_error.is_parse() || hyper_error.is_parse_version_h2() {
+                return None;
+            }
+            if hyper_error.is_parse_too_large() {
+                // The URI alone too long is 414, the head as a whole 431.
+                return Some(if hyper_error.to_string().contains("URI") {
+                    (414, "uri_too_long")
+                } else {
+                    (431, "head_too_large")
+                });
+            }
+            return Some((400, "malformed_request"));
+        }
+        next = err.source();
+    }
+    None
 }
 
 #[cfg(test)]

@@ -44,9 +44,21 @@ pub struct ReverseProxy {
     /// told.
     #[serde(default)]
     trusted_proxies: Vec<String>,
+    /// The `Host` the upstream is told: the request's (`keep`, the default, as Caddy) or
+    /// the upstream's own address (`upstream`, for upstreams that route by their own name).
+    #[serde(default)]
+    host_header: HostHeader,
 
     #[serde(skip)]
     prepared: Option<Prepared>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum HostHeader {
+    #[default]
+    Keep,
+    Upstream,
 }
 
 struct Prepared {
@@ -55,6 +67,7 @@ struct Prepared {
     client: Client<HttpConnector, HttpBody>,
     response_timeout: Option<Duration>,
     trusted_proxies: Vec<ipnet::IpNet>,
+    host_header: HostHeader,
 }
 
 pin_project_lite::pin_project! {
@@ -257,6 +270,7 @@ impl Module for ReverseProxy {
             client,
             response_timeout,
             trusted_proxies,
+            host_header: self.host_header,
         });
         Ok(())
     }
@@ -332,6 +346,11 @@ impl Prepared {
             // The upstream connection is HTTP/1.1 whatever the client spoke.
             *outgoing.version_mut() = Version::HTTP_11;
             *outgoing.headers_mut() = parts.headers.clone();
+            if self.host_header == HostHeader::Upstream
+                && let Ok(value) = HeaderValue::from_str(upstream.as_str())
+            {
+                outgoing.headers_mut().insert(header::HOST, value);
+            }
             let sent = self.client.request(outgoing);
             let answered = match self.response_timeout {
                 Some(limit) => match tokio::time::timeout(limit, sent).await {

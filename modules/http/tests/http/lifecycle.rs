@@ -6,7 +6,7 @@ use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
 
-use crate::support::{Host, get, rt, send_async};
+use crate::support::{Host, get, raw, rt, send_async};
 use crate::test_handlers::{CLEANED_UP, slow_entered};
 
 #[test]
@@ -76,8 +76,24 @@ fn a_panicking_handler_answers_500_and_the_server_keeps_serving() {
     assert_eq!((fine.status.as_u16(), fine.body.as_str()), (200, "fine"));
     assert_eq!(get(&host.url("/boom")).status, 500);
     assert_eq!(get(&host.url("/fine")).status, 200);
+    // A panic while the body streams: the head (200) has gone out, so the body is cut
+    // short, and the panic is counted as the module's `body` call.
+    let streamed = raw(host.addr, "GET /stream-boom HTTP/1.1");
+    assert!(streamed.starts_with("HTTP/1.1 200"), "{streamed}");
+    assert!(streamed.contains("partial"), "{streamed}");
+    assert!(
+        !streamed.ends_with("0\r\n\r\n"),
+        "the body was not cut short: {streamed:?}"
+    );
+    assert_eq!(get(&host.url("/fine")).status, 200);
 
     let text = get(&host.url("/metrics")).body;
+    assert!(
+        text.contains(
+            r#"module_call_total{module="http.handlers.test_panic",method="body",status="panic"} 1"#
+        ),
+        "{text}"
+    );
     assert!(
         text.contains(
             r#"module_call_total{module="http.handlers.test_panic",method="serve",status="panic"}"#

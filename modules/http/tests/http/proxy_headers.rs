@@ -92,6 +92,21 @@ fn sets_forwarding_headers_and_keeps_path_and_host() {
 }
 
 #[test]
+fn host_header_upstream_tells_the_upstream_its_own_address() {
+    let upstream = echo_upstream("named");
+    let host = proxy_with(&[upstream.to_string()], "", r#", host_header = "upstream""#);
+    let answer = get_with(&host.url("/"), &[("host", "site.example")]);
+    let pairs = lines(&answer.body);
+    assert_eq!(
+        value(&pairs, "host"),
+        Some(upstream.to_string().as_str()),
+        "{pairs:?}"
+    );
+    // The client's host still travels, as X-Forwarded-Host.
+    assert_eq!(value(&pairs, "x-forwarded-host"), Some("site.example"));
+}
+
+#[test]
 fn answers_502_when_no_upstream_answers() {
     let nothing = format!("127.0.0.1:{}", free_port());
     let host = proxy(std::slice::from_ref(&nothing));

@@ -25,6 +25,11 @@ impl Handler for Panicky {
             if request.uri().path().ends_with("/boom") {
                 panic!("test handler asked to panic");
             }
+            if request.uri().path().ends_with("/stream-boom") {
+                // A 200 whose body sends one chunk, then panics while streaming.
+                let frames = futures_stream(["partial "]);
+                return Ok(xbuild_http::Response::new(xbuild_http::boxed(frames)));
+            }
             next.run(request).await
         })
     }
@@ -123,3 +128,31 @@ impl Handler for CountsCleanup {
 }
 
 xbuild_core::register_module!("http.handlers.test_cleanup", CountsCleanup as dyn Handler);
+
+/// A body yielding `chunks`, then waiting once (so the server flushes what it has), then
+/// panicking at the next poll.
+fn futures_stream(
+    chunks: [&'static str; 1],
+) -> impl http_body::Body<Data = bytes::Bytes, Error = std::convert::Infallible> + Send + 'static {
+    struct ThenPanic(Vec<&'static str>, bool);
+    impl http_body::Body for ThenPanic {
+        type Data = bytes::Bytes;
+        type Error = std::convert::Infallible;
+        fn poll_frame(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+            if let Some(chunk) = self.0.pop() {
+                return std::task::Poll::Ready(Some(Ok(http_body::Frame::data(
+                    bytes::Bytes::from(chunk),
+                ))));
+            }
+            if !std::mem::replace(&mut self.1, true) {
+                cx.waker().wake_by_ref();
+                return std::task::Poll::Pending;
+            }
+            panic!("test body asked to panic while streaming")
+        }
+    }
+    ThenPanic(chunks.to_vec(), false)
+}
