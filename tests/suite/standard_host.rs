@@ -509,6 +509,22 @@ fn validate_names_unknown_handlers_fields_and_bad_addresses() {
             &["invalid max_connections `0`: give a number from 1 to 1000000"],
         ),
         (
+            "[apps.http.servers.a]\nlisten = [\"127.0.0.1:0\"]\nmax_header_bytes = 100\n",
+            &["invalid max_header_bytes (bytes) `100`: give a number from 8192 to 16777216"],
+        ),
+        (
+            "[apps.http.servers.a]\nlisten = [\"127.0.0.1:0\"]\nmax_request_body = 0\n",
+            &["invalid max_request_body (bytes) `0`: give a number from 1 to 1099511627776"],
+        ),
+        (
+            "[apps.http.servers.a]\nlisten = [\"127.0.0.1:0\"]\nwrite_timeout = -1\n",
+            &["invalid write_timeout `-1`: give a number of seconds above 0 and at most 86400"],
+        ),
+        (
+            "[apps.http.servers.a]\nlisten = [\"127.0.0.1:0\"]\nmax_concurrent_streams = 0\n",
+            &["invalid max_concurrent_streams `0`: give a number from 1 to 10000"],
+        ),
+        (
             "[apps.http]\ngrace_period = 1e300\n[apps.http.servers.a]\nlisten = [\"127.0.0.1:0\"]\n",
             &["invalid grace_period `1e300`: give a number of seconds from 0 to 3600"],
         ),

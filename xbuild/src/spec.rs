@@ -423,4 +423,92 @@ mod tests {
             assert_eq!(ModuleSpec::parse(text).unwrap().to_string(), text);
         }
     }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        /// Text shaped like a spec: a name, maybe a requirement, maybe a replacement, with
+        /// the pieces drawn so that most parse and the rest fail in interesting places.
+        fn spec_like() -> impl Strategy<Value = String> {
+            let name = prop_oneof![
+                4 => "[a-z][a-z0-9_-]{0,8}",
+                1 => prop::sample::select(vec!["xbuild-core", "xbuild_core", "fn", "std", "", "1a"])
+                    .prop_map(str::to_owned),
+            ];
+            let req = prop_oneof![
+                "(=|\\^|~|>=|<|<=|>)?[0-9]{1,2}(\\.[0-9]{1,2}){0,2}",
+                "(>=|>)[0-9]{1,2}, ?(<|<=)[0-9]{1,2}(\\.[0-9]){0,2}",
+                "[0-9]\\.[0-9]\\.[0-9]-[a-z0-9.]{1,5}",
+                Just("*".to_owned()),
+                "[ .,*^~=<>0-9a-z+-]{0,8}",
+            ];
+            let replacement = prop_oneof![
+                "(\\.\\./|\\./|/|~/)[a-z0-9._=@ -]{0,8}",
+                ("[a-z][a-z0-9_-]{0,6}", req.clone()).prop_map(|(n, r)| format!("{n}@{r}")),
+                "[a-z@=./\\\\]{0,6}",
+            ];
+            (name, prop::option::of(req), prop::option::of(replacement)).prop_map(
+                |(name, req, replacement)| {
+                    let mut spec = name;
+                    if let Some(req) = req {
+                        spec.push('@');
+                        spec.push_str(&req);
+                    }
+                    if let Some(replacement) = replacement {
+                        spec.push('=');
+                        spec.push_str(&replacement);
+                    }
+                    spec
+                },
+            )
+        }
+
+        /// What parsed prints back to a spec that parses to the same thing; what did not
+        /// parse is refused without a panic.
+        fn round_trips(text: &str) -> Result<(), TestCaseError> {
+            for parse in [ModuleSpec::parse, ModuleSpec::parse_replace] {
+                if let Ok(spec) = parse(text) {
+                    let shown = spec.to_string();
+                    prop_assert_eq!(parse(&shown), Ok(spec), "{:?} shown as {:?}", text, shown);
+                }
+            }
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn spec_like_text_round_trips(text in spec_like()) {
+                round_trips(&text)?;
+            }
+
+            #[test]
+            fn well_formed_specs_parse_and_round_trip(
+                name in "[a-z][a-z0-9_-]{0,8}".prop_filter("a usable name", |n| {
+                    check_crate_name(n).is_ok() && crate_ident(n) != "xbuild_core"
+                }),
+                req in prop::option::of("(=|\\^|~|>=|<=)?(0|[1-9][0-9]?)(\\.(0|[1-9][0-9]?)){0,2}"),
+                path in prop::option::of("(\\.\\./|\\./|/)[a-z0-9._-]{0,8}"),
+            ) {
+                let mut text = name.clone();
+                if let Some(req) = &req {
+                    text = format!("{text}@{req}");
+                }
+                if let Some(path) = &path {
+                    text = format!("{text}={path}");
+                }
+                let spec = ModuleSpec::parse(&text);
+                prop_assert!(spec.is_ok(), "{:?}: {:?}", text, spec);
+                prop_assert_eq!(&spec.unwrap().name, &name);
+                round_trips(&text)?;
+            }
+
+            #[test]
+            fn arbitrary_text_never_panics(text in "\\PC{0,30}|[a-z@=.,<>^~*/ 0-9-]{0,30}") {
+                round_trips(&text)?;
+            }
+        }
+    }
 }
