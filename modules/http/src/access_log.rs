@@ -69,14 +69,16 @@ fn json_format() -> bool {
 /// `2026-11-26T13:32:59.123456Z  INFO http.access: request server=main ...`, as the host's
 /// text log writes its lines.
 fn format_text(out: &mut Vec<u8>, now: SystemTime, line: &AccessLine<'_>) {
-    let _ = write!(out, "{}", humantime::format_rfc3339_micros(now));
+    write_timestamp(out, now);
     out.extend_from_slice(b"  INFO http.access: request server=");
     escape_text(out, line.server);
     out.extend_from_slice(b" route=");
     escape_text(out, line.route);
     out.extend_from_slice(b" request_id=");
     out.extend_from_slice(&line.request_id.hex());
-    let _ = write!(out, " remote={} method=", line.remote);
+    out.extend_from_slice(b" remote=");
+    write_addr(out, line.remote);
+    out.extend_from_slice(b" method=");
     escape_text(out, line.method);
     out.extend_from_slice(b" uri=");
     write_uri(out, line.uri, escape_text);
@@ -93,17 +95,17 @@ fn format_text(out: &mut Vec<u8>, now: SystemTime, line: &AccessLine<'_>) {
 
 /// The shape of the host's JSON lines (tracing-subscriber's `json()`).
 fn format_json(out: &mut Vec<u8>, now: SystemTime, line: &AccessLine<'_>) {
-    let _ = write!(
-        out,
-        r#"{{"timestamp":"{}","level":"INFO","fields":{{"message":"request","server":"#,
-        humantime::format_rfc3339_micros(now)
-    );
+    out.extend_from_slice(br#"{"timestamp":""#);
+    write_timestamp(out, now);
+    out.extend_from_slice(br#"","level":"INFO","fields":{"message":"request","server":"#);
     json_string(out, line.server);
     out.extend_from_slice(br#","route":"#);
     json_string(out, line.route);
     out.extend_from_slice(br#","request_id":""#);
     out.extend_from_slice(&line.request_id.hex());
-    let _ = write!(out, r#"","remote":"{}","method":"#, line.remote);
+    out.extend_from_slice(br#"","remote":""#);
+    write_addr(out, line.remote);
+    out.extend_from_slice(br#"","method":"#);
     json_string(out, line.method);
     out.extend_from_slice(br#","uri":""#);
     write_uri(out, line.uri, json_inner);
@@ -116,6 +118,54 @@ fn format_json(out: &mut Vec<u8>, now: SystemTime, line: &AccessLine<'_>) {
         json_string(out, error);
     }
     out.extend_from_slice(b"},\"target\":\"http.access\"}\n");
+}
+
+/// `2026-11-26T13:32:59.123456Z`. The part up to the seconds is formatted once a second
+/// per thread (by humantime) and reused: most lines share it.
+fn write_timestamp(out: &mut Vec<u8>, now: SystemTime) {
+    thread_local! {
+        static SECOND: RefCell<(u64, Vec<u8>)> = const { RefCell::new((u64::MAX, Vec::new())) };
+    }
+    let since_epoch = now.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let second = since_epoch.as_secs();
+    SECOND.with_borrow_mut(|(cached, prefix)| {
+        if *cached != second {
+            prefix.clear();
+            let whole = SystemTime::UNIX_EPOCH + Duration::from_secs(second);
+            let _ = write!(prefix, "{}", humantime::format_rfc3339_seconds(whole));
+            // `...:59Z` -> `...:59.`
+            prefix.pop();
+            prefix.push(b'.');
+            *cached = second;
+        }
+        out.extend_from_slice(prefix);
+    });
+    let micros = since_epoch.subsec_micros();
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(micros);
+    out.extend(std::iter::repeat_n(b'0', 6 - digits.len()));
+    out.extend_from_slice(digits.as_bytes());
+    out.push(b'Z');
+}
+
+/// `127.0.0.1:4000` or `[::1]:4000`; IPv4 without going through `fmt`.
+fn write_addr(out: &mut Vec<u8>, addr: SocketAddr) {
+    match addr {
+        SocketAddr::V4(v4) => {
+            let mut digits = itoa::Buffer::new();
+            for (i, octet) in v4.ip().octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                out.extend_from_slice(digits.format(octet).as_bytes());
+            }
+            out.push(b':');
+            out.extend_from_slice(digits.format(v4.port()).as_bytes());
+        }
+        SocketAddr::V6(_) => {
+            let _ = write!(out, "{addr}");
+        }
+    }
 }
 
 fn micros(duration: Duration) -> u64 {
@@ -320,6 +370,24 @@ mod tests {
              request_id=00000000000000fe remote=127.0.0.1:4000 method=GET uri=/a/b?q=1 \
              status=200 duration_us=1234\n"
         );
+    }
+
+    #[test]
+    fn timestamps_and_addresses_are_written_as_std_and_humantime_would() {
+        for micros in [0u64, 1, 999_999, 1_790_000_000_123_456, 1_790_000_001_000_007] {
+            let at = SystemTime::UNIX_EPOCH + Duration::from_micros(micros);
+            let mut out = Vec::new();
+            write_timestamp(&mut out, at);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                humantime::format_rfc3339_micros(at).to_string()
+            );
+        }
+        for addr in ["127.0.0.1:4000", "10.200.3.4:65535", "[::1]:8080"] {
+            let mut out = Vec::new();
+            write_addr(&mut out, addr.parse().unwrap());
+            assert_eq!(out, addr.as_bytes());
+        }
     }
 
     #[test]
