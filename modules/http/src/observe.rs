@@ -18,6 +18,10 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 /// can quote the ID of its log line), and the request header reverse_proxy sends upstream.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
+/// [`REQUEST_ID_HEADER`] as a header name, made at compile time (`from_static` at run time
+/// costs a validation per request).
+pub(crate) const REQUEST_ID: http::HeaderName = http::HeaderName::from_static(REQUEST_ID_HEADER);
+
 /// A request's ID. Unique within a process run; the random start keeps IDs of different
 /// runs apart in aggregated logs. Shown as 16 hex digits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -11,7 +11,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http::{HeaderName, StatusCode};
+use http::StatusCode;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -23,7 +23,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use crate::limits::{Activity, Limits, Tracked, close_when_idle};
 
 use crate::observe::{
-    MethodLabel, REQUEST_ID_HEADER, RequestId, RequestInfo, RouteMetrics, UNMATCHED,
+    MethodLabel, REQUEST_ID, RequestId, RequestInfo, RouteMetrics, UNMATCHED,
 };
 use crate::route::Route;
 use crate::{HttpBody, Next, Response, text_response};
@@ -168,7 +168,7 @@ impl Server {
             if let Some(mut log) = log {
                 // The ID the log line carries, so a client can quote it.
                 response.headers_mut().insert(
-                    HeaderName::from_static(REQUEST_ID_HEADER),
+                    REQUEST_ID,
                     id.header_value(),
                 );
                 // The filter (`XBUILD_LOG`) may leave the line out; the ID header stays.

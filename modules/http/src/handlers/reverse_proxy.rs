@@ -20,7 +20,7 @@ use serde::Deserialize;
 use xbuild_core::{BoxError, Context, Module};
 
 use crate::{
-    Handler, HandlerFuture, HttpBody, Next, REQUEST_ID_HEADER, Request, RequestInfo, Response,
+    Handler, HandlerFuture, HttpBody, Next, Request, RequestInfo, Response,
 };
 
 fn default_connect_timeout() -> f64 {
@@ -299,7 +299,7 @@ impl Prepared {
         // The upstream can log the same ID as this host's access log.
         parts
             .headers
-            .insert(REQUEST_ID_HEADER, info.id.header_value());
+            .insert(crate::observe::REQUEST_ID, info.id.header_value());
         let path_and_query = parts
             .uri
             .path_and_query()
