@@ -126,7 +126,9 @@ fn write_timestamp(out: &mut Vec<u8>, now: SystemTime) {
     thread_local! {
         static SECOND: RefCell<(u64, Vec<u8>)> = const { RefCell::new((u64::MAX, Vec::new())) };
     }
-    let since_epoch = now.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let since_epoch = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
     let second = since_epoch.as_secs();
     SECOND.with_borrow_mut(|(cached, prefix)| {
         if *cached != second {
@@ -374,7 +376,13 @@ mod tests {
 
     #[test]
     fn timestamps_and_addresses_are_written_as_std_and_humantime_would() {
-        for micros in [0u64, 1, 999_999, 1_790_000_000_123_456, 1_790_000_001_000_007] {
+        for micros in [
+            0u64,
+            1,
+            999_999,
+            1_790_000_000_123_456,
+            1_790_000_001_000_007,
+        ] {
             let at = SystemTime::UNIX_EPOCH + Duration::from_micros(micros);
             let mut out = Vec::new();
             write_timestamp(&mut out, at);

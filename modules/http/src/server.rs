@@ -22,9 +22,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 use crate::limits::{Activity, Limits, Tracked, close_when_idle};
 
-use crate::observe::{
-    MethodLabel, REQUEST_ID, RequestId, RequestInfo, RouteMetrics, UNMATCHED,
-};
+use crate::observe::{MethodLabel, REQUEST_ID, RequestId, RequestInfo, RouteMetrics, UNMATCHED};
 use crate::route::Route;
 use crate::{HttpBody, Next, Response, text_response};
 
@@ -167,10 +165,7 @@ impl Server {
             metrics.record(method, status, elapsed.as_secs_f64());
             if let Some(mut log) = log {
                 // The ID the log line carries, so a client can quote it.
-                response.headers_mut().insert(
-                    REQUEST_ID,
-                    id.header_value(),
-                );
+                response.headers_mut().insert(REQUEST_ID, id.header_value());
                 // The filter (`XBUILD_LOG`) may leave the line out; the ID header stays.
                 if crate::access_log::enabled() {
                     log.route = index;

@@ -19,9 +19,7 @@ use hyper_util::rt::TokioExecutor;
 use serde::Deserialize;
 use xbuild_core::{BoxError, Context, Module};
 
-use crate::{
-    Handler, HandlerFuture, HttpBody, Next, Request, RequestInfo, Response,
-};
+use crate::{Handler, HandlerFuture, HttpBody, Next, Request, RequestInfo, Response};
 
 fn default_connect_timeout() -> f64 {
     5.0
@@ -48,6 +46,10 @@ pub struct ReverseProxy {
     /// the upstream's own address (`upstream`, for upstreams that route by their own name).
     #[serde(default)]
     host_header: HostHeader,
+    /// Forward the path as the client sent it rather than cleaned (for upstreams that tell
+    /// `/a//b` from `/a/b`). Routing still matched the cleaned path.
+    #[serde(default)]
+    raw_path: bool,
 
     #[serde(skip)]
     prepared: Option<Prepared>,
@@ -68,6 +70,7 @@ struct Prepared {
     response_timeout: Option<Duration>,
     trusted_proxies: Vec<ipnet::IpNet>,
     host_header: HostHeader,
+    raw_path: bool,
 }
 
 pin_project_lite::pin_project! {
@@ -271,6 +274,7 @@ impl Module for ReverseProxy {
             response_timeout,
             trusted_proxies,
             host_header: self.host_header,
+            raw_path: self.raw_path,
         });
         Ok(())
     }
@@ -300,11 +304,19 @@ impl Prepared {
         parts
             .headers
             .insert(crate::observe::REQUEST_ID, info.id.header_value());
-        let path_and_query = parts
-            .uri
-            .path_and_query()
-            .map_or("/", |p| p.as_str())
-            .to_owned();
+        let raw_path = self
+            .raw_path
+            .then(|| parts.extensions.get::<crate::path::RawPath>())
+            .flatten();
+        let path_and_query = match (raw_path, parts.uri.query()) {
+            (Some(raw), Some(query)) => format!("{}?{query}", raw.0),
+            (Some(raw), None) => raw.0.clone(),
+            (None, _) => parts
+                .uri
+                .path_and_query()
+                .map_or("/", |p| p.as_str())
+                .to_owned(),
+        };
         // A body can be sent only once; without one, a refused connection can be retried
         // on the next upstream.
         let attempts = if body.is_end_stream() {

@@ -107,6 +107,28 @@ fn host_header_upstream_tells_the_upstream_its_own_address() {
 }
 
 #[test]
+fn the_upstream_gets_the_cleaned_path_unless_raw_path_is_asked_for() {
+    let upstream = echo_upstream("paths");
+    let cleaned = proxy(&[upstream.to_string()]);
+    let raw = proxy_with(&[upstream.to_string()], "", ", raw_path = true");
+    let target = "/a//b/./c/../d?q=1";
+    let path = |host: &Host| {
+        let answer = raw_head(
+            host.addr,
+            &format!("GET {target} HTTP/1.1\r\nHost: t\r\nConnection: close"),
+        );
+        let body = answer
+            .split("\r\n\r\n")
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned();
+        value(&lines(&body), "path").map(str::to_owned)
+    };
+    assert_eq!(path(&cleaned).as_deref(), Some("/a/b/d?q=1"));
+    assert_eq!(path(&raw).as_deref(), Some(target));
+}
+
+#[test]
 fn answers_502_when_no_upstream_answers() {
     let nothing = format!("127.0.0.1:{}", free_port());
     let host = proxy(std::slice::from_ref(&nothing));
