@@ -6,9 +6,11 @@
 //! key of the server, checked against a range when the config is provisioned (so
 //! `validate` refuses what is out of range).
 //!
-//! hyper's header timer also runs while an HTTP/1 connection waits for its next request, so
-//! an idle HTTP/1 connection is closed after the smaller of `read_header_timeout` and
-//! `idle_timeout`; the idle watchdog here covers HTTP/2 too.
+//! Both time limits on a connection's requests are enforced by one watchdog task per
+//! connection that samples counters (bytes read and written, requests started and in
+//! flight), not by timers set per request: `read_header_timeout` runs while a head is
+//! awaited (from the connection's start, or from the first byte after a request), and
+//! `idle_timeout` while nothing moves at all (an idle keep-alive connection).
 
 use std::future::Future;
 use std::io;
@@ -181,15 +183,29 @@ impl LimitsConfig {
     }
 }
 
-/// What a connection is doing, shared by its IO (bytes moved), its service (requests in
-/// flight) and its idle watchdog. Counters rather than timestamps: this is touched on every
-/// read and write, and a clock read each time showed in profiles; the watchdog samples the
-/// counters instead.
+/// What a connection is doing, shared by its IO (bytes read and written), its service
+/// (requests started and in flight) and its watchdog. Counters rather than timestamps:
+/// they are touched on every read and write, and a clock read each time showed in
+/// profiles; the watchdog samples them instead.
 #[derive(Debug, Default)]
 pub(crate) struct Activity {
-    /// Bumped whenever bytes move or a request starts or ends.
-    moves: AtomicU64,
+    reads: AtomicU64,
+    writes: AtomicU64,
+    requests: AtomicU64,
     in_flight: AtomicUsize,
+    /// `reads` when a request last started or ended: bytes read since then, with no
+    /// request in flight, are the head of the next one (or what is left of the last).
+    reads_at_request: AtomicU64,
+}
+
+/// The counters at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Sample {
+    reads: u64,
+    writes: u64,
+    requests: u64,
+    in_flight: usize,
+    reads_at_request: u64,
 }
 
 impl Activity {
@@ -197,23 +213,34 @@ impl Activity {
         Arc::new(Self::default())
     }
 
-    fn touch(&self) {
-        self.moves.fetch_add(1, Ordering::Relaxed);
+    fn read(&self) {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn wrote(&self) {
+        self.writes.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts a request until the returned guard is dropped.
     pub fn request(self: &Arc<Self>) -> InFlight {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
-        self.touch();
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.mark_reads();
         InFlight(self.clone())
     }
 
-    /// A sample of the counters: busy (a request in flight) or the number of moves so far.
-    fn sample(&self) -> Option<u64> {
-        if self.in_flight.load(Ordering::Relaxed) > 0 {
-            None
-        } else {
-            Some(self.moves.load(Ordering::Relaxed))
+    fn mark_reads(&self) {
+        self.reads_at_request
+            .store(self.reads.load(Ordering::Relaxed), Ordering::Relaxed);
+    }
+
+    fn sample(&self) -> Sample {
+        Sample {
+            reads: self.reads.load(Ordering::Relaxed),
+            writes: self.writes.load(Ordering::Relaxed),
+            requests: self.requests.load(Ordering::Relaxed),
+            in_flight: self.in_flight.load(Ordering::Relaxed),
+            reads_at_request: self.reads_at_request.load(Ordering::Relaxed),
         }
     }
 }
@@ -223,8 +250,11 @@ pub(crate) struct InFlight(Arc<Activity>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
+        // The request's own body was read while it was in flight; only what comes after
+        // counts as the next head.
+        self.0.mark_reads();
         self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
-        self.0.touch();
+        self.0.requests.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -279,7 +309,7 @@ fn check_stall<T>(
         }
         (Poll::Ready(_), _) => {
             if progressed {
-                activity.touch();
+                activity.wrote();
             }
             *stalled = None;
         }
@@ -298,7 +328,7 @@ impl<S: AsyncRead> AsyncRead for Tracked<S> {
         let before = buf.filled().len();
         let result = this.stream.poll_read(cx, buf);
         if buf.filled().len() > before {
-            this.activity.touch();
+            this.activity.read();
         }
         result
     }
@@ -345,51 +375,77 @@ impl<S: AsyncWrite> AsyncWrite for Tracked<S> {
     }
 }
 
-/// Runs `connection` until it ends or has been idle for `limit`; an idle connection is
-/// dropped, which closes it. The counters are sampled four times per `limit` by a task of
-/// its own, so the close comes between one and one and a quarter `limit`s after the last
-/// activity, and the connection's own polls pay only for a oneshot check, not a timer.
-pub(crate) async fn close_when_idle<C: std::future::Future>(
+/// Why the watchdog closed a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Closed {
+    /// Nothing in flight and nothing moving for `idle_timeout`.
+    Idle,
+    /// No complete request head for `read_header_timeout`: a new connection that sent
+    /// nothing or part of a head, or bytes after a request that never became one.
+    SlowHead,
+}
+
+/// Runs `connection` until it ends or the watchdog closes it (by dropping it) for one of
+/// the reasons in [`Closed`]. The counters are sampled four times per smaller limit by a
+/// task of its own, so the close comes between one and one and a quarter limits after it
+/// is due, and the connection's own polls pay only for a oneshot check: no timer is set
+/// per request (hyper's header timer was about 1,500 instructions a request).
+pub(crate) async fn watch_connection<C: Future>(
     connection: C,
     activity: Arc<Activity>,
-    limit: Duration,
-) -> Option<C::Output> {
-    let (idle, mut closing) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(watch_idle(idle, activity, limit));
+    limits: Limits,
+) -> Result<C::Output, Closed> {
+    let (closing, mut closed) = tokio::sync::oneshot::channel::<Closed>();
+    tokio::spawn(watchdog(closing, activity, limits));
     tokio::pin!(connection);
     tokio::select! {
         biased;
-        done = &mut connection => Some(done),
-        _ = &mut closing => None,
+        done = &mut connection => Ok(done),
+        why = &mut closed => Err(why.unwrap_or(Closed::Idle)),
     }
 }
 
-/// Samples `activity` every quarter of `limit`; says so on `idle` once nothing moved and
-/// nothing was in flight for `limit`. Ends when the connection ends (the receiver drops).
-async fn watch_idle(
-    mut idle: tokio::sync::oneshot::Sender<()>,
+/// Samples `activity` every quarter of the smaller limit and says on `closing` why the
+/// connection must close, once it must. Ends when the connection ends (the receiver drops).
+async fn watchdog(
+    mut closing: tokio::sync::oneshot::Sender<Closed>,
     activity: Arc<Activity>,
-    limit: Duration,
+    limits: Limits,
 ) {
-    let step = limit / 4;
+    let step = limits.idle_timeout.min(limits.read_header_timeout) / 4;
     let mut last = activity.sample();
-    let mut quiet = Duration::ZERO;
+    let (mut idle, mut head) = (Duration::ZERO, Duration::ZERO);
     loop {
         tokio::select! {
-            _ = idle.closed() => return,
+            _ = closing.closed() => return,
             _ = tokio::time::sleep(step) => {}
         }
         let now = activity.sample();
-        if now.is_some() && now == last {
-            quiet += step;
-            if quiet >= limit {
-                let _ = idle.send(());
-                return;
-            }
+        let quiet =
+            now.in_flight == 0 && now.writes == last.writes && now.requests == last.requests;
+        idle = if quiet && now.reads == last.reads {
+            idle + step
         } else {
-            quiet = Duration::ZERO;
-        }
-        last = now;
+            Duration::ZERO
+        };
+        // Waiting for a head: before the first request, or with bytes read since the last
+        // one ended. Trickling bytes do not reset it; a request starting does.
+        let waiting_for_head = quiet && (now.requests == 0 || now.reads > now.reads_at_request);
+        head = if waiting_for_head {
+            head + step
+        } else {
+            Duration::ZERO
+        };
+        let why = if head >= limits.read_header_timeout {
+            Closed::SlowHead
+        } else if idle >= limits.idle_timeout {
+            Closed::Idle
+        } else {
+            last = now;
+            continue;
+        };
+        let _ = closing.send(why);
+        return;
     }
 }
 
@@ -421,33 +477,92 @@ mod tests {
         assert_eq!(limits.write_timeout, None);
     }
 
-    #[test]
-    fn a_connection_is_idle_only_with_nothing_in_flight_and_nothing_moving() {
-        let activity = Activity::new();
-        let quiet = activity.sample();
-        assert_eq!(activity.sample(), quiet, "nothing happened");
-        let request = activity.request();
-        assert_eq!(activity.sample(), None, "a request is in flight");
-        drop(request);
-        assert_ne!(activity.sample(), quiet, "the request counted as activity");
+    fn limits(read_header_timeout: u64, idle_timeout: u64) -> Limits {
+        let mut limits = LimitsConfig::default().check().unwrap();
+        limits.read_header_timeout = Duration::from_secs(read_header_timeout);
+        limits.idle_timeout = Duration::from_secs(idle_timeout);
+        limits
     }
 
-    #[test]
-    fn the_watchdog_closes_a_quiet_connection_and_spares_a_busy_one() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
+    /// Runs `scenario` on a runtime with a paused clock (sleeps advance it at once).
+    fn paused(scenario: impl std::future::Future<Output = ()>) {
+        tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .start_paused(true)
             .build()
-            .unwrap();
-        runtime.block_on(async {
-            let limit = Duration::from_secs(300);
-            let quiet = Activity::new();
+            .unwrap()
+            .block_on(scenario);
+    }
+
+    #[test]
+    fn a_silent_new_connection_is_closed_after_read_header_timeout() {
+        paused(async {
+            let started = tokio::time::Instant::now();
             let never = std::future::pending::<()>();
-            assert!(close_when_idle(never, quiet, limit).await.is_none());
+            let closed = watch_connection(never, Activity::new(), limits(10, 300)).await;
+            assert_eq!(closed, Err(Closed::SlowHead));
+            let took = started.elapsed();
+            assert!(
+                took >= Duration::from_secs(10) && took <= Duration::from_millis(12_500),
+                "{took:?}"
+            );
+        });
+    }
+
+    #[test]
+    fn trickling_a_head_does_not_keep_a_connection_open() {
+        paused(async {
+            let activity = Activity::new();
+            let reader = activity.clone();
+            // A byte a second, never a whole head.
+            tokio::spawn(async move {
+                loop {
+                    reader.read();
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            });
+            let never = std::future::pending::<()>();
+            let closed = watch_connection(never, activity, limits(10, 300)).await;
+            assert_eq!(closed, Err(Closed::SlowHead));
+        });
+    }
+
+    #[test]
+    fn a_kept_alive_connection_waits_idle_timeout_and_a_busy_one_is_spared() {
+        paused(async {
+            // One request came and went, its body read while in flight; then nothing.
+            let activity = Activity::new();
+            let request = activity.request();
+            activity.read();
+            activity.wrote();
+            drop(request);
+            let started = tokio::time::Instant::now();
+            let never = std::future::pending::<()>();
+            let closed = watch_connection(never, activity, limits(10, 300)).await;
+            assert_eq!(closed, Err(Closed::Idle));
+            assert!(started.elapsed() >= Duration::from_secs(300));
+
+            // A request in flight for longer than both limits: left alone.
             let busy = Activity::new();
             let _request = busy.request();
-            let finishes = tokio::time::sleep(limit * 3);
-            assert!(close_when_idle(finishes, busy, limit).await.is_some());
+            let finishes = tokio::time::sleep(Duration::from_secs(900));
+            assert_eq!(
+                watch_connection(finishes, busy, limits(10, 300)).await,
+                Ok(())
+            );
+        });
+    }
+
+    #[test]
+    fn bytes_after_a_request_that_never_become_a_head_are_cut_off() {
+        paused(async {
+            let activity = Activity::new();
+            drop(activity.request());
+            // Half of the next head, then nothing.
+            activity.read();
+            let never = std::future::pending::<()>();
+            let closed = watch_connection(never, activity, limits(10, 300)).await;
+            assert_eq!(closed, Err(Closed::SlowHead));
         });
     }
 }

@@ -20,7 +20,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
-use crate::limits::{Activity, Limits, Tracked, close_when_idle};
+use crate::limits::{Activity, Closed, Limits, Tracked, watch_connection};
 
 use crate::observe::{MethodLabel, REQUEST_ID, RequestId, RequestInfo, RouteMetrics, UNMATCHED};
 use crate::route::Route;
@@ -403,19 +403,15 @@ pub(crate) async fn serve_listener(
 ) {
     let limits = server.limits;
     let mut http1 = hyper::server::conn::http1::Builder::new();
-    // The read buffer bounds a request's head: past it hyper answers 431.
-    http1
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.read_header_timeout)
-        .max_buf_size(limits.max_header_bytes);
+    // The read buffer bounds a request's head: past it hyper answers 431. hyper's own
+    // header timer is left off: it sets a timer per request, and the connection's
+    // watchdog (crate::limits) enforces read_header_timeout without one.
+    http1.max_buf_size(limits.max_header_bytes);
     let mut auto = match server.protocols {
         Protocols::H2c => auto::Builder::new(TokioExecutor::new()).http2_only(),
         _ => auto::Builder::new(TokioExecutor::new()),
     };
-    auto.http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.read_header_timeout)
-        .max_buf_size(limits.max_header_bytes);
+    auto.http1().max_buf_size(limits.max_header_bytes);
     // Bounded explicitly rather than by whatever hyper's defaults are: streams at once,
     // header list size, and streams a client may open and reset before they are accepted
     // (the rapid-reset attack).
@@ -512,10 +508,9 @@ fn spawn_connection<C, E>(
     E: Into<xbuild_core::BoxError>,
 {
     let server = server.clone();
-    let idle_timeout = server.limits.idle_timeout;
     tokio::spawn(async move {
-        match close_when_idle(connection, activity, idle_timeout).await {
-            Some(Err(err)) => {
+        match watch_connection(connection, activity, server.limits).await {
+            Ok(Err(err)) => {
                 let err = err.into();
                 if let Some((status, why)) = rejected(&*err)
                     && server.access_log
@@ -535,8 +530,11 @@ fn spawn_connection<C, E>(
                 }
                 tracing::debug!(%remote, error = %err, "connection ended with an error")
             }
-            Some(Ok(())) => {}
-            None => tracing::debug!(%remote, "connection closed after idle_timeout"),
+            Ok(Ok(())) => {}
+            Err(Closed::Idle) => tracing::debug!(%remote, "connection closed after idle_timeout"),
+            Err(Closed::SlowHead) => {
+                tracing::debug!(%remote, "connection closed after read_header_timeout")
+            }
         }
         drop(permit);
     });
