@@ -84,6 +84,7 @@ impl Server {
         self: &Arc<Self>,
         request: http::Request<Incoming>,
         remote: SocketAddr,
+        remote_text: &crate::access_log::RemoteText,
     ) -> impl Future<Output = Result<Response, Infallible>> + Send + use<> {
         let started = Instant::now();
         let id = RequestId::next();
@@ -96,7 +97,7 @@ impl Server {
             Box::new(AccessLog {
                 method: parts.method.clone(),
                 uri: parts.uri.clone(),
-                remote,
+                remote: *remote_text,
                 id,
                 route: None,
                 status: 0,
@@ -313,7 +314,7 @@ fn canonical_host(mut parts: http::request::Parts) -> (http::request::Parts, Opt
 struct AccessLog {
     method: http::Method,
     uri: http::Uri,
-    remote: SocketAddr,
+    remote: crate::access_log::RemoteText,
     id: crate::RequestId,
     /// The index of the route that answered.
     route: Option<usize>,
@@ -328,7 +329,7 @@ impl AccessLog {
             server: &server.name,
             route: self.route.map_or(UNMATCHED, |i| &server.routes[i].name),
             request_id: self.id,
-            remote: self.remote,
+            remote: &self.remote,
             method: self.method.as_str(),
             uri: Some(&self.uri),
             status: self.status,
@@ -465,9 +466,10 @@ pub(crate) async fn serve_listener(
         let io = TokioIo::new(Tracked::new(stream, activity.clone(), limits.write_timeout));
         let service_server = server.clone();
         let service_activity = activity.clone();
+        let remote_text = crate::access_log::RemoteText::new(remote);
         let service = service_fn(move |request| {
             let in_flight = service_activity.request();
-            let answer = service_server.handle(request, remote);
+            let answer = service_server.handle(request, remote, &remote_text);
             async move {
                 let response = answer.await;
                 drop(in_flight);
@@ -520,7 +522,7 @@ fn spawn_connection<C, E>(
                         server: &server.name,
                         route: REJECTED,
                         request_id: crate::RequestId::next(),
-                        remote,
+                        remote: &crate::access_log::RemoteText::new(remote),
                         method: "-",
                         uri: None,
                         status,
