@@ -85,6 +85,7 @@ impl Server {
         request: http::Request<Incoming>,
         remote: SocketAddr,
         remote_text: &crate::access_log::RemoteText,
+        in_flight: crate::limits::InFlight,
     ) -> impl Future<Output = Result<Response, Infallible>> + Send + use<> {
         let started = Instant::now();
         let id = RequestId::next();
@@ -184,6 +185,8 @@ impl Server {
                     }
                 }
             }
+            // The connection's watchdog counts the request until its answer is ready.
+            drop(in_flight);
             Ok(response)
         }
     }
@@ -465,12 +468,7 @@ pub(crate) async fn serve_listener(
         let remote_text = crate::access_log::RemoteText::new(remote);
         let service = service_fn(move |request| {
             let in_flight = service_activity.request();
-            let answer = service_server.handle(request, remote, &remote_text);
-            async move {
-                let response = answer.await;
-                drop(in_flight);
-                response
-            }
+            service_server.handle(request, remote, &remote_text, in_flight)
         });
         // HTTP/1-only connections skip the protocol detection (and its per-read cost).
         match server.protocols {
