@@ -225,9 +225,13 @@ pub fn raw_status(answer: &str) -> u16 {
         .unwrap_or_else(|| panic!("not an HTTP answer: {answer:?}"))
 }
 
-/// A plain hyper server on the client runtime that answers every request with its `name`
-/// and the request headers, one `name: value` per line.
-pub fn echo_upstream(name: &'static str) -> SocketAddr {
+/// A plain hyper server (HTTP/1.1) on the client runtime that answers each request with
+/// what `answer` makes of it: a stand-in upstream.
+fn upstream<F, Fut>(answer: F) -> SocketAddr
+where
+    F: Fn(Request<hyper::body::Incoming>) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = String> + Send + 'static,
+{
     let listener = rt()
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
@@ -237,12 +241,12 @@ pub fn echo_upstream(name: &'static str) -> SocketAddr {
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
             };
-            let service = service_fn(move |request: Request<hyper::body::Incoming>| async move {
-                let mut text = format!("upstream={name}\npath={}\n", request.uri());
-                for (header, value) in request.headers() {
-                    text.push_str(&format!("{header}: {}\n", value.to_str().unwrap_or("?")));
+            let answer = answer.clone();
+            let service = service_fn(move |request| {
+                let text = answer(request);
+                async move {
+                    Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from(text.await))))
                 }
-                Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from(text))))
             });
             tokio::spawn(
                 hyper::server::conn::http1::Builder::new()
@@ -253,32 +257,27 @@ pub fn echo_upstream(name: &'static str) -> SocketAddr {
     addr
 }
 
-/// A plain hyper server on the client runtime that reads each request's whole body before
-/// answering `read N bytes` (or 400 with the error when the body broke off).
-pub fn body_upstream() -> SocketAddr {
-    let listener = rt()
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    rt().spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let service = service_fn(|request: Request<hyper::body::Incoming>| async move {
-                let answer = match request.into_body().collect().await {
-                    Ok(body) => format!("read {} bytes\n", body.to_bytes().len()),
-                    Err(err) => format!("body broke off: {err}\n"),
-                };
-                Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from(answer))))
-            });
-            tokio::spawn(
-                hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service),
-            );
+/// An upstream that answers every request with its `name` and the request headers, one
+/// `name: value` per line.
+pub fn echo_upstream(name: &'static str) -> SocketAddr {
+    upstream(move |request| async move {
+        let mut text = format!("upstream={name}\npath={}\n", request.uri());
+        for (header, value) in request.headers() {
+            text.push_str(&format!("{header}: {}\n", value.to_str().unwrap_or("?")));
         }
-    });
-    addr
+        text
+    })
+}
+
+/// An upstream that reads each request's whole body before answering `read N bytes` (or
+/// `body broke off: ...` when it did).
+pub fn body_upstream() -> SocketAddr {
+    upstream(|request| async move {
+        match request.into_body().collect().await {
+            Ok(body) => format!("read {} bytes\n", body.to_bytes().len()),
+            Err(err) => format!("body broke off: {err}\n"),
+        }
+    })
 }
 
 /// Sends `bytes` as they are on a new connection, then reads whatever comes back for up to
