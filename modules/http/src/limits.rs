@@ -16,7 +16,7 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -196,6 +196,9 @@ pub(crate) struct Activity {
     /// `reads` when a request last started or ended: bytes read since then, with no
     /// request in flight, are the head of the next one (or what is left of the last).
     reads_at_request: AtomicU64,
+    /// The connection speaks HTTP/2, where frames between requests (pings, window
+    /// updates) are not a head in the making.
+    http2: AtomicBool,
 }
 
 /// The counters at one moment.
@@ -206,11 +209,17 @@ struct Sample {
     requests: u64,
     in_flight: usize,
     reads_at_request: u64,
+    http2: bool,
 }
 
 impl Activity {
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
+    }
+
+    /// Notes that the connection speaks HTTP/2.
+    pub fn http2(&self) {
+        self.http2.store(true, Ordering::Relaxed);
     }
 
     fn read(&self) {
@@ -241,6 +250,7 @@ impl Activity {
             requests: self.requests.load(Ordering::Relaxed),
             in_flight: self.in_flight.load(Ordering::Relaxed),
             reads_at_request: self.reads_at_request.load(Ordering::Relaxed),
+            http2: self.http2.load(Ordering::Relaxed),
         }
     }
 }
@@ -428,9 +438,10 @@ async fn watchdog(
         } else {
             Duration::ZERO
         };
-        // Waiting for a head: before the first request, or with bytes read since the last
-        // one ended. Trickling bytes do not reset it; a request starting does.
-        let waiting_for_head = quiet && (now.requests == 0 || now.reads > now.reads_at_request);
+        // Waiting for a head: before the first request, or (HTTP/1) with bytes read since
+        // the last one ended. Trickling bytes do not reset it; a request starting does.
+        let waiting_for_head =
+            quiet && (now.requests == 0 || !now.http2 && now.reads > now.reads_at_request);
         head = if waiting_for_head {
             head + step
         } else {
@@ -550,6 +561,22 @@ mod tests {
                 watch_connection(finishes, busy, limits(10, 300)).await,
                 Ok(())
             );
+        });
+    }
+
+    #[test]
+    fn http2_frames_between_requests_are_not_a_slow_head() {
+        paused(async {
+            let activity = Activity::new();
+            activity.http2();
+            drop(activity.request());
+            // A ping now and then, no new stream: idle, not a slow head.
+            activity.read();
+            let started = tokio::time::Instant::now();
+            let never = std::future::pending::<()>();
+            let closed = watch_connection(never, activity, limits(10, 300)).await;
+            assert_eq!(closed, Err(Closed::Idle));
+            assert!(started.elapsed() >= Duration::from_secs(300));
         });
     }
 

@@ -466,7 +466,13 @@ pub(crate) async fn serve_listener(
         let service_server = server.clone();
         let service_activity = activity.clone();
         let remote_text = crate::access_log::RemoteText::new(remote);
-        let service = service_fn(move |request| {
+        if server.protocols == Protocols::H2c {
+            activity.http2();
+        }
+        let service = service_fn(move |request: http::Request<Incoming>| {
+            if request.version() == http::Version::HTTP_2 {
+                service_activity.http2();
+            }
             let in_flight = service_activity.request();
             service_server.handle(request, remote, &remote_text, in_flight)
         });
