@@ -15,31 +15,9 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
-HOST_ADDR=127.0.0.1:18080
-PLAIN_ADDR=127.0.0.1:18081
-
-for tool in wrk valgrind; do
-  command -v "$tool" >/dev/null || { echo "error: $tool not found; install it with \`apt-get install -y $tool\`" >&2; exit 1; }
-done
-
-echo "building (release)..." >&2
-cargo build --quiet --release -p xbuild-standard --example host
-cargo build --quiet --release --manifest-path bench/plain-hyper/Cargo.toml --target-dir target
-HOST_BIN=target/release/examples/host
-PLAIN_BIN=target/release/plain-hyper
-
-work=$(mktemp -d)
-server_pid=
-cleanup() {
-  [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-for log in false true; do
-  sed -e "s/^worker_threads = .*/worker_threads = 1/" \
-      -e "s/^access_log = .*/access_log = $log/" \
-      bench/hello-bench.toml >"$work/host-log-$log.toml"
-done
+source bench/http_servers.sh
+require wrk valgrind
+setup_servers 1
 
 count() { # name addr load(yes/no) command... -> "instructions requests"
   local name=$1 addr=$2 load=$3; shift 3

@@ -22,34 +22,14 @@ CONNECTIONS=${CONNECTIONS:-64}
 WRK_THREADS=${WRK_THREADS:-1}
 ROUNDS=${ROUNDS:-5}
 PIN=${PIN:-1}
-HOST_ADDR=127.0.0.1:18080
-PLAIN_ADDR=127.0.0.1:18081
-
-command -v wrk >/dev/null || { echo "error: wrk not found; install it with \`apt-get install -y wrk\`" >&2; exit 1; }
-
-echo "building (release)..." >&2
-cargo build --quiet --release -p xbuild-standard --example host
-cargo build --quiet --release --manifest-path bench/plain-hyper/Cargo.toml --target-dir target
-HOST_BIN=target/release/examples/host
-PLAIN_BIN=target/release/plain-hyper
+source bench/http_servers.sh
+require wrk
+setup_servers "$WORKERS"
 
 server_pin=() wrk_pin=()
 if [[ $PIN == 1 ]] && command -v taskset >/dev/null && (( $(nproc) >= 2 )); then
   server_pin=(taskset -c 0) wrk_pin=(taskset -c 1)
 fi
-
-work=$(mktemp -d)
-server_pid=
-cleanup() {
-  [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-for log in false true; do
-  sed -e "s/^worker_threads = .*/worker_threads = $WORKERS/" \
-      -e "s/^access_log = .*/access_log = $log/" \
-      bench/hello-bench.toml >"$work/host-log-$log.toml"
-done
 
 wait_for() { # addr
   for _ in $(seq 100); do

@@ -128,10 +128,7 @@ impl Server {
             let declared = http_body::Body::size_hint(&body).exact();
             declared
                 .is_some_and(|len| len > limits.max_request_body)
-                .then_some((
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload too large: the request body is larger than this server accepts\n",
-                ))
+                .then_some((StatusCode::PAYLOAD_TOO_LARGE, TOO_LARGE))
         });
         let body = HttpBody::from_client(body, limits.max_request_body, limits.read_timeout);
         // Boxed so the per-request future, which hyper and the guard move around, does not
@@ -231,13 +228,13 @@ fn head_size(parts: &http::request::Parts) -> usize {
         + line
 }
 
+/// The 413's text, whether the body was announced too large or grew past the limit.
+const TOO_LARGE: &str = "payload too large: the request body is larger than this server accepts\n";
+
 /// The answer to a request whose body was refused while a handler read it.
 pub(crate) fn body_error_response(err: &crate::BodyError) -> Response {
     let mut response = match err {
-        crate::BodyError::TooLarge { .. } => text_response(
-            err.status(),
-            "payload too large: the request body is larger than this server accepts\n",
-        ),
+        crate::BodyError::TooLarge { .. } => text_response(err.status(), TOO_LARGE),
         crate::BodyError::TimedOut(_) => text_response(
             err.status(),
             "request timeout: the request body did not arrive in time\n",
