@@ -7,14 +7,14 @@ use std::collections::HashMap;
 use std::future::{Future, poll_fn};
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::pin;
-use std::sync::Once;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Once, OnceLock};
 use std::task::Poll;
-use std::time::Instant;
+use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::histogram::Histogram;
 
-use crate::metrics::{self, CallLabel, CallStatus, ModuleLabel, ModuleStatus};
+use crate::metrics::{self, CallLabel, CallStatus, DurationHistogram, ModuleLabel, ModuleStatus};
 use crate::module::BoxError;
 
 /// How a call into a module went wrong.
@@ -131,12 +131,87 @@ fn conclude<R>(
     }
 }
 
-/// A thread's handles on the metric series of one (module, method): looking a series up in
-/// its family hashes the label strings under a lock, which costs more than the call it
-/// measures for small calls. Handles share the series, so the cache changes no value.
-struct CallHandles {
-    by_status: [Option<Counter>; 3],
-    seconds: Histogram,
+/// The metric series of one (module, method): finding a series in its family hashes the
+/// label strings under a lock, which costs more than the call it measures for small calls,
+/// so callers keep these handles. Handles share the series, so keeping them changes no value.
+#[derive(Debug)]
+pub(crate) struct CallSeries {
+    method: &'static str,
+    /// Made on first use, so a series for `error` or `panic` appears only once one happened.
+    by_status: [OnceLock<Counter>; 3],
+    seconds: DurationHistogram,
+}
+
+const STATUSES: [&str; 3] = ["ok", "error", "panic"];
+
+impl CallSeries {
+    fn new(module: &'static str, method: &'static str) -> Self {
+        Self {
+            method,
+            by_status: Default::default(),
+            seconds: metrics::core()
+                .call_seconds
+                .get_or_create(&CallLabel { module, method })
+                .clone(),
+        }
+    }
+
+    fn record(&self, module: &'static str, status: usize, elapsed: Duration) {
+        self.by_status[status]
+            .get_or_init(|| {
+                metrics::core()
+                    .call_total
+                    .get_or_create(&CallStatus {
+                        module,
+                        method: self.method,
+                        status: STATUSES[status],
+                    })
+                    .clone()
+            })
+            .inc();
+        self.seconds.observe(elapsed);
+    }
+}
+
+/// The series of the methods called on one loaded module, found by a few pointer compares
+/// and no lock: a [`Loaded`](crate::Loaded) is called from every worker thread at once.
+/// A module with more methods than slots has the rest looked up per thread instead.
+#[derive(Debug, Default)]
+pub(crate) struct MethodSeries {
+    slots: [MethodSlot; 4],
+}
+
+#[derive(Debug, Default)]
+struct MethodSlot {
+    /// The address of the method name that claimed the slot; 0 while free.
+    method: AtomicUsize,
+    series: OnceLock<CallSeries>,
+}
+
+impl MethodSeries {
+    fn find(&self, module: &'static str, method: &'static str) -> Option<&CallSeries> {
+        let key = method.as_ptr() as usize;
+        for slot in &self.slots {
+            let claimed = match slot.method.load(Ordering::Acquire) {
+                0 => match slot
+                    .method
+                    .compare_exchange(0, key, Ordering::AcqRel, Ordering::Acquire)
+                {
+                    Ok(_) => key,
+                    Err(other) => other,
+                },
+                other => other,
+            };
+            if claimed == key {
+                let series = slot.series.get_or_init(|| CallSeries::new(module, method));
+                // Same address, other length: a name that is a prefix of another.
+                if std::ptr::eq(series.method, method) {
+                    return Some(series);
+                }
+            }
+        }
+        None
+    }
 }
 
 type CallKey = (usize, usize, usize, usize);
@@ -166,22 +241,27 @@ impl std::hash::Hasher for AddressHasher {
 type AddressMap<V> = HashMap<CallKey, V, std::hash::BuildHasherDefault<AddressHasher>>;
 
 thread_local! {
-    static CALL_HANDLES: RefCell<AddressMap<CallHandles>> = RefCell::new(AddressMap::default());
+    /// Series of calls made without a [`MethodSeries`] (plain [`call`]), per thread.
+    static CALL_SERIES: RefCell<AddressMap<CallSeries>> = RefCell::new(AddressMap::default());
 }
-
-const STATUSES: [&str; 3] = ["ok", "error", "panic"];
 
 fn record_call<R>(
     module: &'static str,
     method: &'static str,
-    started: Instant,
+    known: Option<&MethodSeries>,
+    started: quanta::Instant,
     outcome: &std::thread::Result<Result<R, BoxError>>,
 ) {
+    let elapsed = started.elapsed();
     let status = match outcome {
         Ok(Ok(_)) => 0,
         Ok(Err(_)) => 1,
         Err(_) => 2,
     };
+    if let Some(series) = known.and_then(|known| known.find(module, method)) {
+        series.record(module, status, elapsed);
+        return;
+    }
     // IDs and method names are `&'static str`: their address and length identify them.
     let key = (
         module.as_ptr() as usize,
@@ -189,28 +269,12 @@ fn record_call<R>(
         method.as_ptr() as usize,
         method.len(),
     );
-    CALL_HANDLES.with(|cache| {
-        let mut cache = cache.borrow_mut();
-        let handles = cache.entry(key).or_insert_with(|| CallHandles {
-            by_status: [None, None, None],
-            seconds: metrics::core()
-                .call_seconds
-                .get_or_create(&CallLabel { module, method })
-                .clone(),
-        });
-        handles.by_status[status]
-            .get_or_insert_with(|| {
-                metrics::core()
-                    .call_total
-                    .get_or_create(&CallStatus {
-                        module,
-                        method,
-                        status: STATUSES[status],
-                    })
-                    .clone()
-            })
-            .inc();
-        handles.seconds.observe(started.elapsed().as_secs_f64());
+    CALL_SERIES.with(|cache| {
+        cache
+            .borrow_mut()
+            .entry(key)
+            .or_insert_with(|| CallSeries::new(module, method))
+            .record(module, status, elapsed);
     });
 }
 
@@ -221,10 +285,22 @@ pub fn call<R>(
     method: &'static str,
     f: impl FnOnce() -> Result<R, BoxError>,
 ) -> Result<R, CallError> {
+    call_with(module, method, None, f)
+}
+
+/// [`call`] with the series a [`Loaded`](crate::Loaded) keeps for its methods.
+pub(crate) fn call_with<R>(
+    module: &'static str,
+    method: &'static str,
+    known: Option<&MethodSeries>,
+    f: impl FnOnce() -> Result<R, BoxError>,
+) -> Result<R, CallError> {
     install_panic_hook();
-    let started = Instant::now();
+    // quanta reads the CPU's time-stamp counter where it is invariant: a few nanoseconds,
+    // against tens for the system clock under some hypervisors.
+    let started = quanta::Instant::now();
     let outcome = enter(f);
-    record_call(module, method, started, &outcome);
+    record_call(module, method, known, started, &outcome);
     conclude(module, method, outcome)
 }
 
@@ -235,8 +311,18 @@ pub async fn call_async<R>(
     method: &'static str,
     future: impl Future<Output = Result<R, BoxError>>,
 ) -> Result<R, CallError> {
+    call_async_with(module, method, None, future).await
+}
+
+/// [`call_async`] with the series a [`Loaded`](crate::Loaded) keeps for its methods.
+pub(crate) async fn call_async_with<R>(
+    module: &'static str,
+    method: &'static str,
+    known: Option<&MethodSeries>,
+    future: impl Future<Output = Result<R, BoxError>>,
+) -> Result<R, CallError> {
     install_panic_hook();
-    let started = Instant::now();
+    let started = quanta::Instant::now();
     let mut future = pin!(future);
     let outcome = poll_fn(|cx| match enter(|| future.as_mut().poll(cx)) {
         Ok(Poll::Pending) => Poll::Pending,
@@ -244,7 +330,7 @@ pub async fn call_async<R>(
         Err(payload) => Poll::Ready(Err(payload)),
     })
     .await;
-    record_call(module, method, started, &outcome);
+    record_call(module, method, known, started, &outcome);
     conclude(module, method, outcome)
 }
 
@@ -254,7 +340,7 @@ pub(crate) fn provision(
     f: impl FnOnce() -> Result<(), BoxError>,
 ) -> Result<(), CallError> {
     install_panic_hook();
-    let started = Instant::now();
+    let started = quanta::Instant::now();
     let outcome = enter(f);
     let m = metrics::core();
     m.provision_total
@@ -265,7 +351,7 @@ pub(crate) fn provision(
         .inc();
     m.provision_seconds
         .get_or_create(&ModuleLabel { module })
-        .observe(started.elapsed().as_secs_f64());
+        .observe(started.elapsed());
     conclude(module, "provision", outcome)
 }
 

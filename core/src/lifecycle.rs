@@ -6,7 +6,7 @@ use std::future::Future;
 use serde::Deserialize;
 
 use crate::config::{self, ConfigError, Value};
-use crate::guard::{self, CallError};
+use crate::guard::{self, CallError, MethodSeries};
 use crate::module::{App, BoxError, Module};
 use crate::registry::{InstantiateError, LookupError, Registry};
 
@@ -99,6 +99,7 @@ impl<'a> Context<'a> {
         Ok(Loaded {
             id,
             module,
+            series: MethodSeries::default(),
             cleaned_up: false,
         })
     }
@@ -136,6 +137,7 @@ impl<'a> Context<'a> {
 pub struct Loaded<I: ?Sized> {
     id: &'static str,
     module: Box<I>,
+    series: MethodSeries,
     cleaned_up: bool,
 }
 
@@ -150,7 +152,7 @@ impl<I: ?Sized + Module> Loaded<I> {
         method: &'static str,
         f: impl FnOnce(&I) -> Result<R, BoxError>,
     ) -> Result<R, CallError> {
-        guard::call(self.id, method, || f(&self.module))
+        guard::call_with(self.id, method, Some(&self.series), || f(&self.module))
     }
 
     /// [`call`](Loaded::call) with mutable access.
@@ -160,7 +162,7 @@ impl<I: ?Sized + Module> Loaded<I> {
         f: impl FnOnce(&mut I) -> Result<R, BoxError>,
     ) -> Result<R, CallError> {
         let module = &mut self.module;
-        guard::call(self.id, method, || f(module))
+        guard::call_with(self.id, method, Some(&self.series), || f(module))
     }
 
     /// Calls async module code through the guard; every poll is protected.
@@ -172,7 +174,8 @@ impl<I: ?Sized + Module> Loaded<I> {
     where
         F: Future<Output = Result<R, BoxError>> + 's,
     {
-        guard::call_async(self.id, method, async move { f(&self.module).await }).await
+        let future = async move { f(&self.module).await };
+        guard::call_async_with(self.id, method, Some(&self.series), future).await
     }
 
     /// Runs the module's cleanup hook (once; later calls do nothing).

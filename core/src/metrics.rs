@@ -7,13 +7,15 @@
 //! re-exported here): its `EncodeLabelSet` derive names `::prometheus_client`, which the
 //! re-export cannot stand in for.
 
-use std::sync::{Mutex, OnceLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::{Metric, Registry};
 
 pub use prometheus_client;
@@ -42,16 +44,16 @@ pub(crate) struct CallLabel {
     pub method: &'static str,
 }
 
-type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
+type Histograms<L> = Family<L, DurationHistogram, fn() -> DurationHistogram>;
 
-fn call_buckets() -> Histogram {
+fn call_buckets() -> DurationHistogram {
     // 1 µs .. ~4 s: module calls range from trivial getters to request handling.
-    Histogram::new(exponential_buckets(0.000_001, 4.0, 12))
+    DurationHistogram::exponential(Duration::from_micros(1), 4, 12)
 }
 
-fn provision_buckets() -> Histogram {
+fn provision_buckets() -> DurationHistogram {
     // 100 µs .. ~26 s: provisioning may open files or sockets.
-    Histogram::new(exponential_buckets(0.000_1, 4.0, 10))
+    DurationHistogram::exponential(Duration::from_micros(100), 4, 10)
 }
 
 pub(crate) struct CoreMetrics {
@@ -128,4 +130,120 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A histogram of durations that records without a lock: each observation is two relaxed
+/// atomic additions (its bucket and the sum, in nanoseconds). The client's own histogram
+/// takes a mutex per observation, which costs more than the module calls it times and
+/// serialises every worker thread on one lock per series. Clones share the series.
+///
+/// It encodes as an ordinary Prometheus histogram in seconds.
+#[derive(Clone, Debug)]
+pub struct DurationHistogram {
+    inner: Arc<HistogramSeries>,
+}
+
+#[derive(Debug)]
+struct HistogramSeries {
+    /// Upper bounds of the finite buckets, in nanoseconds, ascending.
+    bounds: Box<[u64]>,
+    /// One count per bound, then the `+Inf` bucket; not cumulative.
+    counts: Box<[AtomicU64]>,
+    sum_nanos: AtomicU64,
+}
+
+impl DurationHistogram {
+    /// Buckets `first`, `first × factor`, … (`count` of them), then `+Inf`.
+    pub fn exponential(first: Duration, factor: u32, count: usize) -> Self {
+        let first = u64::try_from(first.as_nanos()).unwrap_or(u64::MAX).max(1);
+        let bounds: Box<[u64]> =
+            std::iter::successors(Some(first), |b| b.checked_mul(u64::from(factor)))
+                .take(count)
+                .collect();
+        let counts = (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect();
+        Self {
+            inner: Arc::new(HistogramSeries {
+                bounds,
+                counts,
+                sum_nanos: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    pub fn observe(&self, elapsed: Duration) {
+        self.observe_nanos(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX));
+    }
+
+    pub fn observe_nanos(&self, nanos: u64) {
+        let series = &*self.inner;
+        // Most calls land in the first buckets, so a forward scan beats a binary search.
+        let bucket = series
+            .bounds
+            .iter()
+            .position(|&bound| nanos <= bound)
+            .unwrap_or(series.bounds.len());
+        series.counts[bucket].fetch_add(1, Ordering::Relaxed);
+        series.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+
+    /// How many observations so far.
+    pub fn count(&self) -> u64 {
+        let counts = &self.inner.counts;
+        counts.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+    }
+}
+
+impl TypedMetric for DurationHistogram {
+    const TYPE: MetricType = MetricType::Histogram;
+}
+
+impl EncodeMetric for DurationHistogram {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        let series = &*self.inner;
+        let buckets: Vec<(f64, u64)> = series
+            .bounds
+            .iter()
+            .map(|&bound| Duration::from_nanos(bound).as_secs_f64())
+            .chain(std::iter::once(f64::INFINITY))
+            .zip(series.counts.iter().map(|c| c.load(Ordering::Relaxed)))
+            .collect();
+        let count = buckets.iter().map(|(_, n)| n).sum();
+        let sum = Duration::from_nanos(series.sum_nanos.load(Ordering::Relaxed)).as_secs_f64();
+        encoder.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        Self::TYPE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duration_histogram_buckets_and_encodes_in_seconds() {
+        let h = DurationHistogram::exponential(Duration::from_micros(1), 4, 3);
+        for nanos in [0, 1_000, 1_001, 16_000, 16_001, u64::MAX / 2] {
+            h.observe_nanos(nanos);
+        }
+        h.observe(Duration::from_micros(3));
+        assert_eq!(h.count(), 7);
+
+        let mut registry = Registry::default();
+        registry.register("t", "help", h.clone());
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &registry).unwrap();
+        // Cumulative: ≤1 µs holds 0 and 1000 ns; ≤4 µs adds 1001 and 3 µs; ≤16 µs adds 16000.
+        for line in [
+            r#"t_bucket{le="0.000001"} 2"#,
+            r#"t_bucket{le="0.000004"} 4"#,
+            r#"t_bucket{le="0.000016"} 5"#,
+            r#"t_bucket{le="+Inf"} 7"#,
+            "t_count 7",
+            "# TYPE t histogram",
+        ] {
+            assert!(out.contains(line), "missing {line:?} in\n{out}");
+        }
+    }
 }

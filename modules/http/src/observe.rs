@@ -7,12 +7,13 @@ use std::hash::{BuildHasher, RandomState};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
+use std::time::Duration;
 
 use http::HeaderValue;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use xbuild_core::metrics::DurationHistogram;
 
 /// The response header carrying the request ID when the access log is on (so a client
 /// can quote the ID of its log line), and the request header reverse_proxy sends upstream.
@@ -89,16 +90,16 @@ struct RouteLabels {
     route: Label,
 }
 
-type Histograms = Family<RouteLabels, Histogram, fn() -> Histogram>;
+type Histograms = Family<RouteLabels, DurationHistogram, fn() -> DurationHistogram>;
 
 struct HttpMetrics {
     requests: Family<RequestLabels, Counter>,
     duration: Histograms,
 }
 
-fn duration_buckets() -> Histogram {
+fn duration_buckets() -> DurationHistogram {
     // 50 µs .. ~52 s.
-    Histogram::new(exponential_buckets(0.000_05, 4.0, 11))
+    DurationHistogram::exponential(Duration::from_micros(50), 4, 11)
 }
 
 /// Registered once per process: several apps (or tests) share one family, told apart by
@@ -129,7 +130,7 @@ pub(crate) const UNMATCHED: &str = "(unmatched)";
 pub(crate) struct RouteMetrics {
     server: Label,
     route: Label,
-    duration: Histogram,
+    duration: DurationHistogram,
     /// The route's counters by (method, code), found here without hashing label strings:
     /// a route sees few combinations, and the family lookup is the costly part.
     counters: RwLock<Vec<(u32, Counter)>>,
@@ -150,8 +151,8 @@ impl RouteMetrics {
         }
     }
 
-    pub fn record(&self, method: MethodLabel, code: u16, seconds: f64) {
-        self.duration.observe(seconds);
+    pub fn record(&self, method: MethodLabel, code: u16, elapsed: Duration) {
+        self.duration.observe(elapsed);
         let MethodLabel(index, method) = method;
         let key = (index << 16) | u32::from(code);
         let cached = read(&self.counters)
@@ -227,10 +228,14 @@ mod tests {
     fn route_metrics_render_with_their_labels() {
         let m = RouteMetrics::new(&"unit-srv".into(), &"unit-route".into());
         let brew = MethodLabel::of(&http::Method::from_bytes(b"BREW").unwrap());
-        m.record(brew, 418, 0.001);
+        m.record(brew, 418, Duration::from_millis(1));
         // Cached and uncached paths count into the same series.
-        m.record(brew, 418, 0.001);
-        m.record(MethodLabel::of(&http::Method::GET), 418, 0.001);
+        m.record(brew, 418, Duration::from_millis(1));
+        m.record(
+            MethodLabel::of(&http::Method::GET),
+            418,
+            Duration::from_millis(1),
+        );
         let text = xbuild_core::metrics::render();
         assert!(
             text.contains(

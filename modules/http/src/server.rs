@@ -158,7 +158,7 @@ impl Server {
             };
             let elapsed = started.elapsed();
             let status = response.status().as_u16();
-            metrics.record(method, status, elapsed.as_secs_f64());
+            metrics.record(method, status, elapsed);
             if let Some(mut log) = log {
                 // The ID the log line carries, so a client can quote it.
                 response.headers_mut().insert(REQUEST_ID, id.header_value());
