@@ -16,9 +16,30 @@ pub struct ExpectedCrate {
     pub source: Option<String>,
 }
 
-/// Build information passed to [`host::main`](crate::host::main) by the generated `main.rs`.
+/// The distribution a host was built as (xbuild's spec file, or its flags).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+pub struct Distribution {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// The software bill of materials a host carries in its `.dep-v0` section
+/// (cargo-auditable's format), summarised.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SbomSummary {
+    /// Crates in the host, the host's own package included.
+    pub crates: usize,
+    /// sha256 of the section's bytes (zlib-compressed JSON).
+    pub sha256: String,
+}
+
+/// Build information passed to [`host::main`](crate::host::main) by the generated `main.rs`.
+/// Unknown fields are ignored, so a host whose core is older than the xbuild that built it
+/// still starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BuildInfo {
     pub build_id: String,
     /// Cargo profile name; the core records `debug`/`release` itself when this is absent.
@@ -26,6 +47,14 @@ pub struct BuildInfo {
     pub profile: Option<String>,
     #[serde(default)]
     pub modules: Vec<ExpectedCrate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distribution: Option<Distribution>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sbom: Option<SbomSummary>,
+    /// What xbuild needs to build this host again (its spec and resolution); the host
+    /// itself only carries it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rebuild: Option<serde_json::Value>,
 }
 
 impl BuildInfo {
@@ -34,6 +63,9 @@ impl BuildInfo {
             build_id: build_id.into(),
             profile: None,
             modules: Vec::new(),
+            distribution: None,
+            sbom: None,
+            rebuild: None,
         }
     }
 
@@ -59,6 +91,9 @@ impl BuildInfo {
                 .clone()
                 .unwrap_or_else(|| env!("XBUILD_CORE_PROFILE").to_owned()),
             modules: self.modules.clone(),
+            distribution: self.distribution.clone(),
+            dependencies: self.sbom.as_ref().map(|s| s.crates),
+            sbom_sha256: self.sbom.as_ref().map(|s| s.sha256.clone()),
         }
     }
 }
@@ -72,6 +107,14 @@ pub struct BuildReport {
     pub target: String,
     pub profile: String,
     pub modules: Vec<ExpectedCrate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distribution: Option<Distribution>,
+    /// Crates in the host (its SBOM's entries), when it carries an SBOM.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dependencies: Option<usize>,
+    /// sha256 of the host's `.dep-v0` section.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sbom_sha256: Option<String>,
 }
 
 /// The sha256 of a file in lowercase hex: how a manifest (written by xbuild) and `selftest`

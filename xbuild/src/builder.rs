@@ -19,6 +19,7 @@ use crate::install::{self, Built, Context};
 use crate::manifest::{self, PathCrate};
 use crate::plan::{BuildPlan, Origin, UsageError};
 use crate::resolve::{self, ResolveError, Resolved};
+use crate::sbom::Sbom;
 use crate::workspace::{self, Workspace};
 
 #[derive(Debug, thiserror::Error)]
@@ -113,6 +114,10 @@ pub struct Outcome {
     pub sha256: String,
     /// Whether the host came from the cache, without compiling.
     pub cached: bool,
+    /// The resolution built (the generated workspace's Cargo.lock), for the lock file.
+    pub cargo_lock: String,
+    /// The CycloneDX SBOM beside the output, when asked for.
+    pub sbom: Option<PathBuf>,
 }
 
 /// Runs the whole build for `plan`, using the xbuild cache `cache`.
@@ -159,7 +164,7 @@ pub fn build(
         "generate the host workspace in the xbuild cache `{}`",
         cache.root().display()
     )))?;
-    let result = build_in(plan, cache, &ws, reporter, interrupt);
+    let result = build_in(plan, cache, &ws, options.reuse_hosts, reporter, interrupt);
     if plan.keep_workdir {
         reporter.report(Event::Workdir { path: ws.keep() });
     }
@@ -183,6 +188,7 @@ pub fn build(
     reporter.report(Event::Finished {
         output: outcome.output.clone(),
         manifest: outcome.manifest.clone(),
+        sbom: outcome.sbom.clone(),
         build_id: outcome.build_id.clone(),
         sha256: outcome.sha256.clone(),
         cached: outcome.cached,
@@ -191,11 +197,54 @@ pub fn build(
     Ok(outcome)
 }
 
+/// Resolves `plan` again without compiling (`xbuild update`): `cargo update` of `crates`
+/// (every crate when empty) in the generated workspace, starting from the plan's previous
+/// resolution, checked as a build's would be. Returns the new Cargo.lock.
+pub fn update(
+    plan: &BuildPlan,
+    crates: &[String],
+    cache: &Cache,
+    reporter: &mut dyn Reporter,
+    interrupt: &Interrupt,
+) -> Result<String, BuildError> {
+    let _lock = cache
+        .lock(|| {
+            reporter.report(Event::Step {
+                step: Step::Wait,
+                message: format!(
+                    "for the lock on the xbuild cache `{}`",
+                    cache.root().display()
+                ),
+            })
+        })
+        .map_err(io(format!(
+            "lock the xbuild cache `{}`",
+            cache.root().display()
+        )))?;
+    let plan = &unpack_own_crates(plan, cache)?;
+    let ws = workspace::generate(plan, cache.root()).map_err(io(format!(
+        "generate the host workspace in the xbuild cache `{}`",
+        cache.root().display()
+    )))?;
+    let cargo = Cargo::new(cache.build_dir(), reporter.color());
+    reporter.report(Event::Step {
+        step: Step::Resolve,
+        message: format!("`{}` for {} with cargo update", plan.dist.name, plan.target),
+    });
+    cargo.update(&ws, plan, crates, interrupt)?;
+    let metadata = metadata(&cargo, &ws, plan, interrupt)?;
+    resolve::check(&metadata, plan, &ws)?;
+    std::fs::read_to_string(ws.lock_path()).map_err(io("read the generated Cargo.lock"))
+}
+
 /// Settings of a build that are not part of what is built.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// The cap on the cache's size (`XBUILD_CACHE_MAX`).
     pub cache_max: u64,
+    /// Take a host with the same build ID from the cache instead of compiling. Off for
+    /// `verify --rebuild`, whose point is to compile again.
+    pub reuse_hosts: bool,
 }
 
 /// The plan with xbuild's embedded crates unpacked into the cache, as paths.
@@ -224,6 +273,7 @@ fn build_in(
     plan: &BuildPlan,
     cache: &Cache,
     ws: &Workspace,
+    reuse_hosts: bool,
     reporter: &mut dyn Reporter,
     interrupt: &Interrupt,
 ) -> Result<Outcome, BuildError> {
@@ -270,8 +320,19 @@ fn build_in(
         &workspace::inherited_rustflags(),
     );
 
+    // The SBOM comes from the resolution, before compiling: `main.rs` embeds it.
+    let sbom = Sbom::from_metadata(&metadata, &resolved.host_id, &lock);
+    let section = sbom.section_bytes();
+    ws.write_sbom_section(&section)
+        .map_err(io("write the SBOM section"))?;
+    let summary = xbuild_core::build_info::SbomSummary {
+        crates: sbom.crates.len(),
+        sha256: crate::sbom::sha256_hex(&section),
+    };
+
     let wants_selftest = !plan.skip_selftest;
-    let (binary, entry, cached) = match cache.cached_host(&build_id) {
+    let hit = cache.cached_host(&build_id).filter(|_| reuse_hosts);
+    let (binary, entry, cached) = match hit {
         Some(hit) if hit.entry.selftested || !wants_selftest => {
             reporter.report(Event::Step {
                 step: Step::Fresh,
@@ -281,8 +342,9 @@ fn build_in(
         }
         _ => {
             let compiling = std::time::SystemTime::now();
+            let info = build_info(plan, &resolved, &build_id, &lock, summary);
             let (binary, entry) = compile_and_test(
-                plan, ws, &cargo, &metadata, &resolved, &build_id, reporter, interrupt,
+                plan, ws, &cargo, &metadata, &resolved, &info, reporter, interrupt,
             )?;
             cache.forget_old_host_artifacts(compiling);
             cache
@@ -301,6 +363,7 @@ fn build_in(
         cached,
         build_id,
         lock,
+        sbom,
     };
     let context = Context {
         resolved: &resolved,
@@ -328,19 +391,15 @@ fn metadata(
     })
 }
 
-/// Compiles the host, checks it is static and runs its selftest; returns the binary (in
-/// the workspace's target directory) and what the cache keeps of it.
-#[allow(clippy::too_many_arguments)]
-fn compile_and_test(
+/// What the host embeds about its build: the build ID, module crates, distribution, SBOM
+/// summary, and what `xbuild build --from` and `verify --rebuild` need to build it again.
+fn build_info(
     plan: &BuildPlan,
-    ws: &Workspace,
-    cargo: &Cargo,
-    metadata: &Metadata,
     resolved: &Resolved,
     build_id: &str,
-    reporter: &mut dyn Reporter,
-    interrupt: &Interrupt,
-) -> Result<(PathBuf, Entry), BuildError> {
+    lock: &str,
+    sbom: xbuild_core::build_info::SbomSummary,
+) -> xbuild_core::BuildInfo {
     let mut info = xbuild_core::BuildInfo::new(build_id);
     info.profile = Some(plan.profile.cargo_name().to_owned());
     info.modules = resolved
@@ -352,7 +411,39 @@ fn compile_and_test(
             source: Some(m.source.clone()),
         })
         .collect();
-    ws.write_build_info(&info)
+    let dist = plan.rebuild_dist();
+    info.distribution = Some(xbuild_core::build_info::Distribution {
+        name: dist.name.clone(),
+        version: dist.version.clone(),
+        description: dist.description.clone(),
+    });
+    info.sbom = Some(sbom);
+    info.rebuild = Some(
+        serde_json::to_value(crate::hostinfo::Rebuild {
+            xbuild: crate::VERSION.to_owned(),
+            target: plan.target.clone(),
+            spec: dist,
+            cargo_lock: lock.to_owned(),
+        })
+        .expect("serialises"),
+    );
+    info
+}
+
+/// Compiles the host, checks it is static and runs its selftest; returns the binary (in
+/// the workspace's target directory) and what the cache keeps of it.
+#[allow(clippy::too_many_arguments)]
+fn compile_and_test(
+    plan: &BuildPlan,
+    ws: &Workspace,
+    cargo: &Cargo,
+    metadata: &Metadata,
+    resolved: &Resolved,
+    info: &xbuild_core::BuildInfo,
+    reporter: &mut dyn Reporter,
+    interrupt: &Interrupt,
+) -> Result<(PathBuf, Entry), BuildError> {
+    ws.write_build_info(info)
         .map_err(io("write the build information"))?;
 
     reporter.report(Event::Step {

@@ -167,6 +167,37 @@ impl Cargo {
         })
     }
 
+    /// `cargo update` in the generated workspace: `crates` (and what they need), or every
+    /// crate when empty. Cargo rewrites the workspace's Cargo.lock.
+    pub fn update(
+        &self,
+        ws: &Workspace,
+        plan: &BuildPlan,
+        crates: &[String],
+        interrupt: &Interrupt,
+    ) -> Result<(), CargoError> {
+        let mut command = self.command(ws, plan, "update");
+        for name in crates {
+            command.arg("--package").arg(name);
+        }
+        let mut stderr = String::new();
+        let status = self.run(command, interrupt, |line| {
+            if let Line::Err(l) = line {
+                stderr.push_str(&l);
+                stderr.push('\n');
+            }
+        })?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(CargoError::Failed {
+                what: "update",
+                status,
+                stderr,
+            })
+        }
+    }
+
     /// Builds the host with JSON messages; `on_line` sees every line.
     pub fn build(
         &self,

@@ -34,6 +34,20 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write a commented spec file (xbuild.toml) to start from.
+    Init {
+        /// Where to write it.
+        #[arg(default_value = "xbuild.toml", value_name = "PATH")]
+        path: PathBuf,
+        /// Replace an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Resolve the spec's distributions again and rewrite the lock, as `cargo update`: all
+    /// crates, or only the ones named (and what they need).
+    Update(UpdateArgs),
+    /// Check a host against its manifest: sha256, build ID, modules, static linking.
+    Verify(VerifyArgs),
     /// Remove the hosts kept in the xbuild cache (XBUILD_CACHE_DIR); compiled dependencies
     /// stay, so the next build is still quick.
     Clean {
@@ -64,7 +78,91 @@ pub enum MessageFormat {
 }
 
 #[derive(Debug, Clone, Args)]
+pub struct UpdateArgs {
+    /// Crates to update (with what they need); all when none is named.
+    #[arg(value_name = "CRATE")]
+    pub crates: Vec<String>,
+    /// The spec file (default: ./xbuild.toml).
+    #[arg(long = "file", short = 'f', value_name = "PATH")]
+    pub file: Option<PathBuf>,
+    /// Only these distributions. Repeatable.
+    #[arg(long = "dist", value_name = "NAME")]
+    pub dist: Vec<String>,
+    /// The lock file (default: xbuild.lock beside the spec).
+    #[arg(long, value_name = "PATH")]
+    pub lockfile: Option<PathBuf>,
+    /// Do not touch the network (passed to cargo).
+    #[arg(long)]
+    pub offline: bool,
+    /// `json`: one JSON event per line on stdout, for CI.
+    #[arg(long, value_enum, default_value = "human")]
+    pub message_format: MessageFormat,
+    /// Colour (default: auto).
+    #[arg(long, value_enum, value_name = "WHEN")]
+    pub color: Option<ColorChoice>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct VerifyArgs {
+    /// The host binary; its manifest is `HOST.manifest.json` beside it.
+    #[arg(value_name = "HOST")]
+    pub host: PathBuf,
+    /// Also rebuild it from the build information and lock it carries, in a temporary
+    /// directory, and compare the bytes.
+    #[arg(long)]
+    pub rebuild: bool,
+    /// The manifest to check against (default: beside the host).
+    #[arg(long, value_name = "PATH")]
+    pub manifest: Option<PathBuf>,
+    /// One JSON document, for tools.
+    #[arg(long)]
+    pub json: bool,
+    /// Do not touch the network when rebuilding (passed to cargo).
+    #[arg(long)]
+    pub offline: bool,
+}
+
+/// The flags that describe what one host contains; a spec file (`-f`) says all of that
+/// itself, so they cannot be combined with it.
+const DIST_FLAGS: [&str; 12] = [
+    "with",
+    "replace",
+    "features",
+    "output",
+    "registry",
+    "target",
+    "profile",
+    "no_standard",
+    "no_static",
+    "core_path",
+    "skip_selftest",
+    "sbom",
+];
+
+#[derive(Debug, Clone, Args)]
 pub struct BuildArgs {
+    /// Build the distributions of a spec file (e.g. xbuild.toml) instead of one host
+    /// described by flags; the lock goes beside it as xbuild.lock.
+    #[arg(long = "file", short = 'f', value_name = "PATH", conflicts_with_all = DIST_FLAGS, conflicts_with = "from")]
+    pub file: Option<PathBuf>,
+
+    /// With -f: build only this distribution. Repeatable.
+    #[arg(long = "dist", value_name = "NAME", requires = "file")]
+    pub dist: Vec<String>,
+
+    /// Start from an existing host: its module set, versions and settings, read from the
+    /// binary; `--with` adds or changes modules, `--without` drops them.
+    #[arg(long, value_name = "HOST")]
+    pub from: Option<PathBuf>,
+
+    /// With --from: leave this module crate out. Repeatable.
+    #[arg(long, value_name = "CRATE", requires = "from")]
+    pub without: Vec<String>,
+
+    /// With --from: resolve every crate afresh instead of keeping the host's versions.
+    #[arg(long, requires = "from")]
+    pub upgrade: bool,
+
     /// A module crate: `crate[@version-req][=replacement]`; the replacement is a path or
     /// `other-crate@version`. Repeatable.
     #[arg(long = "with", value_name = "SPEC")]
@@ -79,9 +177,10 @@ pub struct BuildArgs {
     #[arg(long = "features", value_name = "CRATE/FEATURE", value_delimiter = ',')]
     pub features: Vec<String>,
 
-    /// Where to write the host binary; the manifest goes beside it as `PATH.manifest.json`.
-    #[arg(long, short, value_name = "PATH", default_value = "./host")]
-    pub output: PathBuf,
+    /// Where to write the host binary (default: ./host); the manifest goes beside it as
+    /// `PATH.manifest.json`.
+    #[arg(long, short, value_name = "PATH")]
+    pub output: Option<PathBuf>,
 
     /// Cargo alternative registry (from cargo's config) to take the `--with` crates from.
     #[arg(long, value_name = "NAME")]
@@ -91,14 +190,24 @@ pub struct BuildArgs {
     #[arg(long, value_name = "TRIPLE")]
     pub target: Option<String>,
 
-    /// Cargo profile: `release` or `dev`.
-    #[arg(long, value_name = "NAME", default_value = "release")]
-    pub profile: String,
+    /// Cargo profile: `release` (the default) or `dev`.
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
 
-    /// Build with exactly the dependency versions of the previous build: reuse the lock
-    /// file written beside the output (`PATH.lock`) and let cargo change nothing.
+    /// Build with exactly the resolution in the lock file and let nothing change: fails
+    /// (exit 2) if the spec or the resolution would, naming what.
     #[arg(long)]
     pub locked: bool,
+
+    /// The lock file (default: xbuild.lock beside the spec file; `OUTPUT.lock` for a build
+    /// from flags).
+    #[arg(long, value_name = "PATH")]
+    pub lockfile: Option<PathBuf>,
+
+    /// Also write a CycloneDX SBOM beside the output (`OUTPUT.cdx.json`). Every host
+    /// carries its crate list in its `.dep-v0` section either way.
+    #[arg(long)]
+    pub sbom: bool,
 
     /// Do not touch the network (passed to cargo).
     #[arg(long)]

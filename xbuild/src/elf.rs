@@ -21,6 +21,25 @@ pub fn dynamic_dependencies(path: &Path) -> Result<Vec<String>, String> {
     Ok(found)
 }
 
+/// The bytes of section `name` of the ELF file `bytes`, if it has one.
+pub fn section<'a>(bytes: &'a [u8], name: &str) -> Result<Option<&'a [u8]>, String> {
+    let elf =
+        goblin::elf::Elf::parse(bytes).map_err(|e| format!("not a readable ELF file: {e}"))?;
+    for header in &elf.section_headers {
+        if elf.shdr_strtab.get_at(header.sh_name) != Some(name) {
+            continue;
+        }
+        let range = header
+            .file_range()
+            .ok_or_else(|| format!("section `{name}` has no bytes in the file"))?;
+        return bytes
+            .get(range)
+            .map(Some)
+            .ok_or_else(|| format!("section `{name}` runs past the end of the file"));
+    }
+    Ok(None)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

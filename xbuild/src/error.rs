@@ -48,6 +48,12 @@ impl UsageError {
         self
     }
 
+    /// The same error with `PREFIX: ` before its message.
+    pub fn context(mut self, prefix: &str) -> Self {
+        self.message = format!("{prefix}: {}", self.message);
+        self
+    }
+
     /// `PREFIX: <error>`, keeping the error's own help.
     pub fn wrap(prefix: &str, err: &dyn Diagnostic) -> Self {
         Self {

@@ -101,6 +101,8 @@ pub enum Step {
     Install,
     /// The cache was over its cap.
     Prune,
+    /// The lock file was written (it changed).
+    Lock,
 }
 
 impl Step {
@@ -115,6 +117,7 @@ impl Step {
             Step::CheckStatic => "Checking",
             Step::Selftest => "Testing",
             Step::Install => "Installing",
+            Step::Lock => "Locked",
         }
     }
 }
@@ -168,9 +171,18 @@ pub enum Event {
     Workdir {
         path: PathBuf,
     },
+    /// `xbuild update`: one change to a distribution's resolution, in cargo's words
+    /// (`verb` is `Updating`, `Adding` or `Removing`).
+    Updated {
+        dist: String,
+        verb: &'static str,
+        message: String,
+    },
     Finished {
         output: PathBuf,
         manifest: PathBuf,
+        /// The CycloneDX SBOM beside the output, when one was written.
+        sbom: Option<PathBuf>,
         build_id: String,
         sha256: String,
         /// The host came from the result cache.
@@ -318,6 +330,7 @@ impl Reporter for HumanReporter {
                     &format!("{} (build {build_id}) in {seconds:.1}s", output.display()),
                 );
             }
+            Event::Updated { verb, message, .. } => self.status(verb, &message),
             Event::Error { .. } => self.finish_bar(),
             Event::Plan { .. } => {}
         }

@@ -1,6 +1,7 @@
-//! The last step of a build: the host moves beside the output with its manifest and lock
-//! file, each staged in the output's directory and renamed into place, so a failure or an
-//! interrupt leaves the previous output as it was.
+//! The last step of a build: the host moves to the output with its manifest beside it, each
+//! staged in the output's directory and renamed into place, so a failure or an interrupt
+//! leaves the previous output as it was. (The lock file is the caller's: one lock may hold
+//! several builds.)
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -23,6 +24,7 @@ pub struct Built {
     pub cached: bool,
     pub build_id: String,
     pub lock: String,
+    pub sbom: crate::sbom::Sbom,
 }
 
 /// What the manifest is written from.
@@ -45,6 +47,7 @@ pub fn install(
         cached,
         build_id,
         lock,
+        sbom,
     } = built;
     let dir = plan
         .output
@@ -69,18 +72,20 @@ pub fn install(
         rustc: plan.rustc_version().to_owned(),
         target: plan.target.clone(),
         profile: plan.profile.cargo_name().to_owned(),
+        static_link: plan.static_link,
         modules: manifest_modules(context.resolved, context.metadata, &entry, context.ws),
     };
     let manifest_path = manifest::manifest_path(&plan.output);
     let manifest_json =
         serde_json::to_string_pretty(&manifest).expect("manifest serializes") + "\n";
     let staged_manifest = stage_text(dir, &manifest_json)?;
-    // The lock is rewritten only when the resolution changed, so it can be committed and
-    // diffed like cargo's.
-    let lock_path = crate::plan::lock_path(&plan.output);
-    let staged_lock = match std::fs::read_to_string(&lock_path) {
-        Ok(existing) if existing == lock => None,
-        _ => Some(stage_text(dir, &lock)?),
+    let staged_sbom = if plan.sbom {
+        let version = plan.dist.version.as_deref().unwrap_or("0.0.0");
+        let document = sbom.cyclonedx(&plan.dist.name, version, &build_id);
+        let text = serde_json::to_string_pretty(&document).expect("the SBOM serialises") + "\n";
+        Some((stage_text(dir, &text)?, sbom_path(&plan.output)))
+    } else {
+        None
     };
 
     interrupt.check()?;
@@ -94,22 +99,34 @@ pub fn install(
     staged
         .persist(&plan.output)
         .map_err(|e| io(format!("move the host to `{}`", plan.output.display()))(e.error))?;
-    let mut moves = vec![(staged_manifest, &manifest_path)];
-    if let Some(staged_lock) = staged_lock {
-        moves.push((staged_lock, &lock_path));
-    }
-    for (staged, path) in moves {
-        staged
-            .persist(path)
-            .map_err(|e| io(format!("write `{}`", path.display()))(e.error))?;
-    }
+    staged_manifest
+        .persist(&manifest_path)
+        .map_err(|e| io(format!("write `{}`", manifest_path.display()))(e.error))?;
+    let sbom = match staged_sbom {
+        Some((staged, path)) => {
+            staged
+                .persist(&path)
+                .map_err(|e| io(format!("write `{}`", path.display()))(e.error))?;
+            Some(path)
+        }
+        None => None,
+    };
     Ok(Outcome {
         output: plan.output.clone(),
         manifest: manifest_path,
         build_id,
         sha256,
         cached,
+        cargo_lock: lock,
+        sbom,
     })
+}
+
+/// `<output>.cdx.json`, the CycloneDX SBOM beside an output.
+pub fn sbom_path(output: &Path) -> PathBuf {
+    let mut name = output.file_name().unwrap_or_default().to_os_string();
+    name.push(".cdx.json");
+    output.with_file_name(name)
 }
 
 /// Every module crate of the host: the ones asked for, and any other crate that registered

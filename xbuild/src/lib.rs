@@ -15,17 +15,23 @@ pub mod elf;
 pub mod embedded;
 pub mod error;
 pub mod events;
+pub mod hostinfo;
 pub mod install;
 pub mod known;
+pub mod lockfile;
 pub mod manifest;
 pub mod plan;
+pub mod project;
 pub mod resolve;
+pub mod sbom;
 pub mod spec;
+pub mod specfile;
+pub mod verify;
 pub mod workspace;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command, MessageFormat};
+use crate::cli::{Cli, ColorChoice, Command, MessageFormat, VerifyArgs};
 use crate::events::{Event, HumanReporter, JsonReporter, Reporter};
 
 /// This xbuild's version.
@@ -52,13 +58,41 @@ pub fn main() -> i32 {
             return 0;
         }
         Some(Command::Clean { all }) => return clean(all),
+        Some(Command::Init { path, force }) => {
+            return match project::init(&path, force) {
+                Ok(()) => {
+                    eprintln!("{:>12} {}", "Created", path.display());
+                    0
+                }
+                Err(err) => fail(&err, 2, None, None),
+            };
+        }
+        Some(Command::Verify(args)) => return verify(&args),
+        Some(Command::Update(args)) => {
+            let color = events::use_color(args.color, std::io::stderr());
+            let mut reporter = reporter_for(args.message_format, false, false, color);
+            let result = cargo::Interrupt::install()
+                .map_err(|e| builder::BuildError::Io {
+                    what: "install signal handlers".into(),
+                    source: e,
+                })
+                .and_then(|interrupt| {
+                    project::update(
+                        &args,
+                        &cache::Cache::from_env(),
+                        reporter.as_mut(),
+                        &interrupt,
+                    )
+                });
+            return match result {
+                Ok(()) => 0,
+                Err(err) => fail(&err, err.exit_code(), Some(reporter.as_mut()), args.color),
+            };
+        }
         None => cli.build,
     };
     let color = events::use_color(args.color, std::io::stderr());
-    let mut reporter: Box<dyn Reporter> = match args.message_format {
-        MessageFormat::Json => Box::new(JsonReporter),
-        MessageFormat::Human => Box::new(HumanReporter::new(args.quiet, args.verbose, color)),
-    };
+    let mut reporter = reporter_for(args.message_format, args.quiet, args.verbose, color);
     let result = cargo::Interrupt::install()
         .map_err(|e| builder::BuildError::Io {
             what: "install signal handlers".into(),
@@ -67,10 +101,10 @@ pub fn main() -> i32 {
         .and_then(|interrupt| {
             let options = builder::Options {
                 cache_max: cache_max()?,
+                reuse_hosts: true,
             };
-            let plan = plan::BuildPlan::from_args(&args)?;
-            builder::build(
-                &plan,
+            project::build(
+                &args,
                 &cache::Cache::from_env(),
                 &options,
                 reporter.as_mut(),
@@ -79,14 +113,102 @@ pub fn main() -> i32 {
         });
     match result {
         Ok(_) => 0,
-        Err(err) => {
-            let report = error::Report::new(&err, err.exit_code());
-            eprint!("{}", report.render(color));
-            let code = report.exit_code;
-            reporter.report(Event::Error { report });
-            code
+        Err(err) => fail(&err, err.exit_code(), Some(reporter.as_mut()), args.color),
+    }
+}
+
+fn reporter_for(
+    format: MessageFormat,
+    quiet: bool,
+    verbose: bool,
+    color: bool,
+) -> Box<dyn Reporter> {
+    match format {
+        MessageFormat::Json => Box::new(JsonReporter),
+        MessageFormat::Human => Box::new(HumanReporter::new(quiet, verbose, color)),
+    }
+}
+
+/// Shows `err` on stderr (and as an event, when there is a reporter); returns `code`.
+fn fail(
+    err: &dyn error::Diagnostic,
+    code: i32,
+    reporter: Option<&mut dyn Reporter>,
+    color: Option<ColorChoice>,
+) -> i32 {
+    let color = events::use_color(color, std::io::stderr());
+    let report = error::Report::new(err, code);
+    eprint!("{}", report.render(color));
+    if let Some(reporter) = reporter {
+        reporter.report(Event::Error { report });
+    }
+    code
+}
+
+/// `xbuild verify HOST [--rebuild]`: 0 when everything matches, 1 naming every mismatch,
+/// 2 when the host or its manifest cannot be read.
+fn verify(args: &VerifyArgs) -> i32 {
+    let manifest_path = args
+        .manifest
+        .clone()
+        .unwrap_or_else(|| manifest::manifest_path(&args.host));
+    let manifest = match verify::read_manifest(&manifest_path) {
+        Ok(manifest) => manifest,
+        Err(err) => return fail(&err, 2, None, None),
+    };
+    let runnable = manifest.target.starts_with(std::env::consts::ARCH)
+        && manifest.target.contains(std::env::consts::OS);
+    let mut findings = match verify::check(&args.host, &manifest, runnable) {
+        Ok(findings) => findings,
+        Err(err) => return fail(&err, 2, None, None),
+    };
+    if args.rebuild {
+        let color = events::use_color(None, std::io::stderr());
+        let mut reporter = reporter_for(MessageFormat::Human, false, false, color);
+        let result = cargo::Interrupt::install()
+            .map_err(|e| builder::BuildError::Io {
+                what: "install signal handlers".into(),
+                source: e,
+            })
+            .and_then(|interrupt| {
+                let options = builder::Options {
+                    cache_max: cache_max()?,
+                    reuse_hosts: false,
+                };
+                verify::rebuild(
+                    &args.host,
+                    args.offline,
+                    &options,
+                    reporter.as_mut(),
+                    &interrupt,
+                )
+            });
+        match result {
+            Ok(finding) => findings.push(finding),
+            Err(err) => return fail(&err, err.exit_code(), None, None),
         }
     }
+    let ok = findings.iter().all(|f| f.ok);
+    if args.json {
+        let document = serde_json::json!({
+            "host": args.host,
+            "manifest": manifest_path,
+            "ok": ok,
+            "checks": findings,
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&document).expect("serialises")
+        );
+    } else {
+        let text = verify::render(&args.host, &findings);
+        if ok {
+            print!("{text}");
+        } else {
+            eprint!("{text}");
+        }
+    }
+    if ok { 0 } else { 1 }
 }
 
 /// Flags cargo has and xbuild does not, answered with what to use instead (clap's own

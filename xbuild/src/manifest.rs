@@ -29,6 +29,9 @@ pub struct Manifest {
     pub rustc: String,
     pub target: String,
     pub profile: String,
+    /// Linked statically (nothing loaded at run time).
+    #[serde(rename = "static", default)]
+    pub static_link: bool,
     pub modules: Vec<ManifestModule>,
 }
 
@@ -95,6 +98,13 @@ pub fn build_id(
     field("profile", plan.profile.cargo_name().as_bytes());
     field("static", &[u8::from(plan.static_link)]);
     field("rustflags", rustflags.join("\x1f").as_bytes());
+    // What the host embeds besides the resolution: its distribution, and the generated
+    // main.rs (so a new template is a new build).
+    field(
+        "dist",
+        &serde_json::to_vec(&plan.rebuild_dist()).expect("a distribution serialises"),
+    );
+    field("main.rs", crate::workspace::main_rs(plan).as_bytes());
     for module in &plan.modules {
         field(
             "features",

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::cli::BuildArgs;
 use crate::spec::{ModuleSpec, Replacement};
+use crate::specfile::{Distribution, check_token};
 
 pub use crate::error::UsageError;
 
@@ -106,6 +107,9 @@ impl LocalCrate {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct BuildPlan {
+    /// The distribution this plan builds (for flags, the one they describe): what the host
+    /// embeds so it can be rebuilt, and what the lock records.
+    pub dist: Distribution,
     pub modules: Vec<PlannedCrate>,
     /// `--replace`: patched, not added.
     pub replacements: Vec<PlannedCrate>,
@@ -121,36 +125,55 @@ pub struct BuildPlan {
     pub rustc_verbose: String,
     pub profile: Profile,
     pub static_link: bool,
-    /// With `--locked`: the lock file of the previous build, reused as is.
-    pub locked: Option<PathBuf>,
-    /// The lock file beside the output, when there is one: resolution starts from it, as
-    /// cargo's does from `Cargo.lock`, so a rebuild keeps the versions it had (and needs no
+    /// With `--locked`: the resolution (a Cargo.lock) of the previous build, reused as is.
+    #[serde(skip)]
+    pub locked: Option<String>,
+    /// The previous resolution, when there is one: resolution starts from it, as cargo's
+    /// does from `Cargo.lock`, so a rebuild keeps the versions it had (and needs no
     /// registry lookup) unless the module set asks for others.
-    pub previous_lock: Option<PathBuf>,
+    #[serde(skip)]
+    pub previous_lock: Option<String>,
     pub offline: bool,
     pub output: PathBuf,
     pub keep_workdir: bool,
     pub skip_selftest: bool,
+    /// Also write a CycloneDX SBOM beside the output.
+    pub sbom: bool,
+}
+
+/// How a build runs, as opposed to what it builds.
+#[derive(Debug, Clone, Default)]
+pub struct Mode {
+    /// Build exactly this resolution (a Cargo.lock), and let cargo change nothing.
+    pub locked: Option<String>,
+    /// Start resolving from this one.
+    pub previous_lock: Option<String>,
+    pub offline: bool,
+    pub keep_workdir: bool,
+}
+
+/// What the toolchain said of itself: probed once per xbuild run, apart from planning.
+#[derive(Debug, Clone)]
+pub struct Toolchain {
+    /// The triple rustc compiles for by default.
+    pub host_triple: String,
+    /// `rustc -vV`, which the build ID covers.
+    pub rustc_verbose: String,
+}
+
+impl Toolchain {
+    /// Runs `rustc -vV`.
+    pub fn probe() -> Result<Self, UsageError> {
+        let (host_triple, rustc_verbose) = rustc_info()?;
+        Ok(Self {
+            host_triple,
+            rustc_verbose,
+        })
+    }
 }
 
 /// The crate that names every standard module.
 pub const STANDARD_CRATE: &str = "xbuild-standard";
-
-fn check_token(what: &str, value: &str, extra: &str) -> Result<(), UsageError> {
-    let ok = !value.is_empty()
-        && value.len() <= 100
-        && value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || extra.contains(c));
-    if ok {
-        Ok(())
-    } else {
-        Err(
-            usage(format!("invalid {what} `{}`", value.escape_default()))
-                .help(format!("use ASCII letters, digits and `{extra}`")),
-        )
-    }
-}
 
 /// Reads `[package] name` and `version` of the crate in `dir`.
 pub fn read_crate(dir: &Path) -> Result<(String, String), String> {
@@ -177,45 +200,52 @@ pub fn read_crate(dir: &Path) -> Result<(String, String), String> {
     Ok((name.to_owned(), version.to_owned()))
 }
 
-fn crate_dir(spec: &str, expected: Option<&str>, path: &Path) -> Result<PathBuf, UsageError> {
-    let absolute = path.canonicalize().map_err(|e| {
+/// Checks that `path` (as the user gave it; `absolute` is it made absolute) is a crate
+/// directory holding crate `expected`; returns its canonical path.
+fn crate_dir(
+    spec: &str,
+    expected: &str,
+    path: &Path,
+    absolute: &Path,
+) -> Result<PathBuf, UsageError> {
+    let canonical = absolute.canonicalize().map_err(|e| {
         usage(format!(
             "`{spec}`: path `{}` does not exist or cannot be read ({e})",
             path.display()
         ))
         .help("give the directory holding the crate's Cargo.toml")
     })?;
-    if !absolute.is_dir() {
+    if !canonical.is_dir() {
         return Err(
             usage(format!("`{spec}`: `{}` is not a directory", path.display()))
                 .help("give the directory holding the crate's Cargo.toml"),
         );
     }
-    let (name, _) = read_crate(&absolute).map_err(|e| usage(format!("`{spec}`: {e}")))?;
-    if let Some(expected) = expected
-        && name != expected
-    {
+    let (name, _) = read_crate(&canonical).map_err(|e| usage(format!("`{spec}`: {e}")))?;
+    if name != expected {
         return Err(usage(format!(
             "`{spec}`: the crate at `{}` is named `{name}`, not `{expected}`",
             path.display()
         ))
         .help(format!("write `{name}={}`", path.display())));
     }
-    Ok(absolute)
+    Ok(canonical)
 }
 
 fn planned(
-    spec_text: &str,
     spec: ModuleSpec,
+    features: Vec<String>,
     registry: &Option<String>,
-) -> Result<PlannedCrate, UsageError> {
+    base: &Path,
+) -> PlannedCrate {
     let source = match spec.replacement {
         None => Source::Registry {
             req: spec.req.unwrap_or(VersionReq::STAR),
             registry: registry.clone(),
         },
+        // Made absolute here; checked (and canonicalised) by `BuildPlan::check`.
         Some(Replacement::Path(path)) => Source::Path {
-            path: crate_dir(spec_text, Some(&spec.name), &path)?,
+            path: base.join(path),
             req: spec.req,
         },
         Some(Replacement::Crate { name, req }) => Source::Renamed {
@@ -224,37 +254,20 @@ fn planned(
             registry: registry.clone(),
         },
     };
-    Ok(PlannedCrate {
+    PlannedCrate {
         name: spec.name,
         source,
-        features: Vec::new(),
-    })
+        features,
+    }
 }
 
 /// The crate that hosts the module system.
 pub const CORE_CRATE: &str = "xbuild-core";
 
-/// xbuild's own crates: the core, and the standard module crates when `standard`. From
-/// `--core-path` (the standard modules then come from `<tree>/modules/*` beside it), else
-/// from the copies this binary carries, else from the registry at xbuild's own version.
-fn own_crates(
-    core_path: Option<&Path>,
-    standard: bool,
-) -> Result<(LocalCrate, Vec<LocalCrate>), UsageError> {
-    if let Some(dir) = core_path {
-        let core = core_crate(dir)?;
-        let modules = if standard {
-            let tree = core
-                .path()
-                .and_then(Path::parent)
-                .unwrap_or(Path::new("/"))
-                .join("modules");
-            tree_modules(&tree)?
-        } else {
-            Vec::new()
-        };
-        return Ok((core, modules));
-    }
+/// xbuild's own crates: the core, and the standard module crates when `standard`: the
+/// copies this binary carries, else the registry at xbuild's own version. (`core-path`
+/// replaces them in `BuildPlan::check`, the standard modules then from `<tree>/modules/*`.)
+fn own_crates(standard: bool) -> (LocalCrate, Vec<LocalCrate>) {
     let carried = crate::embedded::EMBEDDED;
     let origin = if carried.is_empty() {
         Origin::Registry
@@ -277,7 +290,7 @@ fn own_crates(
     } else {
         Vec::new()
     };
-    Ok((own(CORE_CRATE), modules))
+    (own(CORE_CRATE), modules)
 }
 
 /// The crates in `dir` (`modules/*` of an xbuild source tree).
@@ -308,8 +321,8 @@ fn tree_modules(dir: &Path) -> Result<Vec<LocalCrate>, UsageError> {
     Ok(found)
 }
 
-fn core_crate(dir: &Path) -> Result<LocalCrate, UsageError> {
-    let shown = dir.display().to_string();
+fn core_crate(given: &Path, dir: &Path) -> Result<LocalCrate, UsageError> {
+    let shown = given.display().to_string();
     let path = dir.canonicalize().map_err(|e| {
         usage(format!("xbuild-core not found at `{shown}` ({e})"))
             .help("pass --core-path with the directory of the xbuild-core crate")
@@ -414,36 +427,50 @@ fn output_path(path: &Path) -> Result<PathBuf, UsageError> {
     Ok(absolute)
 }
 
-/// The lock file kept beside an output: `host` → `host.lock`.
-pub fn lock_path(output: &Path) -> PathBuf {
-    let mut name = output.file_name().unwrap_or_default().to_os_string();
-    name.push(".lock");
-    output.with_file_name(name)
-}
-
-fn locked_from(locked: bool, output: &Path) -> Result<Option<PathBuf>, UsageError> {
-    if !locked {
-        return Ok(None);
-    }
-    let lock = lock_path(output);
-    if !lock.is_file() {
-        return Err(usage(format!(
-            "--locked needs the lock file of a previous build at `{}`, and there is none",
-            lock.display()
-        ))
-        .help("build once without --locked; xbuild writes it beside the output"));
-    }
-    Ok(Some(lock))
-}
-
 impl BuildPlan {
-    /// Checks every input and resolves it to a plan; the only processes run are `rustc -vV`
-    /// (to learn the host triple) — never cargo.
-    pub fn from_args(args: &BuildArgs) -> Result<BuildPlan, UsageError> {
-        if let Some(registry) = &args.registry {
-            check_token("registry name", registry, "-_")?;
-        }
-        let profile = match args.profile.as_str() {
+    /// The flags as a plan: [`Distribution::from_args`], the toolchain probed, the
+    /// previous resolution read from the lock file, then [`from_dist`](Self::from_dist) and
+    /// [`check`](Self::check). Never runs cargo.
+    pub fn from_args(
+        args: &BuildArgs,
+        lock: Option<&crate::lockfile::LockFile>,
+    ) -> Result<BuildPlan, UsageError> {
+        let dist = Distribution::from_args(args)?;
+        let toolchain = Toolchain::probe()?;
+        let target = dist.targets.first().cloned();
+        let base = std::path::absolute(".")
+            .map_err(|e| usage(format!("cannot find the current directory: {e}")))?;
+        let target_name = target.as_deref().unwrap_or(&toolchain.host_triple);
+        let output = dist.output_for(&base, target_name, false);
+        let locked = lock.and_then(|lock| lock.find(&dist.name, target_name));
+        let mode = Mode {
+            locked: if args.locked {
+                Some(locked.map(|l| l.cargo_lock.clone()).ok_or_else(|| {
+                    usage("--locked needs the lock file of a previous build, and it has no resolution for this build")
+                        .help("build once without --locked; xbuild writes the lock beside the output")
+                })?)
+            } else {
+                None
+            },
+            previous_lock: locked.map(|l| l.cargo_lock.clone()),
+            offline: args.offline,
+            keep_workdir: args.keep_workdir,
+        };
+        Self::from_dist(&dist, target.as_deref(), &output, &base, &toolchain, mode)?.check()
+    }
+
+    /// The plan for `dist` on `target` (this machine's when `None`), written to `output`,
+    /// with relative paths taken from `base`. Pure: it reads no file and runs nothing;
+    /// [`check`](Self::check) does that.
+    pub fn from_dist(
+        dist: &Distribution,
+        target: Option<&str>,
+        output: &Path,
+        base: &Path,
+        toolchain: &Toolchain,
+        mode: Mode,
+    ) -> Result<BuildPlan, UsageError> {
+        let profile = match dist.profile.as_str() {
             "release" => Profile::Release,
             "dev" => Profile::Dev,
             other => {
@@ -453,97 +480,123 @@ impl BuildPlan {
                 );
             }
         };
-        let standard = !args.no_standard;
-        let mut modules: Vec<PlannedCrate> = Vec::new();
-        for text in &args.with {
-            let spec = ModuleSpec::parse(text).map_err(|e| UsageError::wrap("--with", &e))?;
-            if standard && spec.name == STANDARD_CRATE {
-                return Err(usage(format!(
-                    "--with `{text}`: the standard modules are already included"
-                ))
-                .help("drop it, or pass --no-standard to choose them yourself"));
-            }
-            if let Some(first) = modules.iter().find(|m| m.name == spec.name) {
-                return Err(usage(format!(
-                    "crate `{}` is given twice (`--with {text}` and an earlier `--with {}`)",
-                    spec.name, first.name
-                ))
-                .help("keep one"));
-            }
-            modules.push(planned(text, spec, &args.registry)?);
-        }
-        let mut replacements: Vec<PlannedCrate> = Vec::new();
-        for text in &args.replace {
-            let spec =
-                ModuleSpec::parse_replace(text).map_err(|e| UsageError::wrap("--replace", &e))?;
-            if modules.iter().any(|m| m.name == spec.name) {
-                return Err(usage(format!(
-                    "--replace `{text}`: `{}` is also a module (`--with`)",
-                    spec.name
-                ))
-                .help(format!("write `--with {text}` instead")));
-            }
-            if replacements.iter().any(|m| m.name == spec.name) {
-                return Err(usage(format!("crate `{}` is replaced twice", spec.name))
-                    .help("keep one --replace"));
-            }
-            replacements.push(planned(text, spec, &args.registry)?);
-        }
-        for feature in &args.features {
-            let Some((krate, name)) = feature.split_once('/') else {
-                return Err(usage(format!(
-                    "--features `{}` does not name a crate",
-                    feature.escape_default()
-                ))
-                .help("write `CRATE/FEATURE`"));
-            };
-            check_token("feature name", name, "-_+.")?;
-            match modules.iter_mut().find(|m| m.name == krate) {
-                Some(module) => {
-                    if !module.features.iter().any(|f| f == name) {
-                        module.features.push(name.to_owned());
-                    }
-                }
-                None => {
-                    return Err(usage(format!(
-                        "--features `{feature}`: `{krate}` is not one of the `--with` crates"
-                    ))
-                    .help(format!("add `--with {krate}`, or fix the crate name")));
-                }
-            }
-        }
-        let (host_triple, rustc_verbose) = rustc_info()?;
-        let target = match &args.target {
+        let modules = dist
+            .module_specs()?
+            .into_iter()
+            .map(|(spec, features)| planned(spec, features, &dist.registry, base))
+            .collect();
+        let replacements = dist
+            .replace_specs()?
+            .into_iter()
+            .map(|spec| planned(spec, Vec::new(), &dist.registry, base))
+            .collect();
+        let target = match target {
             Some(target) => {
                 check_token("target triple", target, "-_.")?;
-                if *target != host_triple {
-                    check_target_installed(target)?;
-                }
-                target.clone()
+                target.to_owned()
             }
-            None => host_triple.clone(),
+            None => toolchain.host_triple.clone(),
         };
-        let (core, local_crates) = own_crates(args.core_path.as_deref(), standard)?;
-        let output = output_path(&args.output)?;
+        let (core, local_crates) = own_crates(dist.standard);
+        let core = match &dist.core_path {
+            // Filled in by `check`, which reads the crate.
+            Some(path) => LocalCrate {
+                name: CORE_CRATE.into(),
+                version: String::new(),
+                origin: Origin::Path {
+                    path: base.join(path),
+                },
+            },
+            None => core,
+        };
         Ok(BuildPlan {
+            dist: dist.clone(),
             modules,
             replacements,
-            registry: args.registry.clone(),
+            registry: dist.registry.clone(),
             core,
             local_crates,
-            standard,
-            static_link: !args.no_static && target.contains("-linux-"),
+            standard: dist.standard,
+            static_link: dist.static_link && target.contains("-linux-"),
             target,
-            host_triple,
-            rustc_verbose,
+            host_triple: toolchain.host_triple.clone(),
+            rustc_verbose: toolchain.rustc_verbose.clone(),
             profile,
-            locked: locked_from(args.locked, &output)?,
-            previous_lock: Some(lock_path(&output)).filter(|lock| lock.is_file()),
-            offline: args.offline,
-            output,
-            keep_workdir: args.keep_workdir,
-            skip_selftest: args.skip_selftest,
+            locked: mode.locked,
+            previous_lock: mode.previous_lock,
+            offline: mode.offline,
+            output: output.to_path_buf(),
+            keep_workdir: mode.keep_workdir,
+            skip_selftest: !dist.selftest,
+            sbom: dist.sbom,
         })
+    }
+
+    /// The checks that look at the machine: module directories exist and hold the crates
+    /// they claim (made canonical), `core-path` holds xbuild-core (and the standard modules
+    /// beside it), a cross target is installed, the output's directory is writable.
+    pub fn check(mut self) -> Result<BuildPlan, UsageError> {
+        for (entry, module) in self.dist.modules.iter().zip(self.modules.iter_mut()) {
+            if let (Some(given), Source::Path { path, .. }) = (&entry.path, &mut module.source) {
+                *path = crate_dir(&entry.shown(), &entry.name, given, path)?;
+            }
+        }
+        for (entry, module) in self.dist.replace.iter().zip(self.replacements.iter_mut()) {
+            if let (Some(given), Source::Path { path, .. }) = (&entry.path, &mut module.source) {
+                *path = crate_dir(&entry.shown(), &entry.name, given, path)?;
+            }
+        }
+        if let (Some(given), Origin::Path { path }) = (&self.dist.core_path, &self.core.origin) {
+            let core = core_crate(given, path)?;
+            self.local_crates = if self.standard {
+                let tree = core
+                    .path()
+                    .and_then(Path::parent)
+                    .unwrap_or(Path::new("/"))
+                    .join("modules");
+                tree_modules(&tree)?
+            } else {
+                Vec::new()
+            };
+            self.core = core;
+        }
+        if self.target != self.host_triple {
+            check_target_installed(&self.target)?;
+        }
+        self.output = output_path(&self.output)?;
+        Ok(self)
+    }
+
+    /// The distribution as the host carries it, to be rebuilt from: without the output
+    /// path or the target list (the host is one target's), so where it was written does
+    /// not change its bytes.
+    pub fn embedded_dist(&self) -> Distribution {
+        Distribution {
+            output: None,
+            targets: Vec::new(),
+            ..self.dist.clone()
+        }
+    }
+
+    /// The distribution as the host carries it to be rebuilt from anywhere: like
+    /// [`embedded_dist`](Self::embedded_dist), with its path crates at their canonical,
+    /// absolute paths (which the host's bytes depend on anyway).
+    pub fn rebuild_dist(&self) -> Distribution {
+        let mut dist = self.embedded_dist();
+        let absolute = |entries: &mut Vec<crate::specfile::ModuleEntry>,
+                        planned: &[PlannedCrate]| {
+            for (entry, planned) in entries.iter_mut().zip(planned) {
+                if let Source::Path { path, .. } = &planned.source {
+                    entry.path = Some(path.clone());
+                }
+            }
+        };
+        absolute(&mut dist.modules, &self.modules);
+        absolute(&mut dist.replace, &self.replacements);
+        if dist.core_path.is_some() {
+            dist.core_path = self.core.path().map(Path::to_path_buf);
+        }
+        dist
     }
 
     /// The `rustc --version` line.
@@ -562,6 +615,7 @@ pub mod tests_support {
     /// A plan with registry modules named `names`, for unit tests of later stages.
     pub fn plan_with(names: &[&str]) -> BuildPlan {
         BuildPlan {
+            dist: Distribution::named("host"),
             modules: names
                 .iter()
                 .map(|name| PlannedCrate {
@@ -596,6 +650,7 @@ pub mod tests_support {
             output: "/tmp/host".into(),
             keep_workdir: false,
             skip_selftest: false,
+            sbom: false,
         }
     }
 }

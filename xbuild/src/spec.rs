@@ -51,6 +51,8 @@ pub enum SpecError {
     MissingReplacement { spec: String },
     #[error("`{spec}` names xbuild-core, which every host already uses")]
     Core { spec: String },
+    #[error("module `{name}` has both `path` and `package`")]
+    PathAndPackage { name: String },
 }
 
 impl crate::error::Diagnostic for SpecError {
@@ -75,6 +77,9 @@ impl crate::error::Diagnostic for SpecError {
             }
             SpecError::Core { .. } => {
                 "to build against another core, pass `--core-path DIR`".to_owned()
+            }
+            SpecError::PathAndPackage { .. } => {
+                "keep `path` for a local directory, or `package` for another crate".to_owned()
             }
         };
         vec![text]
@@ -270,6 +275,40 @@ impl ModuleSpec {
             name: crate_name,
             req: version,
             replacement: replaced.map(|r| replacement(spec, r)).transpose()?,
+        })
+    }
+
+    /// The same checks as [`parse`](Self::parse), for a spec file's module table
+    /// (`crate`, `version`, and `path` or `package`); `shown` names it in errors.
+    pub fn from_fields(
+        shown: &str,
+        krate: &str,
+        version: Option<&str>,
+        path: Option<&std::path::Path>,
+        package: Option<&str>,
+    ) -> Result<Self, SpecError> {
+        let crate_name = name(shown, krate)?;
+        let version = version.map(|v| req(shown, v)).transpose()?;
+        let (req, replacement) = match (path, package) {
+            (Some(_), Some(_)) => {
+                return Err(SpecError::PathAndPackage {
+                    name: krate.to_owned(),
+                });
+            }
+            (Some(path), None) => (version, Some(Replacement::Path(path.to_path_buf()))),
+            (None, Some(package)) => (
+                None,
+                Some(Replacement::Crate {
+                    name: name(shown, package)?,
+                    req: version.unwrap_or(VersionReq::STAR),
+                }),
+            ),
+            (None, None) => (version, None),
+        };
+        Ok(Self {
+            name: crate_name,
+            req,
+            replacement,
         })
     }
 

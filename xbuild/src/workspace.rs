@@ -177,6 +177,11 @@ impl Workspace {
 
     /// Writes the build information the host embeds (after resolution, when the build ID
     /// is known).
+    /// Writes the SBOM section's bytes that `main.rs` embeds.
+    pub fn write_sbom_section(&self, bytes: &[u8]) -> std::io::Result<()> {
+        std::fs::write(self.root.join("src/dep-v0.bin"), bytes)
+    }
+
     pub fn write_build_info(&self, info: &xbuild_core::BuildInfo) -> std::io::Result<()> {
         let json = serde_json::to_string_pretty(info).expect("build info serializes");
         std::fs::write(self.root.join("src/build_info.json"), json)
@@ -222,6 +227,7 @@ pub fn generate(plan: &BuildPlan, cache_root: &Path) -> std::io::Result<Workspac
         root.join("src/build_info.json"),
         serde_json::to_string(&xbuild_core::BuildInfo::new("unresolved")).expect("serializes"),
     )?;
+    std::fs::write(root.join("src/dep-v0.bin"), b"")?;
     std::fs::write(
         root.join(".cargo/config.toml"),
         cargo_config(plan, cache_root).to_string(),
@@ -233,7 +239,7 @@ pub fn generate(plan: &BuildPlan, cache_root: &Path) -> std::io::Result<Workspac
         }
     }
     if let Some(lock) = plan.locked.as_ref().or(plan.previous_lock.as_ref()) {
-        std::fs::copy(lock, root.join("Cargo.lock"))?;
+        std::fs::write(root.join("Cargo.lock"), lock)?;
     }
     Ok(ws)
 }
@@ -574,7 +580,7 @@ mod tests {
         )]);
         let text = main_rs(&plan);
         assert!(text.contains("use my_mod as _;\n"), "{text}");
-        assert!(text.contains("xbuild_core::host::main_json(include_str!(\"build_info.json\"))"));
+        assert!(text.contains("xbuild_core::host::main_json(std::str::from_utf8(&BUILD_INFO)"));
     }
 
     #[test]

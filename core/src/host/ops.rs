@@ -17,12 +17,23 @@ use crate::registry::{InstantiateError, ModuleRegistration, Registry};
 
 type OpResult = Result<(), Box<dyn std::error::Error>>;
 
+/// `version`: the distribution's name, version and description when the build had them.
 pub fn version_line(info: &BuildInfo) -> String {
-    format!(
-        "xbuild host (xbuild-core {}, build {})",
-        crate::VERSION,
-        info.build_id
-    )
+    let core = format!("xbuild-core {}, build {}", crate::VERSION, info.build_id);
+    match &info.distribution {
+        Some(dist) => {
+            let mut line = dist.name.clone();
+            if let Some(version) = &dist.version {
+                line += &format!(" {version}");
+            }
+            line += &format!(" (xbuild host; {core})");
+            if let Some(description) = &dist.description {
+                line += &format!("\n{description}");
+            }
+            line
+        }
+        None => format!("xbuild host ({core})"),
+    }
 }
 
 /// `build-info`. Besides the module crates the build declared, it lists every other crate
@@ -50,10 +61,28 @@ pub fn build_info(info: &BuildInfo, registry: Option<&Registry<'_>>, json: bool)
     if json {
         return serde_json::to_string_pretty(&report).expect("report serializes") + "\n";
     }
-    let mut out = format!(
-        "build ID:     {}\ncore version: {}\nrustc:        {}\ntarget:       {}\nprofile:      {}\nmodules:\n",
+    let mut out = String::new();
+    if let Some(dist) = &report.distribution {
+        out += &format!(
+            "distribution: {}{}\n",
+            dist.name,
+            dist.version
+                .as_deref()
+                .map(|v| format!(" {v}"))
+                .unwrap_or_default()
+        );
+        if let Some(description) = &dist.description {
+            out += &format!("description:  {description}\n");
+        }
+    }
+    out += &format!(
+        "build ID:     {}\ncore version: {}\nrustc:        {}\ntarget:       {}\nprofile:      {}\n",
         report.build_id, report.core_version, report.rustc, report.target, report.profile
     );
+    if let (Some(crates), Some(sha256)) = (report.dependencies, &report.sbom_sha256) {
+        out += &format!("sbom:         {crates} crates in .dep-v0 (sha256 {sha256})\n");
+    }
+    out.push_str("modules:\n");
     if report.modules.is_empty() {
         out.push_str("  (none declared)\n");
     }

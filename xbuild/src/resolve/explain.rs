@@ -55,8 +55,10 @@ pub enum ResolveError {
     Conflict { name: String, details: String },
     #[error("cargo resolved the host without module crate `{0}` (a bug in xbuild)")]
     Missing(String),
-    #[error("the lock file `{}` does not fit this build (other modules or versions)", .0.display())]
-    StaleLock(std::path::PathBuf),
+    #[error(
+        "--locked: the locked resolution of `{dist}` on {target} does not fit this build: cargo would change it (other modules or versions)"
+    )]
+    StaleLock { dist: String, target: String },
     #[error(
         "a module crate depends on the xbuild-core at `{}` by path, but this build uses xbuild's own copy",
         .path.display()
@@ -153,7 +155,7 @@ impl Diagnostic for ResolveError {
             ResolveError::Missing(_) => vec![
                 "rerun with --keep-workdir and report it with the generated Cargo.toml".into(),
             ],
-            ResolveError::StaleLock(_) => {
+            ResolveError::StaleLock { .. } => {
                 vec!["build without --locked to resolve again and refresh it".into()]
             }
             ResolveError::NoSuchVersion { yanked, offline, .. } => {
@@ -239,10 +241,11 @@ fn available_versions(available: &[String]) -> String {
 /// Reads cargo's resolution failure into a [`ResolveError`] when it is about a crate the
 /// user named; `None` leaves cargo's message to be shown as is.
 pub fn explain_cargo_failure(stderr: &str, plan: &BuildPlan) -> Option<ResolveError> {
-    if let Some(lock) = &plan.locked
-        && stderr.contains("--locked was passed")
-    {
-        return Some(ResolveError::StaleLock(lock.clone()));
+    if plan.locked.is_some() && stderr.contains("--locked was passed") {
+        return Some(ResolveError::StaleLock {
+            dist: plan.dist.name.clone(),
+            target: plan.target.clone(),
+        });
     }
     let named = |name: &str| {
         plan.modules

@@ -1,0 +1,306 @@
+//! Builds as the commands ask for them: the distributions of a spec file (`-f`), one host
+//! described by flags, or one host from an existing host (`--from`). Each becomes one or
+//! more [`BuildPlan`]s, all planned and checked before the first compiles; they are built
+//! in turn, and the lock file is written once, at the end.
+
+use std::path::{Path, PathBuf};
+
+use crate::builder::{self, BuildError, Options, Outcome};
+use crate::cache::Cache;
+use crate::cargo::Interrupt;
+use crate::cli::{BuildArgs, UpdateArgs};
+use crate::error::UsageError;
+use crate::events::{Event, Reporter, Step};
+use crate::lockfile::{self, LockFile, LockedDist};
+use crate::plan::{BuildPlan, Mode, Toolchain};
+use crate::specfile::{Distribution, SPEC_FILE, SpecFile};
+
+fn usage(message: impl Into<String>) -> UsageError {
+    UsageError::new(message)
+}
+
+/// What a command builds: distributions, where their relative paths start, and the lock.
+struct Builds {
+    dists: Vec<Distribution>,
+    base: PathBuf,
+    lock_path: PathBuf,
+    /// The spec's distribution names: lock entries of others are dropped. `None` for flags,
+    /// whose lock keeps what it had.
+    spec_names: Option<Vec<String>>,
+    /// `--from`: the host's own resolution, to start from.
+    from_lock: Option<String>,
+}
+
+fn current_dir() -> Result<PathBuf, UsageError> {
+    std::path::absolute(".").map_err(|e| usage(format!("cannot find the current directory: {e}")))
+}
+
+/// The spec file's directory, absolute.
+fn spec_base(file: &Path) -> Result<PathBuf, UsageError> {
+    let absolute = std::path::absolute(file)
+        .map_err(|e| usage(format!("invalid spec file path `{}`: {e}", file.display())))?;
+    Ok(absolute.parent().unwrap_or(Path::new("/")).to_path_buf())
+}
+
+fn from_spec(file: &Path, names: &[String], lockfile: Option<&Path>) -> Result<Builds, UsageError> {
+    let spec = SpecFile::read(file)?;
+    let dists = spec.select(names)?.into_iter().cloned().collect();
+    let base = spec_base(file)?;
+    Ok(Builds {
+        dists,
+        lock_path: lockfile.map_or_else(|| base.join("xbuild.lock"), Path::to_path_buf),
+        base,
+        spec_names: Some(spec.dists.iter().map(|d| d.name.clone()).collect()),
+        from_lock: None,
+    })
+}
+
+fn what_to_build(args: &BuildArgs) -> Result<Builds, UsageError> {
+    if let Some(file) = &args.file {
+        return from_spec(file, &args.dist, args.lockfile.as_deref());
+    }
+    let base = current_dir()?;
+    let (dist, from_lock) = match &args.from {
+        Some(host) => {
+            let info = crate::hostinfo::read(host)?;
+            let Some(rebuild) = info.rebuild else {
+                return Err(usage(format!(
+                    "`{}` carries no rebuild information",
+                    host.display()
+                ))
+                .help("it was built by an older xbuild: rebuild it once with this one"));
+            };
+            let mut dist = rebuild.spec;
+            dist.apply_flags(args, true)?;
+            if args.target.is_none() {
+                dist.targets = vec![rebuild.target];
+            }
+            (dist, (!args.upgrade).then_some(rebuild.cargo_lock))
+        }
+        None => (Distribution::from_args(args)?, None),
+    };
+    let output = base.join(dist.output.as_deref().unwrap_or(Path::new("host")));
+    Ok(Builds {
+        dists: vec![dist],
+        lock_path: args
+            .lockfile
+            .clone()
+            .unwrap_or_else(|| lockfile::beside(&output)),
+        base,
+        spec_names: None,
+        from_lock,
+    })
+}
+
+/// The plans of `builds`, each checked. With `locked`, every one must have an entry in
+/// the lock for the same distribution, or the build is refused naming what changed.
+fn plans(
+    builds: &Builds,
+    lock: Option<&LockFile>,
+    locked: bool,
+    mode: &Mode,
+    toolchain: &Toolchain,
+) -> Result<Vec<BuildPlan>, UsageError> {
+    if locked && lock.is_none() {
+        let shown = builds.lock_path.display();
+        return Err(usage(format!(
+            "--locked needs the lock file of a previous build at `{shown}`, and there is none"
+        ))
+        .help("build once without --locked; xbuild writes it"));
+    }
+    let mut plans = Vec::new();
+    for dist in &builds.dists {
+        let targets: Vec<Option<&str>> = if dist.targets.is_empty() {
+            vec![None]
+        } else {
+            dist.targets.iter().map(|t| Some(t.as_str())).collect()
+        };
+        let several = targets.len() > 1;
+        for target in targets {
+            let target_name = target.unwrap_or(&toolchain.host_triple);
+            let output = dist.output_for(&builds.base, target_name, several);
+            let entry = lock.and_then(|l| l.find(&dist.name, target_name));
+            let mut mode = mode.clone();
+            mode.previous_lock = builds
+                .from_lock
+                .clone()
+                .or_else(|| entry.map(|e| e.cargo_lock.clone()));
+            let plan = BuildPlan::from_dist(dist, target, &output, &builds.base, toolchain, mode)?;
+            // A spec's outputs default to `dist/`, which a fresh checkout does not have.
+            if builds.spec_names.is_some()
+                && let Some(dir) = output.parent()
+            {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    usage(format!(
+                        "cannot create `{}` for distribution `{}`: {e}",
+                        dir.display(),
+                        dist.name
+                    ))
+                    .help("set `output` in the spec to a path you can write to")
+                })?;
+            }
+            if locked {
+                let Some(entry) = entry else {
+                    return Err(usage(format!(
+                        "--locked: the lock file `{}` has no resolution for distribution `{}` on {target_name}",
+                        builds.lock_path.display(),
+                        dist.name
+                    ))
+                    .help("build without --locked to resolve it and write the lock"));
+                };
+                let changes = lockfile::spec_changes(&entry.spec, &plan.embedded_dist());
+                if !changes.is_empty() {
+                    return Err(usage(format!(
+                        "--locked: distribution `{}` changed since the lock was written: {}",
+                        dist.name,
+                        changes.join("; ")
+                    ))
+                    .help("build without --locked (or run `xbuild update`) to resolve it again"));
+                }
+                let mut plan = plan;
+                plan.locked = Some(entry.cargo_lock.clone());
+                plans.push(plan.check()?);
+            } else {
+                plans.push(plan.check()?);
+            }
+        }
+    }
+    Ok(plans)
+}
+
+/// The lock after `done` (plans with their new resolutions) on top of `previous`.
+fn updated_lock(
+    previous: Option<LockFile>,
+    done: &[(&BuildPlan, String)],
+    spec_names: Option<&[String]>,
+) -> LockFile {
+    let mut lock = previous.unwrap_or_default();
+    for (plan, cargo_lock) in done {
+        lock.set(LockedDist {
+            name: plan.dist.name.clone(),
+            target: plan.target.clone(),
+            cargo_lock: cargo_lock.clone(),
+            spec: plan.embedded_dist(),
+        });
+    }
+    if let Some(names) = spec_names {
+        lock.retain(|entry| names.contains(&entry.name));
+    }
+    lock
+}
+
+fn write_lock(lock: &LockFile, path: &Path) -> Result<bool, BuildError> {
+    lock.write(path).map_err(builder::io(format!(
+        "write the lock file `{}`",
+        path.display()
+    )))
+}
+
+/// `xbuild build` in all its forms; returns every build's outcome.
+pub fn build(
+    args: &BuildArgs,
+    cache: &Cache,
+    options: &Options,
+    reporter: &mut dyn Reporter,
+    interrupt: &Interrupt,
+) -> Result<Vec<Outcome>, BuildError> {
+    let builds = what_to_build(args)?;
+    let lock = LockFile::read(&builds.lock_path)?;
+    let toolchain = Toolchain::probe()?;
+    let mode = Mode {
+        locked: None,
+        previous_lock: None,
+        offline: args.offline,
+        keep_workdir: args.keep_workdir,
+    };
+    let plans = plans(&builds, lock.as_ref(), args.locked, &mode, &toolchain)?;
+    let mut outcomes = Vec::new();
+    for plan in &plans {
+        outcomes.push(builder::build(plan, cache, options, reporter, interrupt)?);
+    }
+    let done: Vec<(&BuildPlan, String)> = plans
+        .iter()
+        .zip(&outcomes)
+        .map(|(plan, outcome)| (plan, outcome.cargo_lock.clone()))
+        .collect();
+    let new_lock = updated_lock(lock, &done, builds.spec_names.as_deref());
+    if write_lock(&new_lock, &builds.lock_path)? {
+        reporter.report(Event::Step {
+            step: Step::Lock,
+            message: builds.lock_path.display().to_string(),
+        });
+    }
+    Ok(outcomes)
+}
+
+/// `xbuild update [CRATE…]`: resolves the spec's distributions again (nothing is
+/// compiled), reports what changed as cargo does, and rewrites the lock.
+pub fn update(
+    args: &UpdateArgs,
+    cache: &Cache,
+    reporter: &mut dyn Reporter,
+    interrupt: &Interrupt,
+) -> Result<(), BuildError> {
+    let file = args
+        .file
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(SPEC_FILE));
+    let builds = from_spec(&file, &args.dist, args.lockfile.as_deref())?;
+    for name in &args.crates {
+        crate::spec::check_crate_name(name).map_err(|why| {
+            usage(format!(
+                "invalid crate name `{}`: {why}",
+                name.escape_default()
+            ))
+        })?;
+    }
+    let lock = LockFile::read(&builds.lock_path)?;
+    let toolchain = Toolchain::probe()?;
+    let mode = Mode {
+        offline: args.offline,
+        ..Mode::default()
+    };
+    let plans = plans(&builds, lock.as_ref(), false, &mode, &toolchain)?;
+    let mut done = Vec::new();
+    for plan in &plans {
+        let before = plan.previous_lock.clone().unwrap_or_default();
+        let after = builder::update(plan, &args.crates, cache, reporter, interrupt)?;
+        for (verb, what) in lockfile::resolution_changes(&before, &after) {
+            reporter.report(Event::Updated {
+                dist: plan.dist.name.clone(),
+                verb,
+                message: what,
+            });
+        }
+        done.push((plan, after));
+    }
+    let new_lock = updated_lock(lock, &done, builds.spec_names.as_deref());
+    if write_lock(&new_lock, &builds.lock_path)? {
+        reporter.report(Event::Step {
+            step: Step::Lock,
+            message: builds.lock_path.display().to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// `xbuild init [PATH]`: writes the commented spec template, never over a file unless
+/// `force`.
+pub fn init(path: &Path, force: bool) -> Result<(), UsageError> {
+    if path.exists() && !force {
+        return Err(usage(format!("`{}` already exists", path.display()))
+            .help("pass --force to replace it, or give another path"));
+    }
+    let dir = spec_base(path)?;
+    if !dir.is_dir() {
+        return Err(usage(format!(
+            "the directory of `{}` does not exist",
+            path.display()
+        ))
+        .help(format!("create `{}` first", dir.display())));
+    }
+    std::fs::write(path, crate::specfile::INIT_TEMPLATE).map_err(|e| {
+        usage(format!("cannot write `{}`: {e}", path.display()))
+            .help("choose a path in a directory you can write to")
+    })
+}

@@ -1,0 +1,332 @@
+//! `xbuild verify HOST`: checks a host binary against the manifest beside it, after it has
+//! left the build machine. Every check runs and every mismatch is named; `--rebuild` adds
+//! the reproducibility proof: the host rebuilt from the build information and resolution it
+//! carries, in a temporary directory, must have the same bytes.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::builder::{self, BuildError, Options};
+use crate::cache::Cache;
+use crate::cargo::Interrupt;
+use crate::error::UsageError;
+use crate::events::Reporter;
+use crate::manifest::Manifest;
+use crate::plan::{BuildPlan, Mode, Toolchain};
+
+/// One check and how it went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub check: &'static str,
+    pub ok: bool,
+    pub detail: String,
+}
+
+fn finding(check: &'static str, ok: bool, detail: impl Into<String>) -> Finding {
+    Finding {
+        check,
+        ok,
+        detail: detail.into(),
+    }
+}
+
+fn usage(message: impl Into<String>) -> UsageError {
+    UsageError::new(message)
+}
+
+/// Reads the manifest at `path`.
+pub fn read_manifest(path: &Path) -> Result<Manifest, UsageError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        usage(format!("cannot read the manifest `{}`: {e}", path.display()))
+            .help("xbuild writes it beside the host as HOST.manifest.json; pass --manifest PATH if it is elsewhere")
+    })?;
+    serde_json::from_str(&text).map_err(|e| {
+        usage(format!(
+            "`{}` is not an xbuild manifest: {e}",
+            path.display()
+        ))
+        .help("give the HOST.manifest.json xbuild wrote")
+    })
+}
+
+/// Every check of `host` against `manifest`. `run_host` says whether the host can be run
+/// here (its target is this machine's), to ask it which modules it registers.
+pub fn check(host: &Path, manifest: &Manifest, run_host: bool) -> Result<Vec<Finding>, UsageError> {
+    let bytes = std::fs::read(host).map_err(|e| {
+        usage(format!("cannot read the host `{}`: {e}", host.display()))
+            .help("give the path of a host binary xbuild built")
+    })?;
+    let mut findings = Vec::new();
+    let sha256 = crate::sbom::sha256_hex(&bytes);
+    findings.push(if sha256 == manifest.sha256 {
+        finding("sha256", true, sha256)
+    } else {
+        finding(
+            "sha256",
+            false,
+            format!(
+                "the host's sha256 is {sha256}, the manifest says {}",
+                manifest.sha256
+            ),
+        )
+    });
+    match crate::hostinfo::from_bytes(&bytes) {
+        Err(err) => findings.push(finding(
+            "build ID",
+            false,
+            format!("the host {}", err.message),
+        )),
+        Ok(embedded) => {
+            let id = &embedded.info.build_id;
+            findings.push(if *id == manifest.build_id {
+                finding("build ID", true, id.clone())
+            } else {
+                finding(
+                    "build ID",
+                    false,
+                    format!(
+                        "the host carries build ID {id}, the manifest says {}",
+                        manifest.build_id
+                    ),
+                )
+            });
+            findings.push(match (&embedded.info.sbom, &embedded.sbom_section) {
+                (Some(summary), Some(section)) => {
+                    let actual = crate::sbom::sha256_hex(section);
+                    if actual == summary.sha256 {
+                        finding("sbom", true, format!("{} crates in .dep-v0", summary.crates))
+                    } else {
+                        finding(
+                            "sbom",
+                            false,
+                            format!("the .dep-v0 section's sha256 is {actual}, the build information says {}", summary.sha256),
+                        )
+                    }
+                }
+                _ => finding("sbom", false, "the host has no .dep-v0 section"),
+            });
+            if !run_host {
+                // Not runnable here: the crates it was built with, by its own account.
+                let embedded_crates: BTreeSet<(String, String)> = embedded
+                    .info
+                    .modules
+                    .iter()
+                    .map(|m| (m.name.clone(), m.version.clone()))
+                    .collect();
+                let missing: Vec<String> = manifest
+                    .modules
+                    .iter()
+                    .filter(|m| {
+                        !m.ids.is_empty() || embedded_crates.iter().any(|(n, _)| *n == m.name)
+                    })
+                    .filter(|m| !embedded_crates.contains(&(m.name.clone(), m.version.clone())))
+                    .map(|m| format!("{} {}", m.name, m.version))
+                    .collect();
+                findings.push(finding(
+                    "modules",
+                    missing.is_empty(),
+                    if missing.is_empty() {
+                        format!(
+                            "{} module crates as built (not run: another target)",
+                            manifest.modules.len()
+                        )
+                    } else {
+                        format!(
+                            "not in the host's build information: {}",
+                            missing.join(", ")
+                        )
+                    },
+                ));
+            }
+        }
+    }
+    if run_host {
+        findings.push(registered_modules(host, manifest));
+    }
+    if manifest.static_link {
+        findings.push(match crate::elf::dynamic_dependencies(host) {
+            Ok(found) if found.is_empty() => finding(
+                "static",
+                true,
+                "no program interpreter, no shared libraries",
+            ),
+            Ok(found) => finding(
+                "static",
+                false,
+                format!(
+                    "the manifest says static, but it needs {}",
+                    found.join(", ")
+                ),
+            ),
+            Err(e) => finding("static", false, e),
+        });
+    }
+    Ok(findings)
+}
+
+/// The module IDs the host registers (asked with `list-modules --json`) against those the
+/// manifest lists.
+fn registered_modules(host: &Path, manifest: &Manifest) -> Finding {
+    let output = std::process::Command::new(host)
+        .args(["list-modules", "--json"])
+        .env_remove("XBUILD_LOG")
+        .output();
+    let listed: Vec<serde_json::Value> = match output {
+        Ok(out) if out.status.success() => serde_json::from_slice(&out.stdout).unwrap_or_default(),
+        Ok(out) => {
+            return finding(
+                "modules",
+                false,
+                format!(
+                    "`list-modules` failed: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ),
+            );
+        }
+        Err(e) => return finding("modules", false, format!("cannot run the host: {e}")),
+    };
+    let registered: BTreeSet<(String, String)> = listed
+        .iter()
+        .filter_map(|m| {
+            Some((
+                m["crate"].as_str()?.to_owned(),
+                m["id"].as_str()?.to_owned(),
+            ))
+        })
+        .collect();
+    let in_manifest: BTreeSet<(String, String)> = manifest
+        .modules
+        .iter()
+        .flat_map(|m| m.ids.iter().map(|id| (m.name.clone(), id.clone())))
+        .collect();
+    // Standard modules are registered but only listed when the manifest names their crate.
+    let listed_crates: BTreeSet<&str> = manifest.modules.iter().map(|m| m.name.as_str()).collect();
+    let unlisted: Vec<String> = registered
+        .iter()
+        .filter(|(krate, _)| listed_crates.contains(krate.as_str()))
+        .filter(|pair| !in_manifest.contains(pair))
+        .map(|(krate, id)| format!("{id} ({krate})"))
+        .collect();
+    let missing: Vec<String> = in_manifest
+        .iter()
+        .filter(|pair| !registered.contains(pair))
+        .map(|(krate, id)| format!("{id} ({krate})"))
+        .collect();
+    if unlisted.is_empty() && missing.is_empty() {
+        finding(
+            "modules",
+            true,
+            format!("{} module IDs registered as listed", in_manifest.len()),
+        )
+    } else {
+        let mut detail = Vec::new();
+        if !missing.is_empty() {
+            detail.push(format!("listed but not registered: {}", missing.join(", ")));
+        }
+        if !unlisted.is_empty() {
+            detail.push(format!(
+                "registered but not listed: {}",
+                unlisted.join(", ")
+            ));
+        }
+        finding("modules", false, detail.join("; "))
+    }
+}
+
+/// Rebuilds `host` from the spec and resolution it carries, in a temporary directory with
+/// a cache of its own (so every crate is compiled again, nothing is taken from earlier
+/// builds), and compares the bytes.
+pub fn rebuild(
+    host: &Path,
+    offline: bool,
+    options: &Options,
+    reporter: &mut dyn Reporter,
+    interrupt: &Interrupt,
+) -> Result<Finding, BuildError> {
+    let embedded = crate::hostinfo::read(host)?;
+    let rebuild = embedded.rebuild.ok_or_else(|| {
+        usage(format!(
+            "`{}` carries no rebuild information",
+            host.display()
+        ))
+        .help("it was built by an older xbuild: rebuild it once with this one")
+    })?;
+    let dir = tempfile::Builder::new()
+        .prefix("xbuild-verify-")
+        .tempdir()
+        .map_err(builder::io("create a temporary directory"))?;
+    let output: PathBuf = dir.path().join(host.file_name().unwrap_or("host".as_ref()));
+    let toolchain = Toolchain::probe()?;
+    let mode = Mode {
+        locked: Some(rebuild.cargo_lock.clone()),
+        previous_lock: None,
+        offline,
+        keep_workdir: false,
+    };
+    let base = std::path::absolute(".").map_err(builder::io("find the current directory"))?;
+    let plan = BuildPlan::from_dist(
+        &rebuild.spec,
+        Some(&rebuild.target),
+        &output,
+        &base,
+        &toolchain,
+        mode,
+    )?
+    .check()?;
+    let cache = Cache::at(dir.path().join("cache"));
+    let outcome = builder::build(&plan, &cache, options, reporter, interrupt)?;
+    let original = xbuild_core::build_info::sha256_file(host)
+        .map_err(builder::io(format!("hash `{}`", host.display())))?;
+    Ok(if outcome.sha256 == original {
+        finding(
+            "rebuild",
+            true,
+            format!("byte-identical (build {})", outcome.build_id),
+        )
+    } else {
+        finding(
+            "rebuild",
+            false,
+            format!(
+                "the rebuilt host's sha256 is {}, the host's is {original} (build {} against the host's {})",
+                outcome.sha256, outcome.build_id, embedded.info.build_id
+            ),
+        )
+    })
+}
+
+/// The findings as `xbuild verify` prints them.
+pub fn render(host: &Path, findings: &[Finding]) -> String {
+    let mut out = String::new();
+    for f in findings {
+        out += &format!(
+            "{:>12} {:<9} {}\n",
+            if f.ok { "ok" } else { "MISMATCH" },
+            f.check,
+            f.detail
+        );
+    }
+    let failed = findings.iter().filter(|f| !f.ok).count();
+    if failed == 0 {
+        out += &format!(
+            "{:>12} `{}` matches its manifest\n",
+            "Verified",
+            host.display()
+        );
+    } else {
+        out += &format!(
+            "error: `{}` does not match its manifest: {} mismatch(es): {}\n",
+            host.display(),
+            failed,
+            findings
+                .iter()
+                .filter(|f| !f.ok)
+                .map(|f| f.check)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    out
+}
