@@ -15,5 +15,8 @@ mod xbuild_builds;
 // xbuild as installed: from anywhere, reproducible, with a bounded result cache.
 mod xbuild_anywhere;
 
+// Release pipelines: spec files, the lock, SBOMs, verify, rebuilding from a host.
+mod xbuild_release;
+
 // The standard host (HTTP app and handlers), built with xbuild and driven over HTTP.
 mod standard_host;

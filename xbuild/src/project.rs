@@ -124,7 +124,8 @@ fn plans(
             mode.previous_lock = builds
                 .from_lock
                 .clone()
-                .or_else(|| entry.map(|e| e.cargo_lock.clone()));
+                .or_else(|| entry.map(|e| e.cargo_lock.clone()))
+                .or_else(|| lock.and_then(|l| l.legacy.clone()));
             let plan = BuildPlan::from_dist(dist, target, &output, &builds.base, toolchain, mode)?;
             // A spec's outputs default to `dist/`, which a fresh checkout does not have.
             if builds.spec_names.is_some()

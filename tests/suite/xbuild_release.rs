@@ -1,0 +1,297 @@
+//! Release pipelines as CI runs them: a spec file with two distributions built into hosts
+//! with manifests, SBOMs and one lock; a `--locked` rebuild; `verify` on each host (and on
+//! a tampered one), `verify --rebuild`; the SBOM section read by cargo-auditable's reader;
+//! and `build --from` adding a module to an existing host.
+
+use std::path::Path;
+
+use crate::support::registry::TestRoot;
+use crate::support::xbuild::{build_args, events, manifest, steps, xbuild};
+use crate::support::{Ran, run};
+
+fn sha256(path: &Path) -> String {
+    xbuild_core::build_info::sha256_file(path).unwrap()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// The repository's `examples/xbuild.toml` and the module crate it names, copied into the
+/// test's root (so nothing is written into the checkout).
+fn examples_in(root: &TestRoot) -> std::path::PathBuf {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let dir = root.path().join("project");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(examples.join("xbuild.toml"), dir.join("xbuild.toml")).unwrap();
+    copy_dir(&examples.join("modules"), &dir.join("modules"));
+    dir
+}
+
+#[test]
+fn a_spec_builds_its_distributions_with_a_lock_sboms_and_hosts_that_verify() {
+    let root = TestRoot::new();
+    let project = examples_in(&root);
+    let spec = project.join("xbuild.toml");
+    let spec = spec.to_str().unwrap();
+    let ran = xbuild(&root, &["build", "-f", spec, "--message-format", "json"]).success();
+    let finished: Vec<serde_json::Value> = events(&ran)
+        .into_iter()
+        .filter(|e| e["event"] == "finished")
+        .collect();
+    assert_eq!(finished.len(), 2, "{}", ran.stdout);
+    let minimal = project.join("dist/minimal");
+    let web = project.join("dist/web");
+    for (host, sbom) in [(&minimal, &finished[0]), (&web, &finished[1])] {
+        assert!(host.is_file());
+        assert_eq!(manifest(host)["sha256"], sha256(host));
+        let cdx_path = format!("{}.cdx.json", host.display());
+        assert_eq!(sbom["sbom"], cdx_path.as_str());
+        let cdx: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&cdx_path).unwrap()).unwrap();
+        assert_eq!(cdx["bomFormat"], "CycloneDX");
+        assert!(
+            cdx["components"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["name"] == "acme-greet"),
+            "{cdx}"
+        );
+    }
+    // The distributions are what the spec says: names, versions, module sets.
+    let version = run(minimal.to_str().unwrap(), &["version"]).success();
+    assert!(
+        version.stdout.starts_with("minimal 1.0.0 (xbuild host"),
+        "{}",
+        version.stdout
+    );
+    let listed = run(minimal.to_str().unwrap(), &["list-modules"]).success();
+    assert!(
+        listed.stdout.contains("greeters.plain"),
+        "{}",
+        listed.stdout
+    );
+    assert!(
+        !listed.stdout.contains("http."),
+        "no standard modules: {}",
+        listed.stdout
+    );
+    let listed = run(web.to_str().unwrap(), &["list-modules"]).success();
+    assert!(
+        listed.stdout.contains("greeters.plain")
+            && listed.stdout.contains("http.handlers.file_server")
+    );
+    let info = run(web.to_str().unwrap(), &["build-info", "--json"]).success();
+    let info: serde_json::Value = serde_json::from_str(&info.stdout).unwrap();
+    assert!(info["dependencies"].as_u64().unwrap() > 10, "{info}");
+    assert_eq!(info["sbom_sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(
+        info["distribution"]["description"],
+        "The standard HTTP modules and the example greeter"
+    );
+
+    // One lock for both, which a --locked run leaves as it was, with the same bytes.
+    let lock_path = project.join("xbuild.lock");
+    let lock = std::fs::read_to_string(&lock_path).unwrap();
+    assert!(
+        lock.contains("name = \"minimal\"") && lock.contains("name = \"web\""),
+        "{lock}"
+    );
+    let before = (sha256(&minimal), sha256(&web));
+    xbuild(&root, &["build", "-f", spec, "--locked"]).success();
+    assert_eq!(
+        (sha256(&minimal), sha256(&web)),
+        before,
+        "byte-identical with --locked"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&lock_path).unwrap(),
+        lock,
+        "the lock is stable"
+    );
+
+    // --locked refuses a spec that changed since the lock, naming what.
+    let edited = std::fs::read_to_string(project.join("xbuild.toml"))
+        .unwrap()
+        .replacen("standard = false", "standard = false\nprofile = \"dev\"", 1);
+    std::fs::write(project.join("xbuild.toml"), edited).unwrap();
+    let refused = xbuild(
+        &root,
+        &["build", "-f", spec, "--dist", "minimal", "--locked"],
+    )
+    .code(2);
+    assert!(
+        refused.stderr.contains(
+            "distribution `minimal` changed since the lock was written: `profile` changed"
+        ),
+        "{}",
+        refused.stderr
+    );
+
+    // verify passes on each host; one changed byte is a sha256 mismatch (exit 1).
+    for host in [&minimal, &web] {
+        let verified = xbuild(&root, &["verify", host.to_str().unwrap()]).success();
+        assert!(
+            verified.stdout.contains("matches its manifest"),
+            "{}",
+            verified.stdout
+        );
+    }
+    let tampered = root.path().join("tampered");
+    std::fs::copy(&minimal, &tampered).unwrap();
+    std::fs::copy(
+        format!("{}.manifest.json", minimal.display()),
+        format!("{}.manifest.json", tampered.display()),
+    )
+    .unwrap();
+    let mut bytes = std::fs::read(&tampered).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&tampered, bytes).unwrap();
+    let failed = xbuild(&root, &["verify", tampered.to_str().unwrap()]).code(1);
+    assert!(
+        failed.stderr.contains("MISMATCH sha256"),
+        "{}",
+        failed.stderr
+    );
+    assert!(
+        failed.stderr.contains("does not match its manifest"),
+        "{}",
+        failed.stderr
+    );
+
+    // The reproducibility proof: compiled again from what the host carries, same bytes.
+    let rebuilt = xbuild(&root, &["verify", "--rebuild", minimal.to_str().unwrap()]).success();
+    assert!(
+        rebuilt.stdout.contains("byte-identical"),
+        "{}",
+        rebuilt.stdout
+    );
+
+    // cargo-auditable's reader finds the crates in the `.dep-v0` section.
+    let audit = auditable_info::audit_info_from_file(&web, Default::default()).unwrap();
+    let core = audit
+        .packages
+        .iter()
+        .find(|p| p.name == "xbuild-core")
+        .expect("xbuild-core in the SBOM");
+    assert_eq!(core.version.to_string(), xbuild_core::VERSION);
+    assert!(
+        audit
+            .packages
+            .iter()
+            .any(|p| p.name == "acme-greet" && p.version.to_string() == "1.0.0")
+    );
+    assert!(audit.packages.iter().any(|p| p.root));
+}
+
+#[test]
+fn build_from_a_host_adds_a_module_and_keeps_the_other_versions() {
+    let root = TestRoot::new();
+    root.package("drift-mod", "1.0.0")
+        .xbuild_module("drift.module")
+        .publish();
+    let first = root.path().join("out/first");
+    std::fs::create_dir_all(first.parent().unwrap()).unwrap();
+    let first_str = first.to_str().unwrap();
+    xbuild(
+        &root,
+        &build_args(first_str, &["--with", "drift-mod@1", "--registry", "xtest"]),
+    )
+    .success();
+    // Newer versions appear after the host was built; --from keeps what the host has.
+    root.package("drift-mod", "1.1.0")
+        .xbuild_module("drift.module")
+        .publish();
+    root.package("added-mod", "1.0.0")
+        .xbuild_module("added.module")
+        .publish();
+    let second = root.path().join("out/second");
+    let ran = xbuild(
+        &root,
+        &[
+            "build",
+            "--from",
+            first_str,
+            "--with",
+            "added-mod@1",
+            "--output",
+            second.to_str().unwrap(),
+            "--message-format",
+            "json",
+        ],
+    )
+    .success();
+    assert!(steps(&ran).contains(&"compile".to_owned()));
+    let modules = manifest(&second)["modules"].clone();
+    let version_of = |name: &str| {
+        modules
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["crate"] == name)
+            .map(|m| m["version"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(
+        version_of("drift-mod").as_deref(),
+        Some("1.0.0"),
+        "{modules}"
+    );
+    assert_eq!(
+        version_of("added-mod").as_deref(),
+        Some("1.0.0"),
+        "{modules}"
+    );
+    let listed = run(second.to_str().unwrap(), &["list-modules"]).success();
+    assert!(listed.stdout.contains("drift.module") && listed.stdout.contains("added.module"));
+
+    // --without drops a module; an unknown one is named.
+    let unknown = xbuild(
+        &root,
+        &[
+            "build",
+            "--from",
+            first_str,
+            "--without",
+            "nope",
+            "--output",
+            second.to_str().unwrap(),
+        ],
+    )
+    .code(2);
+    assert!(
+        unknown
+            .stderr
+            .contains("the host has no module crate `nope`"),
+        "{}",
+        unknown.stderr
+    );
+    // A file that is not a host is refused before anything runs.
+    let not_a_host = root.path().join("not-a-host");
+    std::fs::write(&not_a_host, b"#!/bin/sh\n").unwrap();
+    let refused = Ran::from_output(
+        crate::support::xbuild::xbuild_command(
+            &root,
+            &["build", "--from", not_a_host.to_str().unwrap()],
+        )
+        .output()
+        .unwrap(),
+    )
+    .code(2);
+    assert!(
+        refused
+            .stderr
+            .contains("is not a host binary xbuild can read"),
+        "{}",
+        refused.stderr
+    );
+}
