@@ -295,3 +295,114 @@ fn build_from_a_host_adds_a_module_and_keeps_the_other_versions() {
         refused.stderr
     );
 }
+
+#[test]
+fn the_ci_example_calls_only_xbuild_commands_that_exist() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/ci/github-release.yml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let docs = yaml_rust2::YamlLoader::load_from_str(&text).expect("valid YAML");
+    let job = &docs[0]["jobs"]["build"];
+    let values = |key: &str| -> Vec<String> {
+        job["strategy"]["matrix"][key]
+            .as_vec()
+            .unwrap_or_else(|| panic!("matrix.{key}"))
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (dists, targets) = (values("dist"), values("target"));
+    assert!(!dists.is_empty() && !targets.is_empty());
+    let mut commands: Vec<String> = Vec::new();
+    for step in job["steps"].as_vec().expect("steps") {
+        if let Some(script) = step["run"].as_str() {
+            commands.extend(
+                script
+                    .lines()
+                    .map(str::trim)
+                    .filter(|line| line.starts_with("xbuild "))
+                    .map(str::to_owned),
+            );
+        }
+    }
+    let subcommands: Vec<&str> = commands
+        .iter()
+        .map(|c| c.split_whitespace().nth(1).unwrap())
+        .collect();
+    assert_eq!(subcommands, ["build", "verify"], "{commands:?}");
+    for command in &commands {
+        for (dist, target) in dists.iter().zip(targets.iter().cycle()) {
+            let expanded = command
+                .replace("${{ matrix.dist }}", dist)
+                .replace("${{ matrix.target }}", target);
+            assert!(!expanded.contains("${{"), "unexpanded: {expanded}");
+            let words: Vec<&str> = expanded.split_whitespace().collect();
+            xbuild_cli::cli::check_args(&words).unwrap_or_else(|e| panic!("{expanded}:\n{e}"));
+        }
+    }
+    assert!(
+        commands[0].contains("--locked"),
+        "release builds are locked"
+    );
+    // Binaries, manifests and SBOMs are uploaded.
+    let uploaded = job["steps"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .find_map(|s| s["with"]["path"].as_str())
+        .expect("an upload step");
+    for suffix in ["}}\n", ".manifest.json", ".cdx.json"] {
+        assert!(uploaded.contains(suffix), "{uploaded}");
+    }
+}
+
+#[test]
+fn init_update_and_spec_refusals() {
+    let root = TestRoot::new();
+    // `init` writes a spec that builds as is; it never overwrites one.
+    xbuild(&root, &["init"]).success();
+    assert!(std::fs::read_to_string(root.path().join("xbuild.toml")).unwrap().contains("[[dist]]"));
+    let again = xbuild(&root, &["init"]).code(2);
+    assert!(again.stderr.contains("already exists") && again.stderr.contains("--force"), "{}", again.stderr);
+
+    root.package("drift-mod", "1.0.0")
+        .xbuild_module("drift.module")
+        .publish();
+    let write_spec = |extra: &str| {
+        let text = format!(
+            "[[dist]]\nname = \"svc\"\nstandard = false\nregistry = \"xtest\"\n{extra}\n[[dist.modules]]\ncrate = \"drift-mod\"\nversion = \"1\"\n"
+        );
+        std::fs::write(root.path().join("svc.toml"), text).unwrap();
+    };
+    // An unknown key is named with its line; nothing runs.
+    write_spec("colour = \"blue\"");
+    let unknown = xbuild(&root, &["build", "-f", "svc.toml"]).code(2);
+    assert!(unknown.stderr.contains("unknown field `colour`") && unknown.stderr.contains("line 5"), "{}", unknown.stderr);
+    // A target that is not installed is refused before anything is built.
+    write_spec("targets = [\"x86_64-unknown-linux-gnu\", \"aarch64-unknown-linux-gnu\"]");
+    let missing = xbuild(&root, &["build", "-f", "svc.toml"]).code(2);
+    assert!(missing.stderr.contains("rustup target add aarch64-unknown-linux-gnu"), "{}", missing.stderr);
+    assert!(!root.path().join("dist/svc-x86_64-unknown-linux-gnu").exists());
+    assert!(!root.path().join("xbuild.lock").exists());
+    let unknown_dist = xbuild(&root, &["build", "-f", "svc.toml", "--dist", "nope"]).code(2);
+    assert!(unknown_dist.stderr.contains("no distribution named `nope`") && unknown_dist.stderr.contains("`svc`"), "{}", unknown_dist.stderr);
+
+    // `update` resolves without compiling and reports changes as cargo does.
+    write_spec("");
+    let first = xbuild(&root, &["update", "-f", "svc.toml"]).success();
+    assert!(first.stderr.contains("Locking"), "{}", first.stderr);
+    let lock_path = root.path().join("xbuild.lock");
+    let lock = std::fs::read_to_string(&lock_path).unwrap();
+    assert!(lock.contains("name = \"drift-mod\"\nversion = \"1.0.0\""), "{lock}");
+    let unchanged = xbuild(&root, &["update", "-f", "svc.toml"]).success();
+    assert!(!unchanged.stderr.contains("Updating"), "{}", unchanged.stderr);
+    assert_eq!(std::fs::read_to_string(&lock_path).unwrap(), lock, "stable when nothing changed");
+    root.package("drift-mod", "1.1.0")
+        .xbuild_module("drift.module")
+        .publish();
+    let updated = xbuild(&root, &["update", "-f", "svc.toml", "drift-mod"]).success();
+    assert!(updated.stderr.contains("Updating drift-mod v1.0.0 -> v1.1.0"), "{}", updated.stderr);
+    let lock = std::fs::read_to_string(&lock_path).unwrap();
+    assert!(lock.contains("name = \"drift-mod\"\nversion = \"1.1.0\""), "{lock}");
+    let no_such = xbuild(&root, &["update", "-f", "svc.toml", "not-a-dep"]).code(2);
+    assert!(no_such.stderr.contains("has no such crate"), "{}", no_such.stderr);
+}

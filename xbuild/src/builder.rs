@@ -412,7 +412,11 @@ fn build_info(
         })
         .collect();
     let dist = plan.rebuild_dist();
-    info.distribution = Some(xbuild_core::build_info::Distribution {
+    // A build from flags names no distribution of its own.
+    let named = dist.name != crate::specfile::FLAGS_DIST
+        || dist.version.is_some()
+        || dist.description.is_some();
+    info.distribution = named.then(|| xbuild_core::build_info::Distribution {
         name: dist.name.clone(),
         version: dist.version.clone(),
         description: dist.description.clone(),

@@ -518,7 +518,6 @@ impl BuildPlan {
             local_crates,
             standard: dist.standard,
             static_link: dist.static_link && target.contains("-linux-"),
-            target,
             host_triple: toolchain.host_triple.clone(),
             rustc_verbose: toolchain.rustc_verbose.clone(),
             profile,
@@ -527,7 +526,9 @@ impl BuildPlan {
             offline: mode.offline,
             output: output.to_path_buf(),
             keep_workdir: mode.keep_workdir,
-            skip_selftest: !dist.selftest,
+            // A host for another target cannot run here.
+            skip_selftest: !dist.selftest || target != toolchain.host_triple,
+            target,
             sbom: dist.sbom,
         })
     }

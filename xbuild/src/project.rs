@@ -29,6 +29,9 @@ struct Builds {
     spec_names: Option<Vec<String>>,
     /// `--from`: the host's own resolution, to start from.
     from_lock: Option<String>,
+    /// `-f` with `--target`: only this one of each distribution's targets (a distribution
+    /// listing none is built for it).
+    only_target: Option<String>,
 }
 
 fn current_dir() -> Result<PathBuf, UsageError> {
@@ -45,19 +48,51 @@ fn spec_base(file: &Path) -> Result<PathBuf, UsageError> {
 fn from_spec(file: &Path, names: &[String], lockfile: Option<&Path>) -> Result<Builds, UsageError> {
     let spec = SpecFile::read(file)?;
     let dists = spec.select(names)?.into_iter().cloned().collect();
-    let base = spec_base(file)?;
     Ok(Builds {
         dists,
+        ..spec_builds(&spec, file, lockfile)?
+    })
+}
+
+/// [`Builds`] of no distribution yet, for the spec file at `file`.
+fn spec_builds(
+    spec: &SpecFile,
+    file: &Path,
+    lockfile: Option<&Path>,
+) -> Result<Builds, UsageError> {
+    let base = spec_base(file)?;
+    Ok(Builds {
+        dists: Vec::new(),
         lock_path: lockfile.map_or_else(|| base.join("xbuild.lock"), Path::to_path_buf),
         base,
         spec_names: Some(spec.dists.iter().map(|d| d.name.clone()).collect()),
         from_lock: None,
+        only_target: None,
     })
 }
 
 fn what_to_build(args: &BuildArgs) -> Result<Builds, UsageError> {
     if let Some(file) = &args.file {
-        return from_spec(file, &args.dist, args.lockfile.as_deref());
+        let mut builds = from_spec(file, &args.dist, args.lockfile.as_deref())?;
+        for dist in &mut builds.dists {
+            dist.sbom |= args.sbom;
+            dist.selftest &= !args.skip_selftest;
+            if let Some(target) = &args.target
+                && !dist.targets.is_empty()
+                && !dist.targets.contains(target)
+            {
+                return Err(usage(format!(
+                    "--target `{target}`: distribution `{}` does not list it in `targets`",
+                    dist.name
+                ))
+                .help(format!(
+                    "it lists {}; add the target to the spec, or pick distributions with --dist",
+                    dist.targets.join(", ")
+                )));
+            }
+        }
+        builds.only_target = args.target.clone();
+        return Ok(builds);
     }
     let base = current_dir()?;
     let (dist, from_lock) = match &args.from {
@@ -89,6 +124,7 @@ fn what_to_build(args: &BuildArgs) -> Result<Builds, UsageError> {
         base,
         spec_names: None,
         from_lock,
+        only_target: None,
     })
 }
 
@@ -110,12 +146,12 @@ fn plans(
     }
     let mut plans = Vec::new();
     for dist in &builds.dists {
-        let targets: Vec<Option<&str>> = if dist.targets.is_empty() {
-            vec![None]
-        } else {
-            dist.targets.iter().map(|t| Some(t.as_str())).collect()
+        let several = dist.targets.len() > 1;
+        let targets: Vec<Option<&str>> = match (&builds.only_target, dist.targets.is_empty()) {
+            (Some(only), _) => vec![Some(only.as_str())],
+            (None, true) => vec![None],
+            (None, false) => dist.targets.iter().map(|t| Some(t.as_str())).collect(),
         };
-        let several = targets.len() > 1;
         for target in targets {
             let target_name = target.unwrap_or(&toolchain.host_triple);
             let output = dist.output_for(&builds.base, target_name, several);
@@ -264,9 +300,32 @@ pub fn update(
     let plans = plans(&builds, lock.as_ref(), false, &mode, &toolchain)?;
     let mut done = Vec::new();
     for plan in &plans {
-        let before = plan.previous_lock.clone().unwrap_or_default();
-        let after = builder::update(plan, &args.crates, cache, reporter, interrupt)?;
-        for (verb, what) in lockfile::resolution_changes(&before, &after) {
+        let before = plan.previous_lock.clone();
+        let after = builder::update(plan, &args.crates, cache, reporter, interrupt).map_err(
+            |err| match &err {
+                BuildError::Cargo(crate::cargo::CargoError::Failed { stderr, .. })
+                    if stderr.contains("did not match any packages") =>
+                {
+                    usage(format!(
+                        "`xbuild update {}`: distribution `{}` has no such crate in its resolution",
+                        args.crates.join(" "),
+                        plan.dist.name
+                    ))
+                    .help("name crates that are in xbuild.lock, or none to update every crate")
+                    .into()
+                }
+                _ => err,
+            },
+        )?;
+        let changes = match &before {
+            Some(before) => lockfile::resolution_changes(before, &after),
+            // Nothing to compare with: what cargo says of a first resolution.
+            None => vec![(
+                "Locking",
+                format!("{} packages", lockfile::cargo_lock_packages(&after).values().map(Vec::len).sum::<usize>()),
+            )],
+        };
+        for (verb, what) in changes {
             reporter.report(Event::Updated {
                 dist: plan.dist.name.clone(),
                 verb,

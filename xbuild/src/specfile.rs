@@ -13,6 +13,9 @@ use crate::error::UsageError;
 use crate::plan::STANDARD_CRATE;
 use crate::spec::{ModuleSpec, Replacement};
 
+/// The name of the distribution a build from flags describes.
+pub const FLAGS_DIST: &str = "host";
+
 /// The spec file's usual name, looked for in the current directory.
 pub const SPEC_FILE: &str = "xbuild.toml";
 
@@ -203,16 +206,9 @@ impl Distribution {
     /// with errors that quote the flags. Paths stay as given (relative to the current
     /// directory); nothing on disk is looked at.
     pub fn from_args(args: &BuildArgs) -> Result<Self, UsageError> {
-        let output = args
-            .output
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("./host"));
-        let name = output
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .filter(|n| check_token("", n, "-_.").is_ok())
-            .unwrap_or_else(|| "host".into());
-        let mut dist = Distribution::named(name);
+        // One name whatever the output is called: the name is in the host, and the same
+        // flags must give the same bytes wherever the host is written.
+        let mut dist = Distribution::named(FLAGS_DIST);
         dist.apply_flags(args, false)?;
         Ok(dist)
     }
