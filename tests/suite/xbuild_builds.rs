@@ -34,9 +34,12 @@ fn a_path_module_builds_a_static_host_with_a_manifest() {
     let first = xbuild(&root, &args).success();
     let plan = &events(&first)[0];
     assert_eq!(plan["event"], "plan");
-    assert_eq!(plan["plan"]["modules"][0]["name"], "fixture-greeters");
-    assert_eq!(plan["plan"]["modules"][0]["source"]["kind"], "path");
-    assert_eq!(plan["plan"]["profile"], "release");
+    assert_eq!(plan["version"], 1, "the plan event's schema version");
+    assert_eq!(plan["dist"], "host");
+    assert_eq!(plan["modules"][0]["crate"], "fixture-greeters");
+    assert_eq!(plan["modules"][0]["source"], "path");
+    assert_eq!(plan["profile"], "release");
+    assert_eq!(plan["static"], true);
     // The fixtures live in this repository, so a rerun of the suite with nothing changed
     // has the same build ID, and the suite's cache (which outlives a run) answers it.
     let compiled = [

@@ -360,9 +360,17 @@ fn init_update_and_spec_refusals() {
     let root = TestRoot::new();
     // `init` writes a spec that builds as is; it never overwrites one.
     xbuild(&root, &["init"]).success();
-    assert!(std::fs::read_to_string(root.path().join("xbuild.toml")).unwrap().contains("[[dist]]"));
+    assert!(
+        std::fs::read_to_string(root.path().join("xbuild.toml"))
+            .unwrap()
+            .contains("[[dist]]")
+    );
     let again = xbuild(&root, &["init"]).code(2);
-    assert!(again.stderr.contains("already exists") && again.stderr.contains("--force"), "{}", again.stderr);
+    assert!(
+        again.stderr.contains("already exists") && again.stderr.contains("--force"),
+        "{}",
+        again.stderr
+    );
 
     root.package("drift-mod", "1.0.0")
         .xbuild_module("drift.module")
@@ -376,15 +384,35 @@ fn init_update_and_spec_refusals() {
     // An unknown key is named with its line; nothing runs.
     write_spec("colour = \"blue\"");
     let unknown = xbuild(&root, &["build", "-f", "svc.toml"]).code(2);
-    assert!(unknown.stderr.contains("unknown field `colour`") && unknown.stderr.contains("line 5"), "{}", unknown.stderr);
+    assert!(
+        unknown.stderr.contains("unknown field `colour`") && unknown.stderr.contains("line 5"),
+        "{}",
+        unknown.stderr
+    );
     // A target that is not installed is refused before anything is built.
     write_spec("targets = [\"x86_64-unknown-linux-gnu\", \"aarch64-unknown-linux-gnu\"]");
     let missing = xbuild(&root, &["build", "-f", "svc.toml"]).code(2);
-    assert!(missing.stderr.contains("rustup target add aarch64-unknown-linux-gnu"), "{}", missing.stderr);
-    assert!(!root.path().join("dist/svc-x86_64-unknown-linux-gnu").exists());
+    assert!(
+        missing
+            .stderr
+            .contains("rustup target add aarch64-unknown-linux-gnu"),
+        "{}",
+        missing.stderr
+    );
+    assert!(
+        !root
+            .path()
+            .join("dist/svc-x86_64-unknown-linux-gnu")
+            .exists()
+    );
     assert!(!root.path().join("xbuild.lock").exists());
     let unknown_dist = xbuild(&root, &["build", "-f", "svc.toml", "--dist", "nope"]).code(2);
-    assert!(unknown_dist.stderr.contains("no distribution named `nope`") && unknown_dist.stderr.contains("`svc`"), "{}", unknown_dist.stderr);
+    assert!(
+        unknown_dist.stderr.contains("no distribution named `nope`")
+            && unknown_dist.stderr.contains("`svc`"),
+        "{}",
+        unknown_dist.stderr
+    );
 
     // `update` resolves without compiling and reports changes as cargo does.
     write_spec("");
@@ -392,17 +420,41 @@ fn init_update_and_spec_refusals() {
     assert!(first.stderr.contains("Locking"), "{}", first.stderr);
     let lock_path = root.path().join("xbuild.lock");
     let lock = std::fs::read_to_string(&lock_path).unwrap();
-    assert!(lock.contains("name = \"drift-mod\"\nversion = \"1.0.0\""), "{lock}");
+    assert!(
+        lock.contains("name = \"drift-mod\"\nversion = \"1.0.0\""),
+        "{lock}"
+    );
     let unchanged = xbuild(&root, &["update", "-f", "svc.toml"]).success();
-    assert!(!unchanged.stderr.contains("Updating"), "{}", unchanged.stderr);
-    assert_eq!(std::fs::read_to_string(&lock_path).unwrap(), lock, "stable when nothing changed");
+    assert!(
+        !unchanged.stderr.contains("Updating"),
+        "{}",
+        unchanged.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(&lock_path).unwrap(),
+        lock,
+        "stable when nothing changed"
+    );
     root.package("drift-mod", "1.1.0")
         .xbuild_module("drift.module")
         .publish();
     let updated = xbuild(&root, &["update", "-f", "svc.toml", "drift-mod"]).success();
-    assert!(updated.stderr.contains("Updating drift-mod v1.0.0 -> v1.1.0"), "{}", updated.stderr);
+    assert!(
+        updated
+            .stderr
+            .contains("Updating drift-mod v1.0.0 -> v1.1.0"),
+        "{}",
+        updated.stderr
+    );
     let lock = std::fs::read_to_string(&lock_path).unwrap();
-    assert!(lock.contains("name = \"drift-mod\"\nversion = \"1.1.0\""), "{lock}");
+    assert!(
+        lock.contains("name = \"drift-mod\"\nversion = \"1.1.0\""),
+        "{lock}"
+    );
     let no_such = xbuild(&root, &["update", "-f", "svc.toml", "not-a-dep"]).code(2);
-    assert!(no_such.stderr.contains("has no such crate"), "{}", no_such.stderr);
+    assert!(
+        no_such.stderr.contains("has no such crate"),
+        "{}",
+        no_such.stderr
+    );
 }

@@ -130,23 +130,9 @@ pub fn build(
 ) -> Result<Outcome, BuildError> {
     let started = Instant::now();
     reporter.report(Event::Plan {
-        plan: Box::new(plan.clone()),
+        plan: Box::new(crate::events::PlanSummary::of(plan)),
     });
-    // One xbuild at a time per cache, as cargo does per target directory.
-    let _lock = cache
-        .lock(|| {
-            reporter.report(Event::Step {
-                step: Step::Wait,
-                message: format!(
-                    "for the lock on the xbuild cache `{}`",
-                    cache.root().display()
-                ),
-            })
-        })
-        .map_err(io(format!(
-            "lock the xbuild cache `{}`",
-            cache.root().display()
-        )))?;
+    let _lock = lock_cache(cache, reporter)?;
     let plan = &unpack_own_crates(plan, cache)?;
     reporter.report(Event::Step {
         step: Step::Generate,
@@ -207,20 +193,7 @@ pub fn update(
     reporter: &mut dyn Reporter,
     interrupt: &Interrupt,
 ) -> Result<String, BuildError> {
-    let _lock = cache
-        .lock(|| {
-            reporter.report(Event::Step {
-                step: Step::Wait,
-                message: format!(
-                    "for the lock on the xbuild cache `{}`",
-                    cache.root().display()
-                ),
-            })
-        })
-        .map_err(io(format!(
-            "lock the xbuild cache `{}`",
-            cache.root().display()
-        )))?;
+    let _lock = lock_cache(cache, reporter)?;
     let plan = &unpack_own_crates(plan, cache)?;
     let ws = workspace::generate(plan, cache.root()).map_err(io(format!(
         "generate the host workspace in the xbuild cache `{}`",
@@ -235,6 +208,25 @@ pub fn update(
     let metadata = metadata(&cargo, &ws, plan, interrupt)?;
     resolve::check(&metadata, plan, &ws)?;
     std::fs::read_to_string(ws.lock_path()).map_err(io("read the generated Cargo.lock"))
+}
+
+/// One xbuild at a time per cache, as cargo does per target directory; waiting is
+/// reported.
+fn lock_cache(cache: &Cache, reporter: &mut dyn Reporter) -> Result<cache::CacheLock, BuildError> {
+    cache
+        .lock(|| {
+            reporter.report(Event::Step {
+                step: Step::Wait,
+                message: format!(
+                    "for the lock on the xbuild cache `{}`",
+                    cache.root().display()
+                ),
+            })
+        })
+        .map_err(io(format!(
+            "lock the xbuild cache `{}`",
+            cache.root().display()
+        )))
 }
 
 /// Settings of a build that are not part of what is built.

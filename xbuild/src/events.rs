@@ -122,6 +122,101 @@ impl Step {
     }
 }
 
+/// The version of the `plan` event's schema: bumped when a field changes meaning or goes
+/// away (new fields may appear without a bump).
+pub const PLAN_SCHEMA_VERSION: u32 = 1;
+
+/// The `plan` event (schema version 1):
+/// `{"event": "plan", "version": 1, "dist", "target", "profile", "static", "standard",
+/// "selftest", "sbom", "locked", "output", "modules": [...], "replacements": [...]}`, each
+/// module `{"crate", "source": "registry"|"path"|"package", "req", "path", "package",
+/// "registry", "features"}` (absent fields are `null`).
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanSummary {
+    pub version: u32,
+    /// The distribution's name (`host` for a build from flags).
+    pub dist: String,
+    pub target: String,
+    /// `release` or `dev`.
+    pub profile: &'static str,
+    #[serde(rename = "static")]
+    pub static_link: bool,
+    pub standard: bool,
+    pub selftest: bool,
+    pub sbom: bool,
+    /// Built from the lock's resolution with nothing allowed to change.
+    pub locked: bool,
+    pub output: PathBuf,
+    pub modules: Vec<PlannedModule>,
+    pub replacements: Vec<PlannedModule>,
+}
+
+/// A module crate (or replacement) in the `plan` event.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedModule {
+    #[serde(rename = "crate")]
+    pub name: String,
+    pub source: &'static str,
+    pub req: Option<String>,
+    pub path: Option<PathBuf>,
+    pub package: Option<String>,
+    pub registry: Option<String>,
+    pub features: Vec<String>,
+}
+
+impl PlanSummary {
+    pub fn of(plan: &BuildPlan) -> Self {
+        use crate::plan::Source;
+        let module = |m: &crate::plan::PlannedCrate| {
+            let mut planned = PlannedModule {
+                name: m.name.clone(),
+                source: "registry",
+                req: None,
+                path: None,
+                package: None,
+                registry: None,
+                features: m.features.clone(),
+            };
+            match &m.source {
+                Source::Registry { req, registry } => {
+                    planned.req = Some(req.to_string());
+                    planned.registry = registry.clone();
+                }
+                Source::Path { path, req } => {
+                    planned.source = "path";
+                    planned.path = Some(path.clone());
+                    planned.req = req.as_ref().map(ToString::to_string);
+                }
+                Source::Renamed {
+                    package,
+                    req,
+                    registry,
+                } => {
+                    planned.source = "package";
+                    planned.package = Some(package.clone());
+                    planned.req = Some(req.to_string());
+                    planned.registry = registry.clone();
+                }
+            }
+            planned
+        };
+        Self {
+            version: PLAN_SCHEMA_VERSION,
+            dist: plan.dist.name.clone(),
+            target: plan.target.clone(),
+            profile: plan.profile.cargo_name(),
+            static_link: plan.static_link,
+            standard: plan.standard,
+            selftest: !plan.skip_selftest,
+            sbom: plan.sbom,
+            locked: plan.locked.is_some(),
+            output: plan.output.clone(),
+            modules: plan.modules.iter().map(module).collect(),
+            replacements: plan.replacements.iter().map(module).collect(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ResolvedModule {
     #[serde(rename = "crate")]
@@ -133,9 +228,11 @@ pub struct ResolvedModule {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
-    /// The whole build as data, first, so a CI log says exactly what was asked for.
+    /// What one build will make, first, so a CI log says exactly what was asked for: the
+    /// documented [`PlanSummary`] schema, not the internal plan.
     Plan {
-        plan: Box<BuildPlan>,
+        #[serde(flatten)]
+        plan: Box<PlanSummary>,
     },
     Step {
         step: Step,

@@ -71,19 +71,14 @@ pub fn main() -> i32 {
         Some(Command::Update(args)) => {
             let color = events::use_color(args.color, std::io::stderr());
             let mut reporter = reporter_for(args.message_format, false, false, color);
-            let result = cargo::Interrupt::install()
-                .map_err(|e| builder::BuildError::Io {
-                    what: "install signal handlers".into(),
-                    source: e,
-                })
-                .and_then(|interrupt| {
-                    project::update(
-                        &args,
-                        &cache::Cache::from_env(),
-                        reporter.as_mut(),
-                        &interrupt,
-                    )
-                });
+            let result = with_interrupt(|interrupt| {
+                project::update(
+                    &args,
+                    &cache::Cache::from_env(),
+                    reporter.as_mut(),
+                    interrupt,
+                )
+            });
             return match result {
                 Ok(()) => 0,
                 Err(err) => fail(&err, err.exit_code(), Some(reporter.as_mut()), args.color),
@@ -93,28 +88,34 @@ pub fn main() -> i32 {
     };
     let color = events::use_color(args.color, std::io::stderr());
     let mut reporter = reporter_for(args.message_format, args.quiet, args.verbose, color);
-    let result = cargo::Interrupt::install()
-        .map_err(|e| builder::BuildError::Io {
-            what: "install signal handlers".into(),
-            source: e,
-        })
-        .and_then(|interrupt| {
-            let options = builder::Options {
-                cache_max: cache_max()?,
-                reuse_hosts: true,
-            };
-            project::build(
-                &args,
-                &cache::Cache::from_env(),
-                &options,
-                reporter.as_mut(),
-                &interrupt,
-            )
-        });
+    let result = with_interrupt(|interrupt| {
+        let options = builder::Options {
+            cache_max: cache_max()?,
+            reuse_hosts: true,
+        };
+        project::build(
+            &args,
+            &cache::Cache::from_env(),
+            &options,
+            reporter.as_mut(),
+            interrupt,
+        )
+    });
     match result {
         Ok(_) => 0,
         Err(err) => fail(&err, err.exit_code(), Some(reporter.as_mut()), args.color),
     }
+}
+
+/// Runs `f` with SIGINT and SIGTERM turned into a clean stop of the cargo it runs.
+fn with_interrupt<T>(
+    f: impl FnOnce(&cargo::Interrupt) -> Result<T, builder::BuildError>,
+) -> Result<T, builder::BuildError> {
+    let interrupt = cargo::Interrupt::install().map_err(|e| builder::BuildError::Io {
+        what: "install signal handlers".into(),
+        source: e,
+    })?;
+    f(&interrupt)
 }
 
 fn reporter_for(
@@ -165,24 +166,19 @@ fn verify(args: &VerifyArgs) -> i32 {
     if args.rebuild {
         let color = events::use_color(None, std::io::stderr());
         let mut reporter = reporter_for(MessageFormat::Human, false, false, color);
-        let result = cargo::Interrupt::install()
-            .map_err(|e| builder::BuildError::Io {
-                what: "install signal handlers".into(),
-                source: e,
-            })
-            .and_then(|interrupt| {
-                let options = builder::Options {
-                    cache_max: cache_max()?,
-                    reuse_hosts: false,
-                };
-                verify::rebuild(
-                    &args.host,
-                    args.offline,
-                    &options,
-                    reporter.as_mut(),
-                    &interrupt,
-                )
-            });
+        let result = with_interrupt(|interrupt| {
+            let options = builder::Options {
+                cache_max: cache_max()?,
+                reuse_hosts: false,
+            };
+            verify::rebuild(
+                &args.host,
+                args.offline,
+                &options,
+                reporter.as_mut(),
+                interrupt,
+            )
+        });
         match result {
             Ok(finding) => findings.push(finding),
             Err(err) => return fail(&err, err.exit_code(), None, None),

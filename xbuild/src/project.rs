@@ -162,7 +162,8 @@ fn plans(
                 .clone()
                 .or_else(|| entry.map(|e| e.cargo_lock.clone()))
                 .or_else(|| lock.and_then(|l| l.legacy.clone()));
-            let plan = BuildPlan::from_dist(dist, target, &output, &builds.base, toolchain, mode)?;
+            let mut plan =
+                BuildPlan::from_dist(dist, target, &output, &builds.base, toolchain, mode)?;
             // A spec's outputs default to `dist/`, which a fresh checkout does not have.
             if builds.spec_names.is_some()
                 && let Some(dir) = output.parent()
@@ -194,12 +195,9 @@ fn plans(
                     ))
                     .help("build without --locked (or run `xbuild update`) to resolve it again"));
                 }
-                let mut plan = plan;
                 plan.locked = Some(entry.cargo_lock.clone());
-                plans.push(plan.check()?);
-            } else {
-                plans.push(plan.check()?);
             }
+            plans.push(plan.check()?);
         }
     }
     Ok(plans)
@@ -301,8 +299,9 @@ pub fn update(
     let mut done = Vec::new();
     for plan in &plans {
         let before = plan.previous_lock.clone();
-        let after = builder::update(plan, &args.crates, cache, reporter, interrupt).map_err(
-            |err| match &err {
+        let after =
+            builder::update(plan, &args.crates, cache, reporter, interrupt).map_err(|err| {
+                match &err {
                 BuildError::Cargo(crate::cargo::CargoError::Failed { stderr, .. })
                     if stderr.contains("did not match any packages") =>
                 {
@@ -315,14 +314,20 @@ pub fn update(
                     .into()
                 }
                 _ => err,
-            },
-        )?;
+            }
+            })?;
         let changes = match &before {
             Some(before) => lockfile::resolution_changes(before, &after),
             // Nothing to compare with: what cargo says of a first resolution.
             None => vec![(
                 "Locking",
-                format!("{} packages", lockfile::cargo_lock_packages(&after).values().map(Vec::len).sum::<usize>()),
+                format!(
+                    "{} packages",
+                    lockfile::cargo_lock_packages(&after)
+                        .values()
+                        .map(Vec::len)
+                        .sum::<usize>()
+                ),
             )],
         };
         for (verb, what) in changes {
