@@ -1,11 +1,15 @@
 //! # xbuild
 //!
 //! Composes one host binary from xbuild module crates at build time. Layers, each small:
-//! [`cli`] (argument definitions) → [`plan`] (validated inputs as plain data, via [`spec`])
-//! → [`builder`] (the steps: [`workspace`] generation, [`resolve`] checks, [`cargo`] runs,
-//! [`elf`] static check, [`install`] with its [`manifest`]) reporting [`events`] to a
-//! reporter. [`cache`] keeps compiled dependencies and built hosts, [`embedded`] carries
-//! xbuild's own crates, and every failure is an [`error`] with help as data.
+//! [`cli`] (argument definitions) → [`specfile`] (the spec value: a spec file's
+//! distributions, or the flags as one) → [`plan`] (one build as plain data, checked; names
+//! via [`spec`]) → [`builder`] (the steps: [`workspace`] generation, [`resolve`] checks,
+//! [`cargo`] runs, the [`sbom`], [`elf`] static check, [`install`] with its [`manifest`])
+//! reporting [`events`] to a reporter. [`project`] runs the builds a command asks for and
+//! keeps the [`lockfile`]; [`verify`] checks a host against its manifest using what the
+//! host carries ([`hostinfo`]). [`cache`] keeps compiled dependencies and built hosts,
+//! [`embedded`] carries xbuild's own crates, and every failure is an [`error`] with help as
+//! data.
 
 pub mod builder;
 pub mod cache;

@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use semver::VersionReq;
 use serde::Serialize;
 
-use crate::cli::BuildArgs;
 use crate::spec::{ModuleSpec, Replacement};
 use crate::specfile::{Distribution, check_token};
 
@@ -428,37 +427,6 @@ fn output_path(path: &Path) -> Result<PathBuf, UsageError> {
 }
 
 impl BuildPlan {
-    /// The flags as a plan: [`Distribution::from_args`], the toolchain probed, the
-    /// previous resolution read from the lock file, then [`from_dist`](Self::from_dist) and
-    /// [`check`](Self::check). Never runs cargo.
-    pub fn from_args(
-        args: &BuildArgs,
-        lock: Option<&crate::lockfile::LockFile>,
-    ) -> Result<BuildPlan, UsageError> {
-        let dist = Distribution::from_args(args)?;
-        let toolchain = Toolchain::probe()?;
-        let target = dist.targets.first().cloned();
-        let base = std::path::absolute(".")
-            .map_err(|e| usage(format!("cannot find the current directory: {e}")))?;
-        let target_name = target.as_deref().unwrap_or(&toolchain.host_triple);
-        let output = dist.output_for(&base, target_name, false);
-        let locked = lock.and_then(|lock| lock.find(&dist.name, target_name));
-        let mode = Mode {
-            locked: if args.locked {
-                Some(locked.map(|l| l.cargo_lock.clone()).ok_or_else(|| {
-                    usage("--locked needs the lock file of a previous build, and it has no resolution for this build")
-                        .help("build once without --locked; xbuild writes the lock beside the output")
-                })?)
-            } else {
-                None
-            },
-            previous_lock: locked.map(|l| l.cargo_lock.clone()),
-            offline: args.offline,
-            keep_workdir: args.keep_workdir,
-        };
-        Self::from_dist(&dist, target.as_deref(), &output, &base, &toolchain, mode)?.check()
-    }
-
     /// The plan for `dist` on `target` (this machine's when `None`), written to `output`,
     /// with relative paths taken from `base`. Pure: it reads no file and runs nothing;
     /// [`check`](Self::check) does that.
