@@ -18,5 +18,8 @@ mod xbuild_anywhere;
 // Release pipelines: spec files, the lock, SBOMs, verify, rebuilding from a host.
 mod xbuild_release;
 
+// Module authors: xbuild new, cargo test in the new crate, xbuild run.
+mod module_authors;
+
 // The standard host (HTTP app and handlers), built with xbuild and driven over HTTP.
 mod standard_host;

@@ -43,6 +43,21 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Create a module crate ready to test and publish: one module, one host command, a
+    /// unit test, README and CI workflow.
+    New {
+        /// The crate's name.
+        name: String,
+        /// The namespace of its module IDs (default: the name, with `_` for `-`).
+        #[arg(long, value_name = "NS")]
+        namespace: Option<String>,
+        /// The directory to create it in (default: the current one).
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        path: PathBuf,
+    },
+    /// Inside a module crate: build a host with it (and `--with` extras) in the xbuild cache
+    /// and run it with the arguments after `--`. Rebuilds are incremental.
+    Run(RunArgs),
     /// Resolve the spec's distributions again and rewrite the lock, as `cargo update`: all
     /// crates, or only the ones named (and what they need).
     Update(UpdateArgs),
@@ -100,6 +115,31 @@ pub struct UpdateArgs {
     /// Colour (default: auto).
     #[arg(long, value_enum, value_name = "WHEN")]
     pub color: Option<ColorChoice>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Another module crate to build in (`crate[@req][=replacement]`). Repeatable.
+    #[arg(long = "with", value_name = "SPEC")]
+    pub with: Vec<String>,
+    /// Leave out the standard modules.
+    #[arg(long)]
+    pub no_standard: bool,
+    /// Build with the release profile (default: dev, for quick rebuilds).
+    #[arg(long)]
+    pub release: bool,
+    /// Cargo alternative registry for the `--with` crates.
+    #[arg(long, value_name = "NAME")]
+    pub registry: Option<String>,
+    /// The module crate (default: the one around the current directory).
+    #[arg(long, value_name = "DIR")]
+    pub path: Option<PathBuf>,
+    /// Also print cargo's own output.
+    #[arg(long, short)]
+    pub verbose: bool,
+    /// Arguments for the host (after `--`), e.g. `-- run --config site.toml`.
+    #[arg(last = true, value_name = "HOST-ARGS")]
+    pub host_args: Vec<String>,
 }
 
 #[derive(Debug, Clone, Args)]

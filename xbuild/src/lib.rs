@@ -28,6 +28,7 @@ pub mod plan;
 pub mod project;
 pub mod resolve;
 pub mod sbom;
+pub mod scaffold;
 pub mod spec;
 pub mod specfile;
 pub mod verify;
@@ -72,6 +73,24 @@ pub fn main() -> i32 {
             };
         }
         Some(Command::Verify(args)) => return verify(&args),
+        Some(Command::New {
+            name,
+            namespace,
+            path,
+        }) => {
+            return match scaffold::create(&name, namespace.as_deref(), &path) {
+                Ok(dir) => {
+                    eprintln!(
+                        "{:>12} module crate `{name}` at {}",
+                        "Created",
+                        dir.display()
+                    );
+                    0
+                }
+                Err(err) => fail(&err, 2, None, None),
+            };
+        }
+        Some(Command::Run(args)) => return run(&args),
         Some(Command::Update(args)) => {
             let color = events::use_color(args.color, std::io::stderr());
             let mut reporter = reporter_for(args.message_format, false, false, color);
@@ -148,6 +167,40 @@ fn fail(
         reporter.report(Event::Error { report });
     }
     code
+}
+
+/// `xbuild run [-- HOST-ARGS]`: builds, then replaces this process with the host, so
+/// signals and the exit code are the host's own.
+fn run(args: &cli::RunArgs) -> i32 {
+    let color = events::use_color(None, std::io::stderr());
+    let mut reporter = reporter_for(MessageFormat::Human, !args.verbose, args.verbose, color);
+    let built = with_interrupt(|interrupt| {
+        let options = builder::Options {
+            cache_max: cache_max()?,
+            reuse_hosts: true,
+        };
+        project::build_for_run(
+            args,
+            &cache::Cache::from_env(),
+            &options,
+            reporter.as_mut(),
+            interrupt,
+        )
+    });
+    let host = match built {
+        Ok(host) => host,
+        Err(err) => return fail(&err, err.exit_code(), None, None),
+    };
+    drop(reporter);
+    use std::os::unix::process::CommandExt;
+    let err = std::process::Command::new(&host)
+        .args(&args.host_args)
+        .exec();
+    let failure = builder::BuildError::Io {
+        what: format!("run the host `{}`", host.display()),
+        source: err,
+    };
+    fail(&failure, 1, None, None)
 }
 
 /// `xbuild verify HOST [--rebuild]`: 0 when everything matches, 1 naming every mismatch,

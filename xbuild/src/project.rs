@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::builder::{self, BuildError, Options, Outcome};
 use crate::cache::Cache;
 use crate::cargo::Interrupt;
-use crate::cli::{BuildArgs, UpdateArgs};
+use crate::cli::{BuildArgs, MessageFormat, RunArgs, UpdateArgs};
 use crate::error::UsageError;
 use crate::events::{Event, Reporter, Step};
 use crate::lockfile::{self, LockFile, LockedDist};
@@ -368,4 +368,69 @@ pub fn init(path: &Path, force: bool) -> Result<(), UsageError> {
         usage(format!("cannot write `{}`: {e}", path.display()))
             .help("choose a path in a directory you can write to")
     })
+}
+
+/// The module crate around `start`: the nearest directory, from `start` up, whose
+/// Cargo.toml has a `[package]`.
+fn crate_around(start: &Path) -> Result<PathBuf, UsageError> {
+    let start = std::path::absolute(start)
+        .map_err(|e| usage(format!("invalid path `{}`: {e}", start.display())))?;
+    start
+        .ancestors()
+        .find(|dir| crate::plan::read_crate(dir).is_ok())
+        .map(Path::to_path_buf)
+        .ok_or_else(|| {
+            usage(format!("no crate at or above `{}`", start.display())).help(
+                "run it inside a module crate (`xbuild new NAME` makes one), or pass --path DIR",
+            )
+        })
+}
+
+/// `xbuild run`: builds a host with the crate around the current directory (and the
+/// `--with` extras) into the xbuild cache, reusing its generated workspace and compiled
+/// dependencies, so an edit rebuilds only the crate and the host. Returns the host to run.
+pub fn build_for_run(
+    args: &RunArgs,
+    cache: &Cache,
+    options: &Options,
+    reporter: &mut dyn Reporter,
+    interrupt: &Interrupt,
+) -> Result<PathBuf, BuildError> {
+    let dir = crate_around(args.path.as_deref().unwrap_or(Path::new(".")))?;
+    let (name, _) = crate::plan::read_crate(&dir).map_err(usage)?;
+    let out_dir = cache.root().join("run").join(&name);
+    std::fs::create_dir_all(&out_dir)
+        .map_err(builder::io(format!("create `{}`", out_dir.display())))?;
+    let output = out_dir.join("host");
+    let mut with = vec![format!("{name}={}", dir.display())];
+    with.extend(args.with.iter().cloned());
+    let flags = BuildArgs {
+        file: None,
+        dist: Vec::new(),
+        from: None,
+        without: Vec::new(),
+        upgrade: false,
+        with,
+        replace: Vec::new(),
+        features: Vec::new(),
+        output: Some(output.clone()),
+        registry: args.registry.clone(),
+        target: None,
+        profile: Some(if args.release { "release" } else { "dev" }.to_owned()),
+        locked: false,
+        lockfile: Some(out_dir.join("host.lock")),
+        sbom: false,
+        offline: false,
+        keep_workdir: false,
+        skip_selftest: false,
+        no_standard: args.no_standard,
+        no_static: false,
+        core_path: None,
+        quiet: !args.verbose,
+        verbose: args.verbose,
+        message_format: MessageFormat::Human,
+        color: None,
+    };
+    build(&flags, cache, options, reporter, interrupt)?;
+    Ok(output)
 }

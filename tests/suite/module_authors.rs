@@ -1,0 +1,92 @@
+//! Module authors' loop, as a new author meets it: `xbuild new`, `cargo test` in the new
+//! crate (before xbuild-core is on crates.io), and `xbuild run` building a host with it.
+
+use std::process::Command;
+
+use crate::support::Ran;
+use crate::support::registry::TestRoot;
+use crate::support::xbuild::{XBUILD, cache_dir, xbuild};
+
+#[test]
+fn a_new_module_crate_tests_and_runs_in_a_host() {
+    let root = TestRoot::new();
+    let created = xbuild(&root, &["new", "acme-hello"]).success();
+    assert!(
+        created.stderr.contains("Created module crate `acme-hello`"),
+        "{}",
+        created.stderr
+    );
+    let krate = root.path().join("acme-hello");
+    for file in [
+        "Cargo.toml",
+        "src/lib.rs",
+        "README.md",
+        ".github/workflows/ci.yml",
+        ".cargo/config.toml",
+    ] {
+        assert!(krate.join(file).is_file(), "{file}");
+    }
+    let again = xbuild(&root, &["new", "acme-hello"]).code(2);
+    assert!(again.stderr.contains("already exists"), "{}", again.stderr);
+
+    // Its own tests pass with plain cargo: the module loads from its config as in a host.
+    let tested = Ran::from_output(
+        Command::new(env!("CARGO"))
+            .args(["test", "--quiet"])
+            .current_dir(&krate)
+            .env("CARGO_TARGET_DIR", root.path().join("acme-target"))
+            .env_remove("RUSTFLAGS")
+            .output()
+            .unwrap(),
+    )
+    .success();
+    assert!(tested.stdout.contains("3 passed"), "{}", tested.stdout);
+
+    // `xbuild run` inside it builds a host with it and runs the host with the arguments.
+    let ran = Ran::from_output(
+        Command::new(XBUILD)
+            .args(["run", "--", "list-modules"])
+            .current_dir(krate.join("src"))
+            .env("TMPDIR", root.tmp())
+            .env("XBUILD_CACHE_DIR", cache_dir())
+            .env("XBUILD_CACHE_MAX", "1TiB")
+            .env_remove("XBUILD_CORE_PATH")
+            .output()
+            .unwrap(),
+    )
+    .success();
+    assert!(ran.stdout.contains("acme_hello.greeting"), "{}", ran.stdout);
+    assert!(
+        ran.stdout.contains("http.handlers.static_response"),
+        "standard modules too: {}",
+        ran.stdout
+    );
+    let greeted = Ran::from_output(
+        Command::new(XBUILD)
+            .args(["run", "--", "acme-hello", "author"])
+            .current_dir(&krate)
+            .env("TMPDIR", root.tmp())
+            .env("XBUILD_CACHE_DIR", cache_dir())
+            .env("XBUILD_CACHE_MAX", "1TiB")
+            .env_remove("XBUILD_CORE_PATH")
+            .output()
+            .unwrap(),
+    )
+    .success();
+    assert_eq!(greeted.stdout, "hello, author\n");
+
+    // Outside any crate, `run` says what to do.
+    let outside = Ran::from_output(
+        Command::new(XBUILD)
+            .args(["run", "--path", "/"])
+            .env("XBUILD_CACHE_DIR", cache_dir())
+            .output()
+            .unwrap(),
+    )
+    .code(2);
+    assert!(
+        outside.stderr.contains("xbuild new NAME"),
+        "{}",
+        outside.stderr
+    );
+}
