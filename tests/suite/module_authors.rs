@@ -1,5 +1,6 @@
 //! Module authors' loop, as a new author meets it: `xbuild new`, `cargo test` in the new
-//! crate (before xbuild-core is on crates.io), and `xbuild run` building a host with it.
+//! crate (before xbuild-core is on crates.io), `xbuild run` building a host with it, and
+//! `xbuild lint`.
 
 use std::process::Command;
 
@@ -74,6 +75,46 @@ fn a_new_module_crate_tests_and_runs_in_a_host() {
     )
     .success();
     assert_eq!(greeted.stdout, "hello, author\n");
+
+    // `lint` passes on the new crate, and names what an index would refuse.
+    let lint = |dir: &std::path::Path| {
+        Ran::from_output(
+            Command::new(XBUILD)
+                .arg("lint")
+                .current_dir(dir)
+                .env("TMPDIR", root.tmp())
+                .env("XBUILD_CACHE_DIR", cache_dir())
+                .env("XBUILD_CACHE_MAX", "1TiB")
+                .env_remove("XBUILD_CORE_PATH")
+                .output()
+                .unwrap(),
+        )
+    };
+    let passed = lint(&krate).success();
+    assert!(
+        passed
+            .stdout
+            .contains("ok registers  1 module(s): acme_hello.greeting"),
+        "{}",
+        passed.stdout
+    );
+    let manifest = std::fs::read_to_string(krate.join("Cargo.toml")).unwrap();
+    std::fs::write(
+        krate.join("Cargo.toml"),
+        manifest.replace("panic = \"unwind\"", "panic = \"abort\""),
+    )
+    .unwrap();
+    let failed = lint(&krate).code(1);
+    assert!(
+        failed.stderr.contains("FAIL unwinding"),
+        "{}",
+        failed.stderr
+    );
+    assert!(
+        failed.stderr.contains("fails 1 check(s): unwinding"),
+        "{}",
+        failed.stderr
+    );
 
     // Outside any crate, `run` says what to do.
     let outside = Ran::from_output(

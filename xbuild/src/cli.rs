@@ -58,6 +58,13 @@ pub enum Command {
     /// Inside a module crate: build a host with it (and `--with` extras) in the xbuild cache
     /// and run it with the arguments after `--`. Rebuilds are incremental.
     Run(RunArgs),
+    /// Check a module crate as a curated index would before listing it: IDs in its
+    /// namespace, registers something, a compatible xbuild-core, unwinding, docs.
+    Lint {
+        /// The module crate (default: the one around the current directory).
+        #[arg(value_name = "PATH")]
+        path: Option<PathBuf>,
+    },
     /// Resolve the spec's distributions again and rewrite the lock, as `cargo update`: all
     /// crates, or only the ones named (and what they need).
     Update(UpdateArgs),

@@ -22,6 +22,7 @@ pub mod events;
 pub mod hostinfo;
 pub mod install;
 pub mod known;
+pub mod lint;
 pub mod lockfile;
 pub mod manifest;
 pub mod plan;
@@ -91,6 +92,7 @@ pub fn main() -> i32 {
             };
         }
         Some(Command::Run(args)) => return run(&args),
+        Some(Command::Lint { path }) => return lint(path),
         Some(Command::Update(args)) => {
             let color = events::use_color(args.color, std::io::stderr());
             let mut reporter = reporter_for(args.message_format, false, false, color);
@@ -201,6 +203,64 @@ fn run(args: &cli::RunArgs) -> i32 {
         source: err,
     };
     fail(&failure, 1, None, None)
+}
+
+/// `xbuild lint [PATH]`: 0 when every check passes, 1 naming each failure, 2 when the
+/// crate cannot be read.
+fn lint(path: Option<std::path::PathBuf>) -> i32 {
+    let dir = match project::crate_around(path.as_deref().unwrap_or(std::path::Path::new("."))) {
+        Ok(dir) => dir,
+        Err(err) => return fail(&err, 2, None, None),
+    };
+    let manifest = match lint::read_manifest(&dir) {
+        Ok(manifest) => manifest,
+        Err(err) => return fail(&err, 2, None, None),
+    };
+    let mut findings = lint::static_checks(&dir, &manifest);
+    // A host with only this crate: what it registers is its own.
+    let args = cli::RunArgs {
+        with: Vec::new(),
+        no_standard: true,
+        release: false,
+        registry: None,
+        path: Some(dir),
+        verbose: false,
+        host_args: Vec::new(),
+    };
+    let color = events::use_color(None, std::io::stderr());
+    let mut reporter = reporter_for(MessageFormat::Human, true, false, color);
+    let built = with_interrupt(|interrupt| {
+        let options = builder::Options {
+            cache_max: cache_max()?,
+            reuse_hosts: true,
+        };
+        project::build_for_run(
+            &args,
+            &cache::Cache::from_env(),
+            &options,
+            reporter.as_mut(),
+            interrupt,
+        )
+    });
+    match built {
+        Ok(host) => findings.extend(lint::host_checks(&host, &manifest)),
+        Err(err) => findings.push(lint::Finding {
+            check: "registers",
+            ok: false,
+            detail: format!(
+                "a host with the crate does not build: {}",
+                error::Report::new(&err, 1).message
+            ),
+        }),
+    }
+    let text = lint::render(&manifest.name, &findings);
+    if findings.iter().all(|f| f.ok) {
+        print!("{text}");
+        0
+    } else {
+        eprint!("{text}");
+        1
+    }
 }
 
 /// `xbuild verify HOST [--rebuild]`: 0 when everything matches, 1 naming every mismatch,

@@ -372,7 +372,7 @@ pub fn init(path: &Path, force: bool) -> Result<(), UsageError> {
 
 /// The module crate around `start`: the nearest directory, from `start` up, whose
 /// Cargo.toml has a `[package]`.
-fn crate_around(start: &Path) -> Result<PathBuf, UsageError> {
+pub fn crate_around(start: &Path) -> Result<PathBuf, UsageError> {
     let start = std::path::absolute(start)
         .map_err(|e| usage(format!("invalid path `{}`: {e}", start.display())))?;
     start
