@@ -8,8 +8,10 @@ use serde::{Deserialize, Serialize};
 /// A module crate the host was built to contain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExpectedCrate {
+    /// Package name, as in `Cargo.toml` (`xbuild-http`).
     #[serde(rename = "crate")]
     pub name: String,
+    /// Exact package version the build resolved.
     pub version: String,
     /// Where it came from (`registry+...`, `path+file://...`), when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -19,9 +21,12 @@ pub struct ExpectedCrate {
 /// The distribution a host was built as (xbuild's spec file, or its flags).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Distribution {
+    /// Shown in place of "xbuild host" by `version` and `build-info`.
     pub name: String,
+    /// The distribution's own version, independent of the module crates' versions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// One line about the distribution, printed under the `version` line.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
 }
@@ -41,14 +46,20 @@ pub struct SbomSummary {
 /// still starts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BuildInfo {
+    /// Identifies the build; xbuild derives it from the resolved inputs, so equal inputs give
+    /// equal IDs.
     pub build_id: String,
     /// Cargo profile name; the core records `debug`/`release` itself when this is absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<String>,
+    /// The module crates the build asked for; `selftest` checks that each one registered
+    /// modules, at the expected version.
     #[serde(default)]
     pub modules: Vec<ExpectedCrate>,
+    /// The distribution the host was built as, if it was given one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub distribution: Option<Distribution>,
+    /// The host's SBOM, when the build embedded one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sbom: Option<SbomSummary>,
     /// What xbuild needs to build this host again (its spec and resolution); the host
@@ -58,6 +69,8 @@ pub struct BuildInfo {
 }
 
 impl BuildInfo {
+    /// Build information with only a build ID; add module crates with
+    /// [`module`](BuildInfo::module).
     pub fn new(build_id: impl Into<String>) -> Self {
         Self {
             build_id: build_id.into(),
@@ -101,12 +114,20 @@ impl BuildInfo {
 /// `build-info --json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BuildReport {
+    /// See [`BuildInfo::build_id`].
     pub build_id: String,
+    /// The xbuild-core version linked into the host ([`VERSION`](crate::VERSION)).
     pub core_version: String,
+    /// `rustc --version` of the compiler that built the core.
     pub rustc: String,
+    /// Target triple the host was compiled for.
     pub target: String,
+    /// Cargo profile: the one the build declared, else `debug` or `release`.
     pub profile: String,
+    /// Module crates in the host: those the build declared, then (in `build-info`) any other
+    /// crate that registered modules.
     pub modules: Vec<ExpectedCrate>,
+    /// See [`BuildInfo::distribution`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub distribution: Option<Distribution>,
     /// Crates in the host (its SBOM's entries), when it carries an SBOM.

@@ -17,10 +17,12 @@ pub struct ConfigError {
     pub what: String,
     /// Dotted path inside that section (`routes[0].handle`), empty for the section itself.
     pub path: String,
+    /// What is wrong, from serde or the strict check (`unknown field ...`).
     pub message: String,
 }
 
 impl ConfigError {
+    /// An error in section `what` at `path` (empty for the section itself); see the fields.
     pub fn new(
         what: impl Into<String>,
         path: impl Into<String>,
@@ -87,22 +89,38 @@ pub fn decode_strict<T: DeserializeOwned>(what: &str, value: Value) -> Result<T,
 /// A config file that could not be read or parsed.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigFileError {
+    /// The file could not be read (missing, unreadable, not UTF-8).
     #[error("cannot read config file `{path}`: {source}")]
     Read {
+        /// The file, as given.
         path: String,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
+    /// A `.toml` file that does not parse.
     #[error("config file `{path}` is not valid TOML: {message}")]
-    Toml { path: String, message: String },
+    Toml {
+        /// The file, as given.
+        path: String,
+        /// The parser's message, with the line and column.
+        message: String,
+    },
+    /// A `.json` file that does not parse.
     #[error("config file `{path}` is not valid JSON: {source}")]
     Json {
+        /// The file, as given.
         path: String,
+        /// The parser's error, with the line and column.
         #[source]
         source: serde_json::Error,
     },
+    /// The extension is neither `.toml` nor `.json`, so the format is unknown.
     #[error("config file `{path}` has an unknown extension\n  hint: name it `*.toml` or `*.json`")]
-    Extension { path: String },
+    Extension {
+        /// The file, as given.
+        path: String,
+    },
 }
 
 /// Reads a TOML or JSON config file into a tree.

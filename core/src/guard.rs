@@ -20,26 +20,37 @@ use crate::module::BoxError;
 /// How a call into a module went wrong.
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
+    /// The module returned an error; it is still usable.
     #[error("module `{module}` failed in {method}: {source}")]
     Failed {
+        /// ID of the module called.
         module: &'static str,
+        /// The method name the caller gave (`serve`, `provision`, ...).
         method: &'static str,
+        /// The module's error.
         #[source]
         source: BoxError,
     },
+    /// The module panicked. It is marked failed (`module_failed` is 1) and its state may be
+    /// inconsistent, but the host keeps running.
     #[error("module `{module}` panicked in {method}: {message}")]
     Panicked {
+        /// ID of the module called.
         module: &'static str,
+        /// The method name the caller gave.
         method: &'static str,
+        /// The panic message and, when known, where it panicked (`(at src/lib.rs:12)`).
         message: String,
     },
 }
 
 impl CallError {
+    /// Whether the module panicked rather than returning an error.
     pub fn is_panic(&self) -> bool {
         matches!(self, CallError::Panicked { .. })
     }
 
+    /// ID of the module the failed call went into.
     pub fn module(&self) -> &'static str {
         match self {
             CallError::Failed { module, .. } | CallError::Panicked { module, .. } => module,

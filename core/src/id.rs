@@ -4,20 +4,31 @@
 /// Why a module ID was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdError {
+    /// The ID is the empty string.
     #[error("module ID is empty")]
     Empty,
+    /// A leading, trailing or doubled dot.
     #[error(
         "module ID `{0}` has an empty segment (IDs look like `namespace.name`, no leading, trailing or doubled dots)"
     )]
     EmptySegment(String),
+    /// A character other than lowercase ASCII letters, digits, `_` and dots.
     #[error("module ID `{id}` contains `{ch}`; use lowercase ASCII letters, digits, `_` and dots")]
-    BadChar { id: String, ch: char },
+    BadChar {
+        /// The refused ID.
+        id: String,
+        /// The first character not allowed.
+        ch: char,
+    },
+    /// A segment starting with a digit.
     #[error(
         "module ID `{0}` has a segment starting with a digit; segments start with a letter or `_`"
     )]
     LeadingDigit(String),
+    /// More than [`MAX_ID_LEN`] bytes.
     #[error("module ID `{0}` is longer than {MAX_ID_LEN} characters")]
     TooLong(String),
+    /// The ID is [`RESERVED_NAMESPACE`] itself or inside it.
     #[error(
         "module ID `{0}` is reserved for the host (the `xbuild` namespace belongs to xbuild-core)"
     )]

@@ -56,6 +56,8 @@
 //! xbuild_core::register_module!("Bad-ID", M);
 //! ```
 
+#![deny(missing_docs)]
+
 pub mod build_info;
 pub mod config;
 pub mod guard;
@@ -90,6 +92,39 @@ pub const API_VERSION: &str = "0.1";
 /// `as ...` the module is registered as `dyn Module`.
 ///
 /// The ID is checked at compile time; the crate name and version are captured from Cargo.
+///
+/// ```
+/// use xbuild_core::{BoxError, Context, Module, Registry};
+///
+/// /// The interface of namespace `shapes`, defined by the module that hosts it.
+/// pub trait Shape: Module {
+///     fn area(&self) -> u32;
+/// }
+///
+/// #[derive(serde::Deserialize)]
+/// struct Square {
+///     side: u32,
+/// }
+/// impl Module for Square {}
+/// impl Shape for Square {
+///     fn area(&self) -> u32 {
+///         self.side * self.side
+///     }
+/// }
+///
+/// xbuild_core::register_module!("shapes.square", Square as dyn Shape);
+///
+/// let registry = Registry::linked()?;
+/// assert_eq!(registry.lookup("shapes", "square")?.interface, "dyn Shape");
+///
+/// // A host module loads it from its config section, as the interface it defines.
+/// let mut ctx = Context::new(&registry);
+/// let config = serde_json::json!({ "side": 3 });
+/// let mut square = ctx.load::<dyn Shape>("shapes", "square", config)?;
+/// assert_eq!(square.call("area", |s| Ok(s.area()))?, 9);
+/// square.cleanup()?;
+/// # Ok::<(), BoxError>(())
+/// ```
 #[macro_export]
 macro_rules! register_module {
     ($id:literal, $module:ty as $interface:ty $(,)?) => {
@@ -129,6 +164,39 @@ macro_rules! __register_module {
 /// Adds a subcommand to the host CLI: `register_command!("name", "what it does", run)`
 /// with `fn run(args: Vec<String>) -> i32` (the arguments after the name; returns the exit
 /// code).
+///
+/// The host runs the command through the guard, so a panic in it is reported as an error,
+/// and its name must not be one of the host's own commands
+/// ([`BUILTIN_COMMANDS`](registry::BUILTIN_COMMANDS)).
+///
+/// ```
+/// use xbuild_core::{BoxError, BuildInfo, host};
+///
+/// fn greet(args: Vec<String>) -> i32 {
+///     match args.as_slice() {
+///         [name] => {
+///             println!("hello, {name}");
+///             0
+///         }
+///         _ => {
+///             eprintln!("usage: greet NAME");
+///             2
+///         }
+///     }
+/// }
+///
+/// xbuild_core::register_command!("greet", "Print a greeting", greet);
+///
+/// // `my-host greet world`, as the host's `main` would run it:
+/// let args = ["my-host", "greet", "world"].map(Into::into).to_vec();
+/// assert_eq!(host::run(BuildInfo::new("doc"), args), 0);
+///
+/// let registry = xbuild_core::Registry::linked()?;
+/// let command = registry.command("greet").expect("registered");
+/// assert_eq!(command.about, "Print a greeting");
+/// assert_eq!((command.run)(Vec::new()), 2);
+/// # Ok::<(), BoxError>(())
+/// ```
 #[macro_export]
 macro_rules! register_command {
     ($name:literal, $about:literal, $run:path $(,)?) => {

@@ -13,25 +13,39 @@ use crate::registry::{InstantiateError, LookupError, Registry};
 /// Why a module could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
+    /// No module of that name in the namespace.
     #[error(transparent)]
     Lookup(#[from] LookupError),
+    /// The config section does not decode into the module's type.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The module exists but was registered as another interface than the one asked for;
+    /// nothing was provisioned.
     #[error(
         "module `{id}` is registered as `{registered}`, but `{requested}` was asked for\n  hint: it cannot be used in this place; pick a module of namespace `{namespace}` written for it"
     )]
     WrongInterface {
+        /// ID of the module found.
         id: &'static str,
+        /// The namespace it was looked up in.
         namespace: String,
+        /// The interface it was registered as, as written in its registration.
         registered: &'static str,
+        /// The interface asked for, as [`std::any::type_name`] gives it.
         requested: &'static str,
     },
+    /// [`Context::load_inline`] found no string field naming the module.
     #[error("a module config in namespace `{namespace}` needs a `{key}` field naming the module{}", available_hint(.available))]
     MissingKey {
+        /// The namespace the module would come from.
         namespace: String,
+        /// The field that should name it.
         key: String,
+        /// Names of the namespace's modules, for the hint.
         available: Vec<&'static str>,
     },
+    /// Decoding, provision or validation failed or panicked. If validation failed, the
+    /// module was already cleaned up.
     #[error(transparent)]
     Call(#[from] CallError),
 }
@@ -50,10 +64,13 @@ pub struct Context<'a> {
 }
 
 impl<'a> Context<'a> {
+    /// A context that loads modules from `registry`. Hooks get theirs from the core; a host
+    /// or test makes one to load modules itself.
     pub fn new(registry: &'a Registry<'a>) -> Self {
         Self { registry }
     }
 
+    /// The registry modules are loaded from, e.g. to list what a namespace offers.
     pub fn registry(&self) -> &'a Registry<'a> {
         self.registry
     }
@@ -142,6 +159,7 @@ pub struct Loaded<I: ?Sized> {
 }
 
 impl<I: ?Sized + Module> Loaded<I> {
+    /// The module's full ID (`http.handlers.static_response`).
     pub fn id(&self) -> &'static str {
         self.id
     }
@@ -198,19 +216,30 @@ struct HostConfig {
 /// Lifecycle failures of a whole host.
 #[derive(Debug, thiserror::Error)]
 pub enum LifecycleError {
+    /// The config's top level does not decode (only `apps` is allowed there).
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// An app could not be loaded; the apps loaded before it were cleaned up.
     #[error("cannot load app `{app}`: {source}")]
     Load {
+        /// The app's ID, as the config names it.
         app: String,
+        /// Why it could not be loaded.
         #[source]
         source: LoadError,
     },
+    /// The config names no apps.
     #[error("the config has no apps, so there is nothing to run\n  hint: add a section such as `[apps.http]`{}", available_hint(.available))]
-    NoApps { available: Vec<&'static str> },
+    NoApps {
+        /// IDs of the registered apps, for the hint.
+        available: Vec<&'static str>,
+    },
+    /// An app failed to start; the apps started before it were stopped again.
     #[error("{}", describe_start_failure(.failed, .rollback))]
     Start {
+        /// The failed start.
         failed: CallError,
+        /// Errors from stopping the apps already started; empty if they all stopped.
         rollback: Vec<CallError>,
     },
 }
@@ -261,6 +290,7 @@ impl Apps {
         Ok(apps)
     }
 
+    /// The apps' IDs, in config order.
     pub fn ids(&self) -> Vec<&'static str> {
         self.apps.iter().map(|a| a.id()).collect()
     }

@@ -170,10 +170,12 @@ impl DurationHistogram {
         }
     }
 
+    /// Records one duration.
     pub fn observe(&self, elapsed: Duration) {
         self.observe_nanos(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX));
     }
 
+    /// [`observe`](DurationHistogram::observe) for a duration already in nanoseconds.
     pub fn observe_nanos(&self, nanos: u64) {
         let series = &*self.inner;
         // Most calls land in the first buckets, so a forward scan beats a binary search.

@@ -42,10 +42,12 @@ impl ModuleRegistration {
         is_standard_crate(self.crate_name)
     }
 
+    /// The namespace the module extends: its ID up to the last dot (`""` for apps).
     pub fn namespace(&self) -> &'static str {
         id::namespace_of(self.id)
     }
 
+    /// The name a config uses for the module inside its namespace: the ID's last segment.
     pub fn name(&self) -> &'static str {
         id::name_of(self.id)
     }
@@ -64,8 +66,10 @@ impl ModuleRegistration {
 /// Why [`ModuleRegistration::instantiate`] failed.
 #[derive(Debug, thiserror::Error)]
 pub enum InstantiateError {
+    /// The config does not decode into the module's type.
     #[error(transparent)]
     Config(ConfigError),
+    /// Decoding panicked (in the module's `Deserialize` impl or a field default).
     #[error(transparent)]
     Call(crate::guard::CallError),
 }
@@ -79,9 +83,13 @@ pub fn is_standard_crate(crate_name: &str) -> bool {
 /// A subcommand a module adds to the host CLI, registered with
 /// [`register_command!`](crate::register_command).
 pub struct CommandRegistration {
+    /// The subcommand, as typed after the host's name; not one of [`BUILTIN_COMMANDS`].
     pub name: &'static str,
+    /// One line for the host's `--help`.
     pub about: &'static str,
+    /// Package name of the crate that registered the command (captured at compile time).
     pub crate_name: &'static str,
+    /// Package version of the crate that registered the command.
     pub crate_version: &'static str,
     /// Runs the command with the arguments after its name; returns the exit code.
     pub run: fn(Vec<String>) -> i32,
@@ -101,28 +109,46 @@ pub const BUILTIN_COMMANDS: &[&str] = &[
 /// One thing wrong with the set of registrations.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RegistryProblem {
+    /// Two registrations share one module ID.
     #[error(
         "module ID `{id}` is registered twice: by {first} and by {second}\n  hint: remove one of the two crates from the build, or ask its author to rename the module"
     )]
     DuplicateId {
+        /// The shared ID.
         id: String,
+        /// The crate (name and version) of the first registration.
         first: String,
+        /// The crate of the second one.
         second: String,
     },
+    /// A registration's ID is malformed or reserved (possible only for registrations not
+    /// made with [`register_module!`](crate::register_module), which checks at compile time).
     #[error("{krate} registers an invalid module: {source}")]
     BadId {
+        /// The crate (name and version) that registered it.
         krate: String,
+        /// What is wrong with the ID.
         #[source]
         source: IdError,
     },
+    /// Two crates register the same host command.
     #[error("host command `{name}` is registered twice: by {first} and by {second}")]
     DuplicateCommand {
+        /// The shared command name.
         name: String,
+        /// The crate (name and version) of the first registration.
         first: String,
+        /// The crate of the second one.
         second: String,
     },
+    /// A crate registers a command named like one of the [`BUILTIN_COMMANDS`].
     #[error("{krate} registers host command `{name}`, which is reserved by xbuild-core")]
-    ReservedCommand { name: String, krate: String },
+    ReservedCommand {
+        /// The command name.
+        name: String,
+        /// The crate (name and version) that registered it.
+        krate: String,
+    },
 }
 
 /// All problems found; startup refuses to go on with any.
@@ -213,6 +239,7 @@ impl<'a> Registry<'a> {
         )
     }
 
+    /// The module with the full ID `id`.
     pub fn get(&self, id: &str) -> Option<&'a ModuleRegistration> {
         self.by_id.get(id).map(|&i| &self.modules[i])
     }
@@ -258,18 +285,22 @@ impl<'a> Registry<'a> {
         indices.into_iter().map(|i| &self.modules[i])
     }
 
+    /// Every registered host command.
     pub fn commands(&self) -> &'a [CommandRegistration] {
         self.commands
     }
 
+    /// The host command called `name`.
     pub fn command(&self, name: &str) -> Option<&'a CommandRegistration> {
         self.commands.iter().find(|c| c.name == name)
     }
 
+    /// How many modules were accepted.
     pub fn len(&self) -> usize {
         self.by_id.len()
     }
 
+    /// Whether no module was accepted.
     pub fn is_empty(&self) -> bool {
         self.by_id.is_empty()
     }
@@ -279,8 +310,11 @@ impl<'a> Registry<'a> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}", describe_miss(.namespace, .requested, .available))]
 pub struct LookupError {
+    /// The namespace searched (`""` for apps).
     pub namespace: String,
+    /// The full ID asked for.
     pub requested: String,
+    /// IDs the namespace does have, sorted.
     pub available: Vec<String>,
 }
 

@@ -153,17 +153,24 @@ pub fn list_modules(
 /// One thing `selftest` found wrong.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SelftestProblem {
+    /// What the problem concerns: a crate, a module or the manifest, with its version or
+    /// path.
     pub subject: String,
+    /// What is wrong with it, and the likely cause.
     pub problem: String,
 }
 
 /// What `selftest` checked.
 #[derive(Debug, Default, Serialize)]
 pub struct SelftestReport {
+    /// How many expected module crates (from [`BuildInfo::modules`]) were checked.
     pub crates_checked: usize,
+    /// Modules that went through decode, provision, validate and cleanup with an empty
+    /// config.
     pub modules_instantiated: Vec<String>,
     /// Modules that need a config to be instantiated, so were only looked up.
     pub modules_needing_config: Vec<String>,
+    /// Everything found wrong; the selftest passes when this is empty.
     pub problems: Vec<SelftestProblem>,
 }
 
@@ -285,6 +292,8 @@ pub fn check_manifest(exe: &Path, info: &BuildInfo) -> Option<SelftestProblem> {
     }
 }
 
+/// `selftest`: [`selftest`] plus [`check_manifest`] for the running binary, printed as text
+/// or JSON; an error if any problem was found.
 pub fn selftest_command(registry: &Registry<'_>, info: &BuildInfo, json: bool) -> OpResult {
     let mut report = selftest(registry, info);
     if let Ok(exe) = std::env::current_exe()
@@ -313,6 +322,8 @@ pub fn selftest_command(registry: &Registry<'_>, info: &BuildInfo, json: bool) -
     }
 }
 
+/// `validate`: loads the config at `path` and provisions and validates its apps without
+/// starting them, then cleans them up.
 pub fn validate(registry: &Registry<'_>, path: &Path) -> OpResult {
     let config = config::load_file(path)?;
     let mut apps = Apps::provision(registry, config)?;
