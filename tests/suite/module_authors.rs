@@ -8,6 +8,21 @@ use crate::support::Ran;
 use crate::support::registry::TestRoot;
 use crate::support::xbuild::{XBUILD, cache_dir, xbuild};
 
+/// `xbuild ARGS` run in `dir` (a module crate), with the suite's shared cache.
+fn xbuild_in(root: &TestRoot, dir: &std::path::Path, args: &[&str]) -> Ran {
+    Ran::from_output(
+        Command::new(XBUILD)
+            .args(args)
+            .current_dir(dir)
+            .env("TMPDIR", root.tmp())
+            .env("XBUILD_CACHE_DIR", cache_dir())
+            .env("XBUILD_CACHE_MAX", "1TiB")
+            .env_remove("XBUILD_CORE_PATH")
+            .output()
+            .unwrap(),
+    )
+}
+
 #[test]
 fn a_new_module_crate_tests_and_runs_in_a_host() {
     let root = TestRoot::new();
@@ -44,53 +59,18 @@ fn a_new_module_crate_tests_and_runs_in_a_host() {
     assert!(tested.stdout.contains("3 passed"), "{}", tested.stdout);
 
     // `xbuild run` inside it builds a host with it and runs the host with the arguments.
-    let ran = Ran::from_output(
-        Command::new(XBUILD)
-            .args(["run", "--", "list-modules"])
-            .current_dir(krate.join("src"))
-            .env("TMPDIR", root.tmp())
-            .env("XBUILD_CACHE_DIR", cache_dir())
-            .env("XBUILD_CACHE_MAX", "1TiB")
-            .env_remove("XBUILD_CORE_PATH")
-            .output()
-            .unwrap(),
-    )
-    .success();
+    let ran = xbuild_in(&root, &krate.join("src"), &["run", "--", "list-modules"]).success();
     assert!(ran.stdout.contains("acme_hello.greeting"), "{}", ran.stdout);
     assert!(
         ran.stdout.contains("http.handlers.static_response"),
         "standard modules too: {}",
         ran.stdout
     );
-    let greeted = Ran::from_output(
-        Command::new(XBUILD)
-            .args(["run", "--", "acme-hello", "author"])
-            .current_dir(&krate)
-            .env("TMPDIR", root.tmp())
-            .env("XBUILD_CACHE_DIR", cache_dir())
-            .env("XBUILD_CACHE_MAX", "1TiB")
-            .env_remove("XBUILD_CORE_PATH")
-            .output()
-            .unwrap(),
-    )
-    .success();
+    let greeted = xbuild_in(&root, &krate, &["run", "--", "acme-hello", "author"]).success();
     assert_eq!(greeted.stdout, "hello, author\n");
 
     // `lint` passes on the new crate, and names what an index would refuse.
-    let lint = |dir: &std::path::Path| {
-        Ran::from_output(
-            Command::new(XBUILD)
-                .arg("lint")
-                .current_dir(dir)
-                .env("TMPDIR", root.tmp())
-                .env("XBUILD_CACHE_DIR", cache_dir())
-                .env("XBUILD_CACHE_MAX", "1TiB")
-                .env_remove("XBUILD_CORE_PATH")
-                .output()
-                .unwrap(),
-        )
-    };
-    let passed = lint(&krate).success();
+    let passed = xbuild_in(&root, &krate, &["lint"]).success();
     assert!(
         passed
             .stdout
@@ -104,7 +84,7 @@ fn a_new_module_crate_tests_and_runs_in_a_host() {
         manifest.replace("panic = \"unwind\"", "panic = \"abort\""),
     )
     .unwrap();
-    let failed = lint(&krate).code(1);
+    let failed = xbuild_in(&root, &krate, &["lint"]).code(1);
     assert!(
         failed.stderr.contains("FAIL unwinding"),
         "{}",

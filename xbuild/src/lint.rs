@@ -6,25 +6,9 @@
 
 use std::path::Path;
 
-use serde::Serialize;
-
 use crate::error::UsageError;
-
-/// One check and how it went.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Finding {
-    pub check: &'static str,
-    pub ok: bool,
-    pub detail: String,
-}
-
-fn finding(check: &'static str, ok: bool, detail: impl Into<String>) -> Finding {
-    Finding {
-        check,
-        ok,
-        detail: detail.into(),
-    }
-}
+pub use crate::verify::Finding;
+use crate::verify::finding;
 
 /// What lint reads of the crate's Cargo.toml.
 #[derive(Debug, Clone)]

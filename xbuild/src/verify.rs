@@ -16,7 +16,7 @@ use crate::events::Reporter;
 use crate::manifest::Manifest;
 use crate::plan::{BuildPlan, Mode, Toolchain};
 
-/// One check and how it went.
+/// One check and how it went (of `verify` and of `lint`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
     pub check: &'static str,
@@ -24,7 +24,7 @@ pub struct Finding {
     pub detail: String,
 }
 
-fn finding(check: &'static str, ok: bool, detail: impl Into<String>) -> Finding {
+pub(crate) fn finding(check: &'static str, ok: bool, detail: impl Into<String>) -> Finding {
     Finding {
         check,
         ok,
