@@ -68,6 +68,8 @@ mod lifecycle;
 pub mod metrics;
 mod module;
 pub mod registry;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use build_info::{BuildInfo, ExpectedCrate};
 pub use config::{ConfigError, Value};
