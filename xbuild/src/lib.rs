@@ -114,10 +114,7 @@ pub fn main() -> i32 {
     let color = events::use_color(args.color, std::io::stderr());
     let mut reporter = reporter_for(args.message_format, args.quiet, args.verbose, color);
     let result = with_interrupt(|interrupt| {
-        let options = builder::Options {
-            cache_max: cache_max()?,
-            reuse_hosts: true,
-        };
+        let options = options(true)?;
         project::build(
             &args,
             &cache::Cache::from_env(),
@@ -174,26 +171,10 @@ fn fail(
 /// `xbuild run [-- HOST-ARGS]`: builds, then replaces this process with the host, so
 /// signals and the exit code are the host's own.
 fn run(args: &cli::RunArgs) -> i32 {
-    let color = events::use_color(None, std::io::stderr());
-    let mut reporter = reporter_for(MessageFormat::Human, !args.verbose, args.verbose, color);
-    let built = with_interrupt(|interrupt| {
-        let options = builder::Options {
-            cache_max: cache_max()?,
-            reuse_hosts: true,
-        };
-        project::build_for_run(
-            args,
-            &cache::Cache::from_env(),
-            &options,
-            reporter.as_mut(),
-            interrupt,
-        )
-    });
-    let host = match built {
+    let host = match build_for_run(args) {
         Ok(host) => host,
         Err(err) => return fail(&err, err.exit_code(), None, None),
     };
-    drop(reporter);
     use std::os::unix::process::CommandExt;
     let err = std::process::Command::new(&host)
         .args(&args.host_args)
@@ -203,6 +184,29 @@ fn run(args: &cli::RunArgs) -> i32 {
         source: err,
     };
     fail(&failure, 1, None, None)
+}
+
+/// The dev host of `xbuild run` and `xbuild lint`: progress only with `--verbose`.
+fn build_for_run(args: &cli::RunArgs) -> Result<std::path::PathBuf, builder::BuildError> {
+    let color = events::use_color(None, std::io::stderr());
+    let mut reporter = reporter_for(MessageFormat::Human, !args.verbose, args.verbose, color);
+    with_interrupt(|interrupt| {
+        project::build_for_run(
+            args,
+            &cache::Cache::from_env(),
+            &options(true)?,
+            reporter.as_mut(),
+            interrupt,
+        )
+    })
+}
+
+/// Build settings from the environment; `reuse_hosts` as [`builder::Options`] says.
+fn options(reuse_hosts: bool) -> Result<builder::Options, plan::UsageError> {
+    Ok(builder::Options {
+        cache_max: cache_max()?,
+        reuse_hosts,
+    })
 }
 
 /// `xbuild lint [PATH]`: 0 when every check passes, 1 naming each failure, 2 when the
@@ -227,22 +231,7 @@ fn lint(path: Option<std::path::PathBuf>) -> i32 {
         verbose: false,
         host_args: Vec::new(),
     };
-    let color = events::use_color(None, std::io::stderr());
-    let mut reporter = reporter_for(MessageFormat::Human, true, false, color);
-    let built = with_interrupt(|interrupt| {
-        let options = builder::Options {
-            cache_max: cache_max()?,
-            reuse_hosts: true,
-        };
-        project::build_for_run(
-            &args,
-            &cache::Cache::from_env(),
-            &options,
-            reporter.as_mut(),
-            interrupt,
-        )
-    });
-    match built {
+    match build_for_run(&args) {
         Ok(host) => findings.extend(lint::host_checks(&host, &manifest)),
         Err(err) => findings.push(lint::Finding {
             check: "registers",
@@ -284,10 +273,7 @@ fn verify(args: &VerifyArgs) -> i32 {
         let color = events::use_color(None, std::io::stderr());
         let mut reporter = reporter_for(MessageFormat::Human, false, false, color);
         let result = with_interrupt(|interrupt| {
-            let options = builder::Options {
-                cache_max: cache_max()?,
-                reuse_hosts: false,
-            };
+            let options = options(false)?;
             verify::rebuild(
                 &args.host,
                 args.offline,

@@ -223,15 +223,7 @@ pub fn host_checks(host: &Path, manifest: &Manifest) -> Vec<Finding> {
 
 /// The findings as `xbuild lint` prints them.
 pub fn render(name: &str, findings: &[Finding]) -> String {
-    let mut out = String::new();
-    for f in findings {
-        out += &format!(
-            "{:>12} {:<10} {}\n",
-            if f.ok { "ok" } else { "FAIL" },
-            f.check,
-            f.detail
-        );
-    }
+    let mut out = crate::verify::finding_lines(findings, "FAIL");
     let failed: Vec<&str> = findings.iter().filter(|f| !f.ok).map(|f| f.check).collect();
     if failed.is_empty() {
         out += &format!("{:>12} `{name}` is ready to list\n", "Passed");

@@ -297,17 +297,20 @@ pub fn rebuild(
     })
 }
 
+/// One line per finding, `failed` marking the ones that are not ok.
+pub(crate) fn finding_lines(findings: &[Finding], failed: &str) -> String {
+    findings
+        .iter()
+        .map(|f| {
+            let status = if f.ok { "ok" } else { failed };
+            format!("{status:>12} {:<10} {}\n", f.check, f.detail)
+        })
+        .collect()
+}
+
 /// The findings as `xbuild verify` prints them.
 pub fn render(host: &Path, findings: &[Finding]) -> String {
-    let mut out = String::new();
-    for f in findings {
-        out += &format!(
-            "{:>12} {:<9} {}\n",
-            if f.ok { "ok" } else { "MISMATCH" },
-            f.check,
-            f.detail
-        );
-    }
+    let mut out = finding_lines(findings, "MISMATCH");
     let failed = findings.iter().filter(|f| !f.ok).count();
     if failed == 0 {
         out += &format!(
