@@ -56,6 +56,13 @@ impl CallError {
             CallError::Failed { module, .. } | CallError::Panicked { module, .. } => module,
         }
     }
+
+    /// The method the failed call ran (`serve`, `provision`, `cleanup`, ...).
+    pub fn method(&self) -> &'static str {
+        match self {
+            CallError::Failed { method, .. } | CallError::Panicked { method, .. } => method,
+        }
+    }
 }
 
 thread_local! {

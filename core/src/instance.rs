@@ -25,12 +25,16 @@ impl<I: ?Sized + Module> Module for Typed<I> {
 
 trait Erased: Send + Sync {
     fn as_module(&mut self) -> &mut dyn Module;
+    fn as_module_ref(&self) -> &dyn Module;
     fn into_any(self: Box<Self>) -> Box<dyn Any + Send>;
     fn as_any(&self) -> &dyn Any;
 }
 
 impl<I: ?Sized + Module> Erased for Typed<I> {
     fn as_module(&mut self) -> &mut dyn Module {
+        self
+    }
+    fn as_module_ref(&self) -> &dyn Module {
         self
     }
     fn into_any(self: Box<Self>) -> Box<dyn Any + Send> {
@@ -43,6 +47,19 @@ impl<I: ?Sized + Module> Erased for Typed<I> {
 
 /// A freshly decoded module, not yet provisioned, boxed as its registered interface.
 pub struct ModuleInstance(Box<dyn Erased>);
+
+/// Lets the core hold a module whose interface it does not know (selftest).
+impl Module for ModuleInstance {
+    fn provision(&mut self, ctx: &mut Context<'_>) -> Result<(), BoxError> {
+        self.as_module().provision(ctx)
+    }
+    fn validate(&self) -> Result<(), BoxError> {
+        self.0.as_module_ref().validate()
+    }
+    fn cleanup(&mut self) -> Result<(), BoxError> {
+        self.as_module().cleanup()
+    }
+}
 
 impl ModuleInstance {
     /// Wraps a module boxed as interface `I` (`Box<dyn Handler>`, `Box<dyn App>`, ...).

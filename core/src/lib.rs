@@ -76,7 +76,7 @@ pub use config::{ConfigError, Value};
 pub use guard::CallError;
 pub use instance::ModuleInstance;
 pub use lifecycle::{Apps, Context, LifecycleError, LoadError, Loaded};
-pub use module::{App, BoxError, Module};
+pub use module::{App, BoxError, Module, Provisioned};
 pub use registry::{CommandRegistration, ModuleRegistration, Registry};
 
 /// This crate's version; hosts report it in `build-info`.

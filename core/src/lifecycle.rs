@@ -2,13 +2,18 @@
 //! apps (start all or none, stop in reverse, clean up everything that provisioned).
 
 use std::future::Future;
+use std::mem::ManuallyDrop;
 
 use serde::Deserialize;
 
 use crate::config::{self, ConfigError, Value};
 use crate::guard::{self, CallError, MethodSeries};
+use crate::instance::ModuleInstance;
 use crate::module::{App, BoxError, Module};
-use crate::registry::{InstantiateError, LookupError, Registry};
+use crate::registry::{InstantiateError, LookupError, ModuleRegistration, Registry};
+use scope::{Membership, Retire, Retiring, Scope};
+
+mod scope;
 
 /// Why a module could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -59,15 +64,28 @@ fn available_hint(available: &[&str]) -> String {
 }
 
 /// What a module's provision hook gets: the registry, to load child modules by namespace.
+///
+/// The context owns what is loaded through it. A child's [`Loaded`] value belongs to the
+/// module that loaded it, which stores it as it likes; when that value is dropped, the child
+/// is cleaned up, together with its siblings in reverse load order, once the parent is gone:
+/// after the parent's own cleanup hook, or at once if the parent's provision or validation
+/// fails later. A module therefore never cleans up its children by hand.
 pub struct Context<'a> {
     registry: &'a Registry<'a>,
+    /// The children of the module being provisioned; `None` for a context a host or test
+    /// made, whose caller cleans up what it loads.
+    scope: Option<Scope>,
 }
 
 impl<'a> Context<'a> {
     /// A context that loads modules from `registry`. Hooks get theirs from the core; a host
-    /// or test makes one to load modules itself.
+    /// or test makes one to load modules itself. Modules loaded through it are cleaned up
+    /// when their [`Loaded`] value is dropped, or earlier with [`Loaded::cleanup`].
     pub fn new(registry: &'a Registry<'a>) -> Self {
-        Self { registry }
+        Self {
+            registry,
+            scope: None,
+        }
     }
 
     /// The registry modules are loaded from, e.g. to list what a namespace offers.
@@ -76,7 +94,7 @@ impl<'a> Context<'a> {
     }
 
     /// Loads module `name` of `namespace` as interface `I` from its config section:
-    /// decode strictly, provision, validate. The caller owns the result and cleans it up.
+    /// decode strictly, provision, validate.
     pub fn load<I: ?Sized + Module>(
         &mut self,
         namespace: &str,
@@ -84,11 +102,7 @@ impl<'a> Context<'a> {
         config: Value,
     ) -> Result<Loaded<I>, LoadError> {
         let registration = self.registry.lookup(namespace, name)?;
-        let mut instance = match registration.instantiate(config) {
-            Ok(instance) => instance,
-            Err(InstantiateError::Config(err)) => return Err(err.into()),
-            Err(InstantiateError::Call(err)) => return Err(err.into()),
-        };
+        let instance = instantiate(registration, config)?;
         if !instance.is::<I>() {
             return Err(LoadError::WrongInterface {
                 id: registration.id,
@@ -97,6 +111,33 @@ impl<'a> Context<'a> {
                 requested: std::any::type_name::<I>(),
             });
         }
+        let (instance, children) = self.provision(registration, instance)?;
+        let module = instance
+            .into_interface::<I>()
+            .expect("interface checked before provisioning");
+        Ok(self.adopt(registration.id, module, children))
+    }
+
+    /// Loads a registration as whatever interface it was registered as (selftest's way:
+    /// it checks every module without knowing their interfaces).
+    pub(crate) fn load_any(
+        &mut self,
+        registration: &ModuleRegistration,
+        config: Value,
+    ) -> Result<Loaded<ModuleInstance>, LoadError> {
+        let instance = instantiate(registration, config)?;
+        let (instance, children) = self.provision(registration, instance)?;
+        Ok(self.adopt(registration.id, Box::new(instance), children))
+    }
+
+    /// Provisions and validates a decoded module, with a context of its own whose scope
+    /// collects the children it loads. On failure the module and its children are gone,
+    /// cleaned up, when this returns.
+    fn provision(
+        &self,
+        registration: &ModuleRegistration,
+        mut instance: ModuleInstance,
+    ) -> Result<(ModuleInstance, Scope), LoadError> {
         let id = registration.id;
         tracing::info!(
             module = id,
@@ -104,21 +145,44 @@ impl<'a> Context<'a> {
             version = registration.crate_version,
             "provisioning module"
         );
-        guard::provision(id, || instance.as_module().provision(self))?;
-        if let Err(err) = guard::call(id, "validate", || instance.as_module().validate()) {
-            // It provisioned, so it gets its cleanup even though it will not be used.
-            let _ = guard::call(id, "cleanup", || instance.as_module().cleanup());
-            return Err(err.into());
+        let children = Scope::default();
+        let mut own = Context {
+            registry: self.registry,
+            scope: Some(children.clone()),
+        };
+        let outcome = guard::provision(id, || instance.as_module().provision(&mut own))
+            .and_then(|()| guard::call(id, "validate", || instance.as_module().validate()))
+            .map_err(|err| (err.method() == "validate", err));
+        match outcome {
+            Ok(()) => Ok((instance, children)),
+            Err((provisioned, err)) => {
+                if provisioned {
+                    // It provisioned, so it gets its cleanup though it will not be used.
+                    let _ = guard::call(id, "cleanup", || instance.as_module().cleanup());
+                }
+                // Dropping it hands back the children it kept; those it dropped already
+                // wait in the scope. Either way they are cleaned up here, newest first.
+                drop(instance);
+                children.close();
+                Err(err.into())
+            }
         }
-        let module = instance
-            .into_interface::<I>()
-            .expect("interface checked before provisioning");
-        Ok(Loaded {
+    }
+
+    fn adopt<I: ?Sized + Module>(
+        &self,
+        id: &'static str,
+        module: Box<I>,
+        children: Scope,
+    ) -> Loaded<I> {
+        Loaded {
             id,
-            module,
+            module: ManuallyDrop::new(module),
             series: MethodSeries::default(),
             cleaned_up: false,
-        })
+            children,
+            membership: self.scope.as_ref().map(Scope::adopt),
+        }
     }
 
     /// Loads a module whose name is a field of its own config, Caddy's "inline key":
@@ -148,14 +212,31 @@ impl<'a> Context<'a> {
     }
 }
 
-/// A provisioned module, held as the interface its namespace defines. Every call into it
-/// should go through [`call`](Loaded::call) or [`call_async`](Loaded::call_async), which
-/// catch panics and record metrics.
-pub struct Loaded<I: ?Sized> {
+fn instantiate(
+    registration: &ModuleRegistration,
+    config: Value,
+) -> Result<ModuleInstance, LoadError> {
+    registration.instantiate(config).map_err(|err| match err {
+        InstantiateError::Config(err) => err.into(),
+        InstantiateError::Call(err) => err.into(),
+    })
+}
+
+/// A provisioned and validated module, held as the interface its namespace defines. Every
+/// call into it should go through [`call`](Loaded::call) or [`call_async`](Loaded::call_async),
+/// which catch panics and record metrics.
+///
+/// Dropping it cleans the module up (unless [`cleanup`](Loaded::cleanup) already ran), and
+/// then the children it loaded, newest first. A child of another module is cleaned up once
+/// that module is gone, in reverse load order with its siblings.
+pub struct Loaded<I: ?Sized + Module> {
     id: &'static str,
-    module: Box<I>,
+    // Taken out only in `drop`, to be handed to the scope that cleans it up.
+    module: ManuallyDrop<Box<I>>,
     series: MethodSeries,
     cleaned_up: bool,
+    children: Scope,
+    membership: Option<Membership>,
 }
 
 impl<I: ?Sized + Module> Loaded<I> {
@@ -179,7 +260,7 @@ impl<I: ?Sized + Module> Loaded<I> {
         method: &'static str,
         f: impl FnOnce(&mut I) -> Result<R, BoxError>,
     ) -> Result<R, CallError> {
-        let module = &mut self.module;
+        let module = &mut **self.module;
         guard::call_with(self.id, method, Some(&self.series), || f(module))
     }
 
@@ -196,13 +277,31 @@ impl<I: ?Sized + Module> Loaded<I> {
         guard::call_async_with(self.id, method, Some(&self.series), future).await
     }
 
-    /// Runs the module's cleanup hook (once; later calls do nothing).
+    /// Runs the module's cleanup hook now, to see its error (once; later calls and the
+    /// drop do nothing more). Its children are cleaned up when this value is dropped.
     pub fn cleanup(&mut self) -> Result<(), CallError> {
         if std::mem::replace(&mut self.cleaned_up, true) {
             return Ok(());
         }
-        let module = &mut self.module;
+        let module = &mut **self.module;
         guard::call(self.id, "cleanup", || module.cleanup())
+    }
+}
+
+impl<I: ?Sized + Module> Drop for Loaded<I> {
+    fn drop(&mut self) {
+        // SAFETY: `module` is taken exactly once, here, and `self` is not used after.
+        let module = unsafe { ManuallyDrop::take(&mut self.module) };
+        let retiring = Box::new(Retiring {
+            id: self.id,
+            module,
+            cleaned_up: self.cleaned_up,
+            children: std::mem::take(&mut self.children),
+        });
+        match self.membership.take() {
+            Some(membership) => membership.hand_back(retiring),
+            None => retiring.retire(),
+        }
     }
 }
 
@@ -325,13 +424,15 @@ impl Apps {
         errors
     }
 
-    /// Cleans up every app (in reverse order); each app cleans up its own children.
+    /// Cleans up every app, in reverse order, each followed by the children it loaded;
+    /// returns the apps' errors (the children's are logged). The apps are gone afterwards.
     pub fn cleanup(&mut self) -> Vec<CallError> {
-        self.apps
-            .iter_mut()
-            .rev()
-            .filter_map(|app| app.cleanup().err())
-            .collect()
+        self.started = 0;
+        let mut errors = Vec::new();
+        while let Some(mut app) = self.apps.pop() {
+            errors.extend(app.cleanup().err());
+        }
+        errors
     }
 
     /// Stop, then cleanup.

@@ -16,7 +16,8 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// 3. [`validate`](Module::validate) checks the result, without side effects;
 /// 4. (apps only) [`App::start`], later [`App::stop`];
 /// 5. [`cleanup`](Module::cleanup) releases what provision acquired. It runs for every
-///    module that provisioned successfully, even if a later step failed.
+///    module that provisioned successfully, even if a later step failed; then the core
+///    cleans up the children the module loaded, in reverse load order.
 ///
 /// ```
 /// use serde::Deserialize;
@@ -76,8 +77,8 @@ pub trait Module: Send + Sync + 'static {
         Ok(())
     }
 
-    /// Releases what provision acquired. A module that loaded children cleans them up here
-    /// (through [`Loaded::cleanup`](crate::Loaded::cleanup)).
+    /// Releases what provision acquired. Children loaded through the [`Context`] are not
+    /// cleaned up here: the core does that after this hook, newest first.
     fn cleanup(&mut self) -> Result<(), BoxError> {
         Ok(())
     }
@@ -137,4 +138,91 @@ pub trait App: Module {
 
     /// Stops gracefully; the host bounds how long it waits.
     fn stop(&mut self) -> Result<(), BoxError>;
+}
+
+/// State a module builds in [`provision`](Module::provision) and uses in every call after.
+///
+/// A module's type is decoded from its config before it is provisioned, so what provision
+/// prepares (compiled rules, clients, open files) cannot be a plain field. The core hands a
+/// module out (as a [`Loaded`](crate::Loaded)) only after its provision and validation
+/// succeeded, so the module's methods read this without a "was it provisioned?" check.
+///
+/// ```
+/// use xbuild_core::{BoxError, Context, Module, Provisioned, Registry};
+///
+/// #[derive(serde::Deserialize)]
+/// struct Greeting {
+///     name: String,
+///     #[serde(skip)]
+///     text: Provisioned<String>,
+/// }
+/// impl Module for Greeting {
+///     fn provision(&mut self, _ctx: &mut Context<'_>) -> Result<(), BoxError> {
+///         self.text.set(format!("hello, {}", self.name));
+///         Ok(())
+///     }
+/// }
+/// impl Greeting {
+///     fn greet(&self) -> &str {
+///         &self.text
+///     }
+/// }
+/// xbuild_core::register_module!("doc.greeting", Greeting as dyn Module);
+/// # let registry = Registry::linked()?;
+/// # let mut ctx = Context::new(&registry);
+/// # ctx.load::<dyn Module>("doc", "greeting", serde_json::json!({ "name": "x" }))?;
+/// # Ok::<(), BoxError>(())
+/// ```
+pub struct Provisioned<T>(Option<T>);
+
+impl<T> Default for Provisioned<T> {
+    fn default() -> Self {
+        Self(None)
+    }
+}
+
+impl<T> Provisioned<T> {
+    /// Stores what provision prepared (a second call replaces it).
+    pub fn set(&mut self, value: T) {
+        self.0 = Some(value);
+    }
+
+    /// Whether [`set`](Provisioned::set) ran; for code that may run before provision, such
+    /// as a `Drop` impl.
+    pub fn is_set(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Mutable access, e.g. in cleanup.
+    ///
+    /// # Panics
+    /// If provision did not set it: only possible when the module is used without the core,
+    /// which hands modules out after provision only.
+    pub fn get_mut(&mut self) -> &mut T {
+        match &mut self.0 {
+            Some(value) => value,
+            None => not_provisioned::<T>(),
+        }
+    }
+}
+
+impl<T> std::ops::Deref for Provisioned<T> {
+    type Target = T;
+
+    /// # Panics
+    /// If provision did not set it (see [`get_mut`](Provisioned::get_mut)).
+    fn deref(&self) -> &T {
+        match &self.0 {
+            Some(value) => value,
+            None => not_provisioned::<T>(),
+        }
+    }
+}
+
+#[cold]
+fn not_provisioned<T>() -> ! {
+    panic!(
+        "`Provisioned<{}>` read before the module's provision set it: modules must be loaded through xbuild_core::Context",
+        std::any::type_name::<T>()
+    )
 }

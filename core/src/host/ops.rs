@@ -11,9 +11,8 @@ use signal_hook::iterator::Signals;
 
 use crate::build_info::BuildInfo;
 use crate::config;
-use crate::guard;
-use crate::lifecycle::{Apps, Context};
-use crate::registry::{InstantiateError, ModuleRegistration, Registry};
+use crate::lifecycle::{Apps, Context, LoadError};
+use crate::registry::{ModuleRegistration, Registry};
 
 type OpResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -208,27 +207,18 @@ pub fn selftest(registry: &Registry<'_>, info: &BuildInfo) -> SelftestReport {
             }
         }
     }
+    let mut ctx = Context::new(registry);
     for module in registry.modules() {
-        let mut instance = match module.instantiate(config::Value::Null) {
-            Ok(instance) => instance,
-            Err(InstantiateError::Config(err)) if err.is_missing_field() => {
+        // The host's own path (decode, provision, validate), then cleanup, which also
+        // cleans up any children the module loaded.
+        match ctx.load_any(module, config::Value::Null) {
+            Ok(mut loaded) => match loaded.cleanup() {
+                Ok(()) => report.modules_instantiated.push(module.id.to_owned()),
+                Err(err) => report.problems.push(problem(module, err.to_string())),
+            },
+            Err(LoadError::Config(err)) if err.is_missing_field() => {
                 report.modules_needing_config.push(module.id.to_owned());
-                continue;
             }
-            Err(err) => {
-                report.problems.push(problem(module, err.to_string()));
-                continue;
-            }
-        };
-        let mut ctx = Context::new(registry);
-        if let Err(err) = guard::provision(module.id, || instance.as_module().provision(&mut ctx)) {
-            report.problems.push(problem(module, err.to_string()));
-            continue;
-        }
-        let validated = guard::call(module.id, "validate", || instance.as_module().validate());
-        let cleaned = guard::call(module.id, "cleanup", || instance.as_module().cleanup());
-        match validated.and(cleaned) {
-            Ok(()) => report.modules_instantiated.push(module.id.to_owned()),
             Err(err) => report.problems.push(problem(module, err.to_string())),
         }
     }

@@ -34,6 +34,11 @@ struct Recorder {
     child: Option<Value>,
     #[serde(skip)]
     loaded_child: Option<Loaded<dyn Child>>,
+    /// Loaded in order, then kept in reverse: cleanup order must not depend on storage.
+    #[serde(default)]
+    children: Vec<Value>,
+    #[serde(skip)]
+    loaded_children: Vec<Loaded<dyn Child>>,
 }
 
 impl Recorder {
@@ -55,14 +60,19 @@ impl Module for Recorder {
             self.loaded_child =
                 Some(ctx.load_inline::<dyn Child>("test.children", "kind", child)?);
         }
+        for child in std::mem::take(&mut self.children) {
+            let loaded = ctx.load_inline::<dyn Child>("test.children", "kind", child)?;
+            self.loaded_children.insert(0, loaded);
+        }
         self.hook("provision")
     }
     fn validate(&self) -> Result<(), BoxError> {
         self.hook("validate")
     }
     fn cleanup(&mut self) -> Result<(), BoxError> {
-        if let Some(child) = &mut self.loaded_child {
-            child.cleanup()?;
+        // The children are still there to use; the core cleans them up after this.
+        if let Some(child) = &self.loaded_child {
+            child.call("answer", |c| Ok(c.answer()))?;
         }
         self.hook("cleanup")
     }
@@ -82,10 +92,21 @@ trait Child: Module {
 }
 
 #[derive(Deserialize)]
-struct FortyTwo {}
+struct FortyTwo {
+    #[serde(default)]
+    tag: String,
+    #[serde(default)]
+    fail_provision: bool,
+}
 impl Module for FortyTwo {
+    fn provision(&mut self, _ctx: &mut Context<'_>) -> Result<(), BoxError> {
+        if self.fail_provision {
+            return Err(format!("{} refused to provision", self.tag).into());
+        }
+        Ok(())
+    }
     fn cleanup(&mut self) -> Result<(), BoxError> {
-        log("cleanup:forty_two".into());
+        log(format!("cleanup:forty_two{}", self.tag));
         Ok(())
     }
 }
@@ -333,8 +354,8 @@ fn children_load_through_the_inline_key() {
         [
             "provision:a",
             "validate:a",
-            "cleanup:forty_two",
-            "cleanup:a"
+            "cleanup:a",
+            "cleanup:forty_two"
         ]
     );
     let missing = apps_err(json!({"apps": {"one": {"name": "a", "child": {}}}}));
@@ -344,4 +365,112 @@ fn children_load_through_the_inline_key() {
 
 fn apps_err(config: Value) -> String {
     apps(config).err().unwrap().to_string()
+}
+
+#[test]
+fn children_are_cleaned_up_after_their_parent_newest_first() {
+    take_events();
+    let children = json!([{"kind": "forty_two", "tag": "1"}, {"kind": "forty_two", "tag": "2"}, {"kind": "forty_two", "tag": "3"}]);
+    let mut apps = apps(json!({"apps": {
+        "one": {"name": "a", "children": children},
+        "two": {"name": "b", "child": {"kind": "forty_two", "tag": "b"}},
+    }}))
+    .unwrap();
+    assert!(apps.cleanup().is_empty());
+    let events: Vec<_> = take_events()
+        .into_iter()
+        .filter(|e| e.starts_with("cleanup"))
+        .collect();
+    assert_eq!(
+        events,
+        [
+            "cleanup:b",
+            "cleanup:forty_twob",
+            "cleanup:a",
+            "cleanup:forty_two3",
+            "cleanup:forty_two2",
+            "cleanup:forty_two1",
+        ]
+    );
+}
+
+#[test]
+fn a_later_failure_cleans_up_the_children_already_loaded() {
+    take_events();
+    let children = json!([{"kind": "forty_two", "tag": "1"}, {"kind": "forty_two", "tag": "2"}, {"kind": "forty_two", "tag": "3", "fail_provision": true}]);
+    let err = apps_err(json!({"apps": {"one": {"name": "a", "children": children}}}));
+    assert!(err.contains("3 refused to provision"), "{err}");
+    assert_eq!(take_events(), ["cleanup:forty_two2", "cleanup:forty_two1"]);
+
+    // The parent provisioned but failed validation: its own cleanup, then its children.
+    let children = json!([{"kind": "forty_two", "tag": "1"}, {"kind": "forty_two", "tag": "2"}]);
+    let err = apps_err(
+        json!({"apps": {"one": {"name": "a", "fail": ["validate"], "children": children}}}),
+    );
+    assert!(err.contains("a refused to validate"), "{err}");
+    assert_eq!(
+        take_events(),
+        [
+            "provision:a",
+            "validate:a",
+            "cleanup:a",
+            "cleanup:forty_two2",
+            "cleanup:forty_two1"
+        ]
+    );
+}
+
+#[test]
+fn a_module_loaded_by_a_host_is_cleaned_up_when_dropped() {
+    let registry = registry();
+    let mut ctx = Context::new(&registry);
+    take_events();
+    let child = ctx
+        .load::<dyn Child>("test.children", "forty_two", json!({"tag": "x"}))
+        .unwrap();
+    assert!(take_events().is_empty());
+    drop(child);
+    assert_eq!(take_events(), ["cleanup:forty_twox"]);
+}
+
+/// A child kept alive elsewhere (another thread's `Arc`) outlives its parent's cleanup and
+/// is cleaned up when the last reference goes.
+#[test]
+fn a_child_that_outlives_its_parent_is_cleaned_up_when_it_goes() {
+    use std::sync::{Arc, Mutex};
+    static KEPT: Mutex<Option<Arc<Loaded<dyn Child>>>> = Mutex::new(None);
+
+    #[derive(Deserialize)]
+    struct Sharer {
+        #[serde(skip)]
+        child: Option<Arc<Loaded<dyn Child>>>,
+    }
+    impl Module for Sharer {
+        fn provision(&mut self, ctx: &mut Context<'_>) -> Result<(), BoxError> {
+            let child = Arc::new(ctx.load::<dyn Child>(
+                "test.children",
+                "forty_two",
+                json!({"tag": "kept"}),
+            )?);
+            *KEPT.lock().unwrap() = Some(child.clone());
+            self.child = Some(child);
+            Ok(())
+        }
+    }
+    fn new_sharer(config: Value) -> Result<ModuleInstance, ConfigError> {
+        let module: Sharer = decode_strict("sharer", config)?;
+        Ok(ModuleInstance::new::<dyn Module>(Box::new(module)))
+    }
+    static SHARING: [ModuleRegistration; 2] = [
+        reg("sharer", new_sharer),
+        reg("test.children.forty_two", new_forty_two),
+    ];
+    let registry = Registry::new(&SHARING, &[]).unwrap();
+    let mut ctx = Context::new(&registry);
+    take_events();
+    let sharer = ctx.load::<dyn Module>("", "sharer", json!({})).unwrap();
+    drop(sharer);
+    assert!(take_events().is_empty(), "still in use elsewhere");
+    KEPT.lock().unwrap().take();
+    assert_eq!(take_events(), ["cleanup:forty_twokept"]);
 }

@@ -159,13 +159,7 @@ fn provision_server(
     let mut routes: Vec<Route> = Vec::with_capacity(config.routes.len());
     for (i, route) in config.routes.into_iter().enumerate() {
         let at = format!("server `{name}`, routes[{i}]");
-        match Route::provision(i, route, ctx, &at) {
-            Ok(route) => routes.push(route),
-            Err(err) => {
-                cleanup_routes(&mut routes);
-                return Err(err);
-            }
-        }
+        routes.push(Route::provision(i, route, ctx, &at)?);
     }
     let route_metrics = routes
         .iter()
@@ -183,27 +177,13 @@ fn provision_server(
     })
 }
 
-/// Cleans up every handler; returns the failures as text.
-fn cleanup_routes(routes: &mut [Route]) -> Vec<String> {
-    routes
-        .iter_mut()
-        .flat_map(|route| route.handlers.iter_mut().rev())
-        .filter_map(|handler| handler.cleanup().err().map(|e| e.to_string()))
-        .collect()
-}
-
 impl Module for HttpApp {
     fn provision(&mut self, ctx: &mut Context<'_>) -> Result<(), BoxError> {
+        // If one fails, the handlers of the servers already built are cleaned up by the
+        // core, which owns what `ctx` loaded.
         for (name, config) in std::mem::take(&mut self.servers) {
-            match provision_server(&name, config, ctx) {
-                Ok(server) => self.provisioned.push(Arc::new(server)),
-                Err(err) => {
-                    // Cleanup runs only for modules whose provision succeeded, so release
-                    // the servers already built here.
-                    let _ = self.cleanup();
-                    return Err(err);
-                }
-            }
+            let server = provision_server(&name, config, ctx)?;
+            self.provisioned.push(Arc::new(server));
         }
         Ok(())
     }
@@ -247,25 +227,13 @@ impl Module for HttpApp {
     }
 
     fn cleanup(&mut self) -> Result<(), BoxError> {
-        // Stopping drops every connection task, so the servers are ours alone again.
         if let Some(running) = self.running.take() {
             running.runtime.shutdown_background();
         }
-        let mut errors = Vec::new();
-        for mut server in self.provisioned.drain(..) {
-            match Arc::get_mut(&mut server) {
-                Some(server) => errors.extend(cleanup_routes(&mut server.routes)),
-                None => errors.push(format!(
-                    "server `{}` is still in use, so its handlers were not cleaned up",
-                    server.name
-                )),
-            }
-        }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors.join("; ").into())
-        }
+        // The handlers go with their servers (the last `Arc`, once no connection task holds
+        // one), and the core cleans them up then.
+        self.provisioned.clear();
+        Ok(())
     }
 }
 

@@ -187,16 +187,12 @@ impl Route {
         let matcher = Matcher::compile(&config.matcher).map_err(|e| format!("{at}: {e}"))?;
         let mut handlers = Vec::with_capacity(config.handle.len());
         for (i, handler) in config.handle.into_iter().enumerate() {
-            match ctx.load_inline::<dyn Handler>("http.handlers", "handler", handler) {
-                Ok(loaded) => handlers.push(loaded),
-                Err(err) => {
-                    // The ones already provisioned get their cleanup.
-                    for mut loaded in handlers {
-                        let _ = loaded.cleanup();
-                    }
-                    return Err(format!("{at}.handle[{i}]: {err}").into());
-                }
-            }
+            // On an error the handlers already loaded are dropped, and the core cleans
+            // them up.
+            let loaded = ctx
+                .load_inline::<dyn Handler>("http.handlers", "handler", handler)
+                .map_err(|err| format!("{at}.handle[{i}]: {err}"))?;
+            handlers.push(loaded);
         }
         Ok(Route {
             name: config.name.unwrap_or_else(|| index.to_string()).into(),

@@ -20,7 +20,7 @@ use tokio::io::{AsyncRead, AsyncSeek, ReadBuf};
 use tower_http::services::ServeDir;
 use tower_http::services::fs::{Backend, DefaultServeDirFallback, File};
 use tower_service::Service;
-use xbuild_core::{BoxError, Context, Module};
+use xbuild_core::{BoxError, Context, Module, Provisioned};
 
 use crate::{Handler, HandlerFuture, HttpBody, Next, Request, boxed, text_response};
 
@@ -37,7 +37,7 @@ pub struct FileServer {
     index_names: Vec<String>,
 
     #[serde(skip)]
-    prepared: Option<Prepared>,
+    prepared: Provisioned<Prepared>,
 }
 
 struct Prepared {
@@ -76,7 +76,7 @@ impl Module for FileServer {
             root: Arc::new(root.clone()),
         };
         let serve_dir = ServeDir::with_backend(&root, backend.clone());
-        self.prepared = Some(Prepared { backend, serve_dir });
+        self.prepared.set(Prepared { backend, serve_dir });
         Ok(())
     }
 }
@@ -84,10 +84,7 @@ impl Module for FileServer {
 impl Handler for FileServer {
     fn serve<'a>(&'a self, request: Request, _next: Next<'a>) -> HandlerFuture<'a> {
         Box::pin(async move {
-            let prepared = self
-                .prepared
-                .as_ref()
-                .ok_or("file_server was not provisioned")?;
+            let prepared = &*self.prepared;
             let request = if request.uri().path().ends_with('/') {
                 match self.with_index(prepared, request).await {
                     Some(request) => request,

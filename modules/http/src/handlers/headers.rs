@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
-use xbuild_core::{BoxError, Context, Module};
+use xbuild_core::{BoxError, Context, Module, Provisioned};
 
 use super::{header_name, header_value, settable_header_name};
 use crate::{Handler, HandlerFuture, Next, Request};
@@ -18,7 +18,7 @@ pub struct Headers {
     response: HeaderOps,
 
     #[serde(skip)]
-    compiled: Option<(Compiled, Compiled)>,
+    compiled: Provisioned<(Compiled, Compiled)>,
 }
 
 /// One value or several.
@@ -107,7 +107,7 @@ impl Compiled {
 
 impl Module for Headers {
     fn provision(&mut self, _ctx: &mut Context<'_>) -> Result<(), BoxError> {
-        self.compiled = Some((
+        self.compiled.set((
             self.request.compile("request")?,
             self.response.compile("response")?,
         ));
@@ -118,10 +118,7 @@ impl Module for Headers {
 impl Handler for Headers {
     fn serve<'a>(&'a self, mut request: Request, next: Next<'a>) -> HandlerFuture<'a> {
         Box::pin(async move {
-            let (on_request, on_response) = self
-                .compiled
-                .as_ref()
-                .ok_or("headers was not provisioned")?;
+            let (on_request, on_response) = &*self.compiled;
             on_request.apply(request.headers_mut());
             let mut response = next.run(request).await?;
             on_response.apply(response.headers_mut());

@@ -17,7 +17,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde::Deserialize;
-use xbuild_core::{BoxError, Context, Module};
+use xbuild_core::{BoxError, Context, Module, Provisioned};
 
 use crate::{Handler, HandlerFuture, HttpBody, Next, Request, RequestInfo, Response};
 
@@ -52,7 +52,7 @@ pub struct ReverseProxy {
     raw_path: bool,
 
     #[serde(skip)]
-    prepared: Option<Prepared>,
+    prepared: Provisioned<Prepared>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -267,7 +267,7 @@ impl Module for ReverseProxy {
         connector.set_connect_timeout(Some(connect_timeout));
         connector.set_nodelay(true);
         let client = Client::builder(TokioExecutor::new()).build(connector);
-        self.prepared = Some(Prepared {
+        self.prepared.set(Prepared {
             upstreams,
             next: AtomicUsize::new(0),
             client,
@@ -283,10 +283,7 @@ impl Module for ReverseProxy {
 impl Handler for ReverseProxy {
     fn serve<'a>(&'a self, request: Request, next: Next<'a>) -> HandlerFuture<'a> {
         Box::pin(async move {
-            let prepared = self
-                .prepared
-                .as_ref()
-                .ok_or("reverse_proxy was not provisioned")?;
+            let prepared = &*self.prepared;
             Ok(prepared.forward(request, next.info()).await)
         })
     }

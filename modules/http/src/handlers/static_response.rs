@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::Deserialize;
-use xbuild_core::{BoxError, Context, Module};
+use xbuild_core::{BoxError, Context, Module, Provisioned};
 
 use super::{header_value, settable_header_name};
 use crate::{Handler, HandlerFuture, Next, Request, Response, full};
@@ -26,7 +26,7 @@ pub struct StaticResponse {
     body: String,
 
     #[serde(skip)]
-    prepared: Option<Prepared>,
+    prepared: Provisioned<Prepared>,
 }
 
 struct Prepared {
@@ -58,7 +58,7 @@ impl Module for StaticResponse {
                 HeaderValue::from_static("text/plain; charset=utf-8"),
             );
         }
-        self.prepared = Some(Prepared {
+        self.prepared.set(Prepared {
             status,
             headers,
             body: Bytes::from(std::mem::take(&mut self.body)),
@@ -70,10 +70,7 @@ impl Module for StaticResponse {
 impl Handler for StaticResponse {
     fn serve<'a>(&'a self, _request: Request, _next: Next<'a>) -> HandlerFuture<'a> {
         Box::pin(async move {
-            let prepared = self
-                .prepared
-                .as_ref()
-                .ok_or("static_response was not provisioned")?;
+            let prepared = &*self.prepared;
             let mut response = Response::new(full(prepared.body.clone()));
             *response.status_mut() = prepared.status;
             // Copied into a map with room for the headers the server adds (the request ID):
