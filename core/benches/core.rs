@@ -4,8 +4,8 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use xbuild_core::config::{ConfigError, Value};
-use xbuild_core::{Context, Module, ModuleInstance, ModuleRegistration, Registry};
+use xbuild_core::__private::ModuleInstance;
+use xbuild_core::{ConfigError, Context, Module, ModuleRegistration, Registry, Value};
 
 trait Adder: Module {
     fn add(&self, x: u64) -> u64;
@@ -60,12 +60,10 @@ fn never(_: Value) -> Result<ModuleInstance, ConfigError> {
 
 fn registry(c: &mut Criterion) {
     let slice: Vec<ModuleRegistration> = (0..1000)
-        .map(|i| ModuleRegistration {
-            id: Box::leak(format!("bench.ns{}.module_{i}", i % 20).into_boxed_str()),
-            interface: "dyn Module",
-            crate_name: "bench-crate",
-            crate_version: "1.0.0",
-            new: never,
+        .map(|i| {
+            let id = Box::leak(format!("bench.ns{}.module_{i}", i % 20).into_boxed_str());
+            // What `register_module!` expands to, with generated IDs.
+            ModuleRegistration::__new(id, "dyn Module", "bench-crate", "1.0.0", never)
         })
         .collect();
     c.bench_function("registry_validate_1000_modules", |b| {
@@ -78,7 +76,7 @@ fn registry(c: &mut Criterion) {
                 checked
                     .lookup("bench.ns7", black_box("module_507"))
                     .unwrap()
-                    .id,
+                    .id(),
             )
         })
     });

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// A module crate the host was built to contain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ExpectedCrate {
     /// Package name, as in `Cargo.toml` (`xbuild-http`).
     #[serde(rename = "crate")]
@@ -20,6 +21,7 @@ pub struct ExpectedCrate {
 
 /// The distribution a host was built as (xbuild's spec file, or its flags).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Distribution {
     /// Shown in place of "xbuild host" by `version` and `build-info`.
     pub name: String,
@@ -34,6 +36,7 @@ pub struct Distribution {
 /// The software bill of materials a host carries in its `.dep-v0` section
 /// (cargo-auditable's format), summarised.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct SbomSummary {
     /// Crates in the host, the host's own package included.
     pub crates: usize,
@@ -45,6 +48,7 @@ pub struct SbomSummary {
 /// Unknown fields are ignored, so a host whose core is older than the xbuild that built it
 /// still starts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct BuildInfo {
     /// Identifies the build; xbuild derives it from the resolved inputs, so equal inputs give
     /// equal IDs.
@@ -68,6 +72,42 @@ pub struct BuildInfo {
     pub rebuild: Option<serde_json::Value>,
 }
 
+impl ExpectedCrate {
+    /// Crate `name` at exactly `version`, from `source` when known.
+    pub fn new(
+        name: impl Into<String>,
+        version: impl Into<String>,
+        source: Option<String>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            version: version.into(),
+            source,
+        }
+    }
+}
+
+impl Distribution {
+    /// A distribution called `name`, without version or description.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            version: None,
+            description: None,
+        }
+    }
+}
+
+impl SbomSummary {
+    /// An SBOM of `crates` crates whose section hashes to `sha256` (hex).
+    pub fn new(crates: usize, sha256: impl Into<String>) -> Self {
+        Self {
+            crates,
+            sha256: sha256.into(),
+        }
+    }
+}
+
 impl BuildInfo {
     /// Build information with only a build ID; add module crates with
     /// [`module`](BuildInfo::module).
@@ -84,16 +124,12 @@ impl BuildInfo {
 
     /// Declares a module crate the host must contain (checked by `selftest`).
     pub fn module(mut self, name: impl Into<String>, version: impl Into<String>) -> Self {
-        self.modules.push(ExpectedCrate {
-            name: name.into(),
-            version: version.into(),
-            source: None,
-        });
+        self.modules.push(ExpectedCrate::new(name, version, None));
         self
     }
 
     /// The full report, as `build-info --json` prints it.
-    pub fn report(&self) -> BuildReport {
+    pub(crate) fn report(&self) -> BuildReport {
         BuildReport {
             build_id: self.build_id.clone(),
             core_version: crate::VERSION.to_owned(),
@@ -113,7 +149,7 @@ impl BuildInfo {
 
 /// `build-info --json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BuildReport {
+pub(crate) struct BuildReport {
     /// See [`BuildInfo::build_id`].
     pub build_id: String,
     /// The xbuild-core version linked into the host ([`VERSION`](crate::VERSION)).
@@ -140,7 +176,7 @@ pub struct BuildReport {
 
 /// The sha256 of a file in lowercase hex: how a manifest (written by xbuild) and `selftest`
 /// (checking it) identify a host binary, computed in one place so they always agree.
-pub fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
+pub(crate) fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
     use sha2::Digest;
     let mut hasher = sha2::Sha256::new();
     std::io::copy(&mut std::fs::File::open(path)?, &mut hasher)?;

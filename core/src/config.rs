@@ -12,6 +12,7 @@ pub use serde_json::Value;
 /// A config section that could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}", self.describe())]
+#[non_exhaustive]
 pub struct ConfigError {
     /// What was being decoded: a module ID, or `config file` for the top level.
     pub what: String,
@@ -23,7 +24,7 @@ pub struct ConfigError {
 
 impl ConfigError {
     /// An error in section `what` at `path` (empty for the section itself); see the fields.
-    pub fn new(
+    pub(crate) fn new(
         what: impl Into<String>,
         path: impl Into<String>,
         message: impl Into<String>,

@@ -19,6 +19,7 @@ use crate::module::BoxError;
 
 /// How a call into a module went wrong.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum CallError {
     /// The module returned an error; it is still usable.
     #[error("module `{module}` failed in {method}: {source}")]

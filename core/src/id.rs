@@ -3,6 +3,7 @@
 
 /// Why a module ID was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum IdError {
     /// The ID is the empty string.
     #[error("module ID is empty")]
@@ -42,7 +43,7 @@ pub const MAX_ID_LEN: usize = 128;
 pub const RESERVED_NAMESPACE: &str = "xbuild";
 
 /// Checks the syntax of a module ID without judging reservation.
-pub fn check_syntax(id: &str) -> Result<(), IdError> {
+pub(crate) fn check_syntax(id: &str) -> Result<(), IdError> {
     if id.is_empty() {
         return Err(IdError::Empty);
     }
@@ -83,12 +84,12 @@ pub fn check_registrable(id: &str) -> Result<(), IdError> {
 
 /// The namespace of an ID: everything before the last dot (`""` for top-level IDs, which
 /// are apps).
-pub fn namespace_of(id: &str) -> &str {
+pub(crate) fn namespace_of(id: &str) -> &str {
     id.rsplit_once('.').map_or("", |(ns, _)| ns)
 }
 
 /// The last segment of an ID, the name a config file uses inside a namespace.
-pub fn name_of(id: &str) -> &str {
+pub(crate) fn name_of(id: &str) -> &str {
     id.rsplit_once('.').map_or(id, |(_, name)| name)
 }
 

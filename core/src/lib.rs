@@ -59,7 +59,7 @@
 #![deny(missing_docs)]
 
 pub mod build_info;
-pub mod config;
+mod config;
 pub mod guard;
 pub mod host;
 pub mod id;
@@ -67,24 +67,35 @@ mod instance;
 mod lifecycle;
 pub mod metrics;
 mod module;
-pub mod registry;
+mod registry;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
-pub use build_info::{BuildInfo, ExpectedCrate};
+pub use build_info::BuildInfo;
 pub use config::{ConfigError, Value};
 pub use guard::CallError;
-pub use instance::ModuleInstance;
 pub use lifecycle::{Apps, Context, LifecycleError, LoadError, Loaded};
 pub use module::{App, BoxError, Module, Provisioned};
-pub use registry::{CommandRegistration, ModuleRegistration, Registry};
+pub use registry::{CommandRegistration, LookupError, ModuleRegistration, Registry, RegistryError};
 
 /// This crate's version; hosts report it in `build-info`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// The API version in the registration slice's name: modules built against a core with
-/// another API version register into a different slice.
+/// The API version: the part of [`VERSION`] that semver compatibility depends on (the minor
+/// version while the major is 0). It is in the names of the registration slices, so modules
+/// built against a core with another API version register into a slice this core never
+/// reads, and the host's selftest reports them as missing instead of mixing them in.
+///
+/// Written once, in the slice names below; this constant and `Cargo.toml`'s version are
+/// checked against them at compile time.
 pub const API_VERSION: &str = "0.1";
+
+const _: () = assert!(
+    __private::api_version_matches(VERSION, API_VERSION)
+        && __private::slice_name_matches(__private::MODULES_SLICE, API_VERSION)
+        && __private::slice_name_matches(__private::COMMANDS_SLICE, API_VERSION),
+    "bump API_VERSION and rename the registration slices together with the crate's version"
+);
 
 /// Registers a module with the host.
 ///
@@ -117,7 +128,7 @@ pub const API_VERSION: &str = "0.1";
 /// xbuild_core::register_module!("shapes.square", Square as dyn Shape);
 ///
 /// let registry = Registry::linked()?;
-/// assert_eq!(registry.lookup("shapes", "square")?.interface, "dyn Shape");
+/// assert_eq!(registry.lookup("shapes", "square")?.interface(), "dyn Shape");
 ///
 /// // A host module loads it from its config section, as the interface it defines.
 /// let mut ctx = Context::new(&registry);
@@ -148,17 +159,17 @@ macro_rules! __register_module {
             );
             #[$crate::__private::linkme::distributed_slice($crate::__private::XBUILD_CORE_API_0_1_MODULES)]
             #[linkme(crate = $crate::__private::linkme)]
-            static REGISTRATION: $crate::ModuleRegistration = $crate::ModuleRegistration {
-                id: $id,
-                interface: $interface_name,
-                crate_name: ::core::env!("CARGO_PKG_NAME"),
-                crate_version: ::core::env!("CARGO_PKG_VERSION"),
-                new: |config| {
-                    let module: $module = $crate::config::decode_strict($id, config)?;
+            static REGISTRATION: $crate::ModuleRegistration = $crate::ModuleRegistration::__new(
+                $id,
+                $interface_name,
+                ::core::env!("CARGO_PKG_NAME"),
+                ::core::env!("CARGO_PKG_VERSION"),
+                |config| {
+                    let module: $module = $crate::__private::decode_strict($id, config)?;
                     let boxed: ::std::boxed::Box<$interface> = ::std::boxed::Box::new(module);
-                    ::core::result::Result::Ok($crate::ModuleInstance::new(boxed))
+                    ::core::result::Result::Ok($crate::__private::ModuleInstance::new(boxed))
                 },
-            };
+            );
         };
     };
 }
@@ -168,8 +179,9 @@ macro_rules! __register_module {
 /// code).
 ///
 /// The host runs the command through the guard, so a panic in it is reported as an error,
-/// and its name must not be one of the host's own commands
-/// ([`BUILTIN_COMMANDS`](registry::BUILTIN_COMMANDS)).
+/// and its name must not be one of the host's own commands (`run`, `validate`,
+/// `list-modules`, `build-info`, `selftest`, `version`, `help`): the host refuses to start
+/// with such a registration.
 ///
 /// ```
 /// use xbuild_core::{BoxError, BuildInfo, host};
@@ -195,8 +207,8 @@ macro_rules! __register_module {
 ///
 /// let registry = xbuild_core::Registry::linked()?;
 /// let command = registry.command("greet").expect("registered");
-/// assert_eq!(command.about, "Print a greeting");
-/// assert_eq!((command.run)(Vec::new()), 2);
+/// assert_eq!(command.about(), "Print a greeting");
+/// assert_eq!(command.run(Vec::new()), 2);
 /// # Ok::<(), BoxError>(())
 /// ```
 #[macro_export]
@@ -207,13 +219,13 @@ macro_rules! register_command {
                 $crate::__private::XBUILD_CORE_API_0_1_COMMANDS
             )]
             #[linkme(crate = $crate::__private::linkme)]
-            static COMMAND: $crate::CommandRegistration = $crate::CommandRegistration {
-                name: $name,
-                about: $about,
-                crate_name: ::core::env!("CARGO_PKG_NAME"),
-                crate_version: ::core::env!("CARGO_PKG_VERSION"),
-                run: $run,
-            };
+            static COMMAND: $crate::CommandRegistration = $crate::CommandRegistration::__new(
+                $name,
+                $about,
+                ::core::env!("CARGO_PKG_NAME"),
+                ::core::env!("CARGO_PKG_VERSION"),
+                $run,
+            );
         };
     };
 }
@@ -222,7 +234,59 @@ macro_rules! register_command {
 pub mod __private {
     pub use linkme;
 
+    pub use crate::config::{decode_strict, load_file};
+    pub use crate::instance::ModuleInstance;
     use crate::{CommandRegistration, ModuleRegistration};
+
+    pub(crate) const MODULES_SLICE: &str = stringify!(XBUILD_CORE_API_0_1_MODULES);
+    pub(crate) const COMMANDS_SLICE: &str = stringify!(XBUILD_CORE_API_0_1_COMMANDS);
+
+    /// Whether `api` is the semver-significant part of `version`: `0.MINOR` while the
+    /// major is 0, else `MAJOR`.
+    pub(crate) const fn api_version_matches(version: &str, api: &str) -> bool {
+        let (v, a) = (version.as_bytes(), api.as_bytes());
+        let dots = if !v.is_empty() && v[0] == b'0' { 2 } else { 1 };
+        let mut i = 0;
+        let mut seen = 0;
+        while i < v.len() {
+            if v[i] == b'.' {
+                seen += 1;
+                if seen == dots {
+                    break;
+                }
+            }
+            if i >= a.len() || a[i] != v[i] {
+                return false;
+            }
+            i += 1;
+        }
+        i == a.len()
+    }
+
+    /// Whether slice name `name` ends in `API_<api with `_` for `.`>_MODULES` or `_COMMANDS`.
+    pub(crate) const fn slice_name_matches(name: &str, api: &str) -> bool {
+        let (n, a) = (name.as_bytes(), api.as_bytes());
+        let prefix = b"XBUILD_CORE_API_";
+        if n.len() < prefix.len() + a.len() + 1 {
+            return false;
+        }
+        let mut i = 0;
+        while i < prefix.len() {
+            if n[i] != prefix[i] {
+                return false;
+            }
+            i += 1;
+        }
+        let mut j = 0;
+        while j < a.len() {
+            let want = if a[j] == b'.' { b'_' } else { a[j] };
+            if n[prefix.len() + j] != want {
+                return false;
+            }
+            j += 1;
+        }
+        n[prefix.len() + a.len()] == b'_'
+    }
 
     // The identifiers are the linker section names (FACTS.md): distinctive, and versioned
     // so two semver-incompatible cores never share (and corrupt) one slice.
@@ -273,6 +337,22 @@ pub mod __private {
 
     #[cfg(test)]
     mod tests {
+        use super::{api_version_matches, slice_name_matches};
+
+        #[test]
+        fn the_api_version_is_checked_against_the_version_and_slice_names() {
+            assert!(api_version_matches("0.1.0", "0.1"));
+            assert!(api_version_matches("0.1.7-rc.1", "0.1"));
+            assert!(!api_version_matches("0.2.0", "0.1"));
+            assert!(!api_version_matches("0.12.0", "0.1"));
+            assert!(api_version_matches("1.4.2", "1"));
+            assert!(!api_version_matches("1.4.2", "1.4"));
+            assert!(slice_name_matches("XBUILD_CORE_API_0_1_MODULES", "0.1"));
+            assert!(!slice_name_matches("XBUILD_CORE_API_0_12_MODULES", "0.1"));
+            assert!(!slice_name_matches("XBUILD_CORE_API_0_2_MODULES", "0.1"));
+            assert!(slice_name_matches("XBUILD_CORE_API_1_COMMANDS", "1"));
+        }
+
         #[test]
         fn const_check_agrees_with_runtime_check() {
             for id in [

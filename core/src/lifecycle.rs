@@ -17,6 +17,7 @@ mod scope;
 
 /// Why a module could not be loaded.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum LoadError {
     /// No module of that name in the namespace.
     #[error(transparent)]
@@ -314,6 +315,7 @@ struct HostConfig {
 
 /// Lifecycle failures of a whole host.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum LifecycleError {
     /// The config's top level does not decode (only `apps` is allowed there).
     #[error(transparent)]

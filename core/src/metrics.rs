@@ -3,9 +3,19 @@
 //! Prometheus client. One process-wide registry: modules may add their own metrics to it
 //! (the HTTP app does), and [`render`] writes them all in Prometheus text format.
 //!
-//! A module adding metrics with labels depends on `prometheus-client` itself (the version
-//! re-exported here): its `EncodeLabelSet` derive names `::prometheus_client`, which the
-//! re-export cannot stand in for.
+//! # `prometheus-client` is part of this API, on purpose
+//!
+//! A module's own metrics are `prometheus-client` metrics: [`register`] takes any
+//! [`prometheus_client::registry::Metric`], and [`DurationHistogram`] is one. Wrapping the
+//! client would mean a second, poorer metrics API; instead this crate re-exports the one
+//! version it is built with as [`prometheus_client`], and treats a semver-incompatible
+//! upgrade of it as a change of its own [`API_VERSION`](crate::API_VERSION). The core's own
+//! series (`module_call_total` and friends) are not exposed as values: read them through
+//! [`render`].
+//!
+//! A module adding metrics with labels depends on `prometheus-client` itself, at the version
+//! xbuild-core's `Cargo.toml` names: its `EncodeLabelSet` derive names `::prometheus_client`,
+//! which the re-export cannot stand in for.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -18,6 +28,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::{Metric, Registry};
 
+/// The metrics client this API is built on (see the module docs).
 pub use prometheus_client;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

@@ -9,19 +9,14 @@ use crate::config::{ConfigError, Value};
 use crate::id::{self, IdError};
 use crate::instance::ModuleInstance;
 
-/// One module, as its crate registered it through [`register_module!`](crate::register_module).
+/// One module, as its crate registered it through [`register_module!`](crate::register_module)
+/// (the only way to make one).
 pub struct ModuleRegistration {
-    /// Dotted module ID, e.g. `http.handlers.static_response`.
-    pub id: &'static str,
-    /// The interface type the module is handed out as (`dyn xbuild_http::Handler`), as written
-    /// in the registration; used in messages when a caller asks for another type.
-    pub interface: &'static str,
-    /// Package name of the crate that registered the module (captured at compile time).
-    pub crate_name: &'static str,
-    /// Package version of the crate that registered the module.
-    pub crate_version: &'static str,
-    /// Strictly decodes the module's config section into a fresh instance.
-    pub new: fn(Value) -> Result<ModuleInstance, ConfigError>,
+    pub(crate) id: &'static str,
+    pub(crate) interface: &'static str,
+    pub(crate) crate_name: &'static str,
+    pub(crate) crate_version: &'static str,
+    pub(crate) new: fn(Value) -> Result<ModuleInstance, ConfigError>,
 }
 
 impl fmt::Debug for ModuleRegistration {
@@ -36,6 +31,44 @@ impl fmt::Debug for ModuleRegistration {
 }
 
 impl ModuleRegistration {
+    #[doc(hidden)]
+    pub const fn __new(
+        id: &'static str,
+        interface: &'static str,
+        crate_name: &'static str,
+        crate_version: &'static str,
+        new: fn(Value) -> Result<ModuleInstance, ConfigError>,
+    ) -> Self {
+        Self {
+            id,
+            interface,
+            crate_name,
+            crate_version,
+            new,
+        }
+    }
+
+    /// Dotted module ID, e.g. `http.handlers.static_response`.
+    pub fn id(&self) -> &'static str {
+        self.id
+    }
+
+    /// The interface the module is handed out as (`dyn xbuild_http::Handler`), as written
+    /// in the registration; used in messages when a caller asks for another type.
+    pub fn interface(&self) -> &'static str {
+        self.interface
+    }
+
+    /// Package name of the crate that registered the module (captured at compile time).
+    pub fn crate_name(&self) -> &'static str {
+        self.crate_name
+    }
+
+    /// Package version of the crate that registered the module.
+    pub fn crate_version(&self) -> &'static str {
+        self.crate_version
+    }
+
     /// Whether the module ships with xbuild itself. Like Caddy's check of the package path,
     /// this is a naming rule: the `xbuild-` crate-name prefix is the project's own.
     pub fn is_standard(&self) -> bool {
@@ -54,7 +87,7 @@ impl ModuleRegistration {
 
     /// Decodes a config into a fresh instance. Decoding runs the module's own code (its
     /// `Deserialize` impl and field defaults), so it goes through the guard too.
-    pub fn instantiate(&self, config: Value) -> Result<ModuleInstance, InstantiateError> {
+    pub(crate) fn instantiate(&self, config: Value) -> Result<ModuleInstance, InstantiateError> {
         match crate::guard::call(self.id, "decode", || Ok((self.new)(config))) {
             Ok(Ok(instance)) => Ok(instance),
             Ok(Err(config)) => Err(InstantiateError::Config(config)),
@@ -65,7 +98,7 @@ impl ModuleRegistration {
 
 /// Why [`ModuleRegistration::instantiate`] failed.
 #[derive(Debug, thiserror::Error)]
-pub enum InstantiateError {
+pub(crate) enum InstantiateError {
     /// The config does not decode into the module's type.
     #[error(transparent)]
     Config(ConfigError),
@@ -75,28 +108,68 @@ pub enum InstantiateError {
 }
 
 /// See [`ModuleRegistration::is_standard`].
-pub fn is_standard_crate(crate_name: &str) -> bool {
+pub(crate) fn is_standard_crate(crate_name: &str) -> bool {
     crate_name.starts_with("xbuild-")
 }
 
-#[derive(Debug)]
 /// A subcommand a module adds to the host CLI, registered with
-/// [`register_command!`](crate::register_command).
+/// [`register_command!`](crate::register_command) (the only way to make one).
+#[derive(Debug)]
 pub struct CommandRegistration {
-    /// The subcommand, as typed after the host's name; not one of [`BUILTIN_COMMANDS`].
-    pub name: &'static str,
+    pub(crate) name: &'static str,
+    pub(crate) about: &'static str,
+    pub(crate) crate_name: &'static str,
+    pub(crate) crate_version: &'static str,
+    pub(crate) run: fn(Vec<String>) -> i32,
+}
+
+impl CommandRegistration {
+    #[doc(hidden)]
+    pub const fn __new(
+        name: &'static str,
+        about: &'static str,
+        crate_name: &'static str,
+        crate_version: &'static str,
+        run: fn(Vec<String>) -> i32,
+    ) -> Self {
+        Self {
+            name,
+            about,
+            crate_name,
+            crate_version,
+            run,
+        }
+    }
+
+    /// The subcommand, as typed after the host's name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
     /// One line for the host's `--help`.
-    pub about: &'static str,
+    pub fn about(&self) -> &'static str {
+        self.about
+    }
+
     /// Package name of the crate that registered the command (captured at compile time).
-    pub crate_name: &'static str,
+    pub fn crate_name(&self) -> &'static str {
+        self.crate_name
+    }
+
     /// Package version of the crate that registered the command.
-    pub crate_version: &'static str,
-    /// Runs the command with the arguments after its name; returns the exit code.
-    pub run: fn(Vec<String>) -> i32,
+    pub fn crate_version(&self) -> &'static str {
+        self.crate_version
+    }
+
+    /// Runs the command with the arguments after its name; returns the exit code. Not
+    /// guarded: the host runs it through [`guard::call`](crate::guard::call).
+    pub fn run(&self, args: Vec<String>) -> i32 {
+        (self.run)(args)
+    }
 }
 
 /// Host subcommands modules may not take over.
-pub const BUILTIN_COMMANDS: &[&str] = &[
+pub(crate) const BUILTIN_COMMANDS: &[&str] = &[
     "run",
     "validate",
     "list-modules",
@@ -108,7 +181,7 @@ pub const BUILTIN_COMMANDS: &[&str] = &[
 
 /// One thing wrong with the set of registrations.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RegistryProblem {
+pub(crate) enum RegistryProblem {
     /// Two registrations share one module ID.
     #[error(
         "module ID `{id}` is registered twice: by {first} and by {second}\n  hint: remove one of the two crates from the build, or ask its author to rename the module"
@@ -154,7 +227,7 @@ pub enum RegistryProblem {
 /// All problems found; startup refuses to go on with any.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("the module registry is inconsistent:\n{}", list(.0))]
-pub struct RegistryError(pub Vec<RegistryProblem>);
+pub struct RegistryError(pub(crate) Vec<RegistryProblem>);
 
 fn list(problems: &[RegistryProblem]) -> String {
     problems
@@ -178,7 +251,9 @@ pub struct Registry<'a> {
 
 impl<'a> Registry<'a> {
     /// Checks every registration (IDs well formed and not reserved, no duplicates, command
-    /// names free) in one pass and reports every problem, not only the first.
+    /// names free) in one pass and reports every problem, not only the first. Hosts use
+    /// [`linked`](Registry::linked); this is for the core's tests and benchmarks.
+    #[doc(hidden)]
     pub fn new(
         modules: &'a [ModuleRegistration],
         commands: &'a [CommandRegistration],
@@ -308,6 +383,7 @@ impl<'a> Registry<'a> {
 
 /// A namespace lookup that found nothing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 #[error("{}", describe_miss(.namespace, .requested, .available))]
 pub struct LookupError {
     /// The namespace searched (`""` for apps).

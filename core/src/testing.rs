@@ -54,6 +54,7 @@ pub struct Instance<I: ?Sized + Module> {
 
 /// How the calls of one method through an [`Instance`] went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct Calls {
     /// Calls that returned `Ok`.
     pub ok: u64,

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use xbuild_core::config::{decode_strict, load_file};
+use xbuild_core::__private::{decode_strict, load_file};
 use xbuild_core::{Apps, Registry, guard};
 use xbuild_http::HttpApp;
 

@@ -16,7 +16,7 @@ fn repo_root() -> &'static Path {
 }
 
 fn sha256(path: &Path) -> String {
-    xbuild_core::build_info::sha256_file(path).unwrap()
+    xbuild_cli::sbom::sha256_file(path).unwrap()
 }
 
 /// Copies the files of the checkout (tracked, and new ones not ignored) to `to`.

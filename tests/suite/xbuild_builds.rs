@@ -95,7 +95,7 @@ fn a_path_module_builds_a_static_host_with_a_manifest() {
     assert_eq!(manifest["static"], true);
     assert_eq!(
         manifest["sha256"],
-        xbuild_core::build_info::sha256_file(&output).unwrap()
+        xbuild_cli::sbom::sha256_file(&output).unwrap()
     );
     assert_eq!(manifest["profile"], "release");
     assert_eq!(manifest["modules"][0]["crate"], "fixture-greeters");

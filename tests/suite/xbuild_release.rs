@@ -10,7 +10,7 @@ use crate::support::xbuild::{build_args, events, manifest, steps, xbuild};
 use crate::support::{Ran, run};
 
 fn sha256(path: &Path) -> String {
-    xbuild_core::build_info::sha256_file(path).unwrap()
+    xbuild_cli::sbom::sha256_file(path).unwrap()
 }
 
 fn copy_dir(from: &Path, to: &Path) {

@@ -317,10 +317,10 @@ fn build_in(
     let section = sbom.section_bytes();
     ws.write_sbom_section(&section)
         .map_err(io("write the SBOM section"))?;
-    let summary = xbuild_core::build_info::SbomSummary {
-        crates: sbom.crates.len(),
-        sha256: crate::sbom::sha256_hex(&section),
-    };
+    let summary = xbuild_core::build_info::SbomSummary::new(
+        sbom.crates.len(),
+        crate::sbom::sha256_hex(&section),
+    );
 
     let wants_selftest = !plan.skip_selftest;
     let hit = cache.cached_host(&build_id).filter(|_| reuse_hosts);
@@ -397,10 +397,8 @@ fn build_info(
     info.modules = resolved
         .modules
         .iter()
-        .map(|m| xbuild_core::ExpectedCrate {
-            name: m.name.clone(),
-            version: m.version.clone(),
-            source: Some(m.source.clone()),
+        .map(|m| {
+            xbuild_core::build_info::ExpectedCrate::new(&m.name, &m.version, Some(m.source.clone()))
         })
         .collect();
     let dist = plan.rebuild_dist();
@@ -408,10 +406,11 @@ fn build_info(
     let named = dist.name != crate::specfile::FLAGS_DIST
         || dist.version.is_some()
         || dist.description.is_some();
-    info.distribution = named.then(|| xbuild_core::build_info::Distribution {
-        name: dist.name.clone(),
-        version: dist.version.clone(),
-        description: dist.description.clone(),
+    info.distribution = named.then(|| {
+        let mut shown = xbuild_core::build_info::Distribution::new(&dist.name);
+        shown.version = dist.version.clone();
+        shown.description = dist.description.clone();
+        shown
     });
     info.sbom = Some(sbom);
     info.rebuild = Some(

@@ -64,7 +64,7 @@ pub fn install(
     std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o755))
         .map_err(io("make the host executable"))?;
 
-    let sha256 = xbuild_core::build_info::sha256_file(&staged).map_err(io("hash the host"))?;
+    let sha256 = crate::sbom::sha256_file(&staged).map_err(io("hash the host"))?;
     let manifest = Manifest {
         build_id: build_id.clone(),
         sha256: sha256.clone(),

@@ -277,7 +277,7 @@ pub fn rebuild(
     .check()?;
     let cache = Cache::at(dir.path().join("cache"));
     let outcome = builder::build(&plan, &cache, options, reporter, interrupt)?;
-    let original = xbuild_core::build_info::sha256_file(host)
+    let original = crate::sbom::sha256_file(host)
         .map_err(builder::io(format!("hash `{}`", host.display())))?;
     Ok(if outcome.sha256 == original {
         finding(

@@ -1,8 +1,8 @@
 //! The host CLI every built binary has. `main` is what the generated `main.rs` calls; each
-//! subcommand is a thin layer over an operation in [`ops`] that tests can call directly.
+//! subcommand is a thin layer over an operation in `ops` that the core's tests call directly.
 
 mod cli;
-pub mod ops;
+pub(crate) mod ops;
 
 use clap::{Arg, ArgAction, CommandFactory, FromArgMatches};
 
@@ -139,7 +139,7 @@ fn fail(err: &dyn std::error::Error) -> i32 {
 
 /// An error and its causes as one message, each cause once: our messages (and thiserror's
 /// `transparent`) often already include their cause's text.
-pub fn error_chain(err: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {

@@ -30,7 +30,7 @@ mod tests {
             assert!(
                 module.is_standard(),
                 "`{id}` comes from `{}`",
-                module.crate_name
+                module.crate_name()
             );
         }
     }

@@ -171,10 +171,15 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The operation behind `host validate` (the CLI exits 1 exactly when it fails); this
-/// skips the CLI's global logger setup, which would write into every test's output.
+/// What `host validate` does with a TOML config (provision every app, then clean up),
+/// without the CLI's global logger setup, which would write into every test's output.
 fn validate_cli(path: &Path) -> Result<(), String> {
-    xbuild_core::host::ops::validate(&crate::support::registry(), path).map_err(|e| e.to_string())
+    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    let mut apps = crate::support::provision(&text)?;
+    match apps.cleanup().into_iter().next() {
+        Some(err) => Err(err.to_string()),
+        None => Ok(()),
+    }
 }
 
 #[test]
