@@ -111,3 +111,39 @@ fn a_new_module_crate_tests_and_runs_in_a_host() {
         outside.stderr
     );
 }
+
+/// `xbuild search` over the curated index: a word from a module ID finds its crate, a miss
+/// is not an error but says where else to look, and no word is a usage error.
+#[test]
+fn search_finds_crates_by_name_id_or_description() {
+    let root = TestRoot::new();
+    let found = xbuild(&root, &["search", "Reverse_Proxy"]).success();
+    assert_eq!(
+        found.stdout.lines().map(str::trim).collect::<Vec<_>>(),
+        [
+            "xbuild-http    # HTTP server app with routing by host, path and method, and handlers: static responses, files, reverse proxy, headers, metrics (standard)",
+            "http.handlers.reverse_proxy",
+        ],
+        "{}",
+        found.stdout
+    );
+    let json: serde_json::Value = serde_json::from_str(
+        &xbuild(&root, &["search", "http", "--json"])
+            .success()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(json[0]["crate"], "xbuild-http");
+    let missed = xbuild(&root, &["search", "http", "kafka"]).success();
+    assert_eq!(missed.stdout, "");
+    assert!(
+        missed
+            .stderr
+            .contains("no module in xbuild's index matches `http kafka`")
+            && missed.stderr.contains("https://crates.io/keywords/xbuild"),
+        "{}",
+        missed.stderr
+    );
+    let usage = xbuild(&root, &["search"]).code(2);
+    assert!(usage.stderr.contains("<WORD>"), "{}", usage.stderr);
+}

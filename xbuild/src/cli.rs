@@ -34,6 +34,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Search the curated index of module crates by name, module ID or description.
+    Search {
+        /// Words that must all appear (case-insensitive).
+        #[arg(required = true, value_name = "WORD")]
+        words: Vec<String>,
+        /// One JSON array, for tools.
+        #[arg(long)]
+        json: bool,
+    },
     /// Write a commented spec file (xbuild.toml) to start from.
     Init {
         /// Where to write it.

@@ -63,6 +63,18 @@ pub fn main() -> i32 {
             print!("{}", known::render(json));
             return 0;
         }
+        Some(Command::Search { words, json }) => {
+            let hits = known::search(known::known_modules(), &words);
+            print!("{}", known::render_hits(&hits, json));
+            if hits.is_empty() && !json {
+                // Like `cargo search`, no match is not an error: say so on stderr.
+                eprintln!(
+                    "note: no module in xbuild's index matches `{}`\nhelp: crates outside the index are on crates.io with the keyword `xbuild`: https://crates.io/keywords/xbuild",
+                    words.join(" ")
+                );
+            }
+            return 0;
+        }
         Some(Command::Clean { all }) => return clean(all),
         Some(Command::Init { path, force }) => {
             return match project::init(&path, force) {
