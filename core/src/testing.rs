@@ -1,8 +1,8 @@
 //! The test kit (feature `testing`): a module author tests a module without building a host.
 //! A module is instantiated from a config snippet through the path a host takes (decode
 //! strictly, provision, validate), called through the guard, and cleaned up; the instance
-//! counts how its calls went (the guard's own metrics are process-wide: see
-//! [`metrics::render`](crate::metrics::render)).
+//! counts how its calls went; [`Instance::metrics`] shows the Prometheus series a host
+//! would expose for it.
 //!
 //! In the module crate's Cargo.toml:
 //!
@@ -130,6 +130,19 @@ impl<I: ?Sized + Module> Instance<I> {
         calls.get(method).copied().unwrap_or_default()
     }
 
+    /// The Prometheus series the host would expose for this module: the lines of
+    /// [`metrics::render`](crate::metrics::render) labelled with its ID. They are
+    /// process-wide, so they include other instances of the same module in the same test
+    /// binary; use [`calls`](Self::calls) for this instance alone.
+    pub fn metrics(&self) -> String {
+        let label = format!("module=\"{}\"", self.id());
+        crate::metrics::render()
+            .lines()
+            .filter(|line| !line.starts_with('#') && line.contains(&label))
+            .map(|line| format!("{line}\n"))
+            .collect()
+    }
+
     /// Runs the module's cleanup hook through the guard (once).
     pub fn cleanup(&mut self) -> Result<(), CallError> {
         let result = self.loaded.cleanup();
@@ -166,6 +179,21 @@ mod tests {
                 error: 0,
                 panic: 1
             }
+        );
+        let metrics = boom.metrics();
+        assert!(
+            metrics.contains(
+                r#"module_call_total{module="kit.boom",method="explode",status="panic"} 1"#
+            ),
+            "{metrics}"
+        );
+        assert!(
+            metrics.contains(r#"module_failed{module="kit.boom"} 1"#),
+            "{metrics}"
+        );
+        assert!(
+            metrics.lines().all(|l| l.contains(r#"module="kit.boom""#)),
+            "{metrics}"
         );
         let unknown = load::<dyn Module>("kit.boom", serde_json::json!({"x": 1}));
         assert!(
