@@ -18,6 +18,13 @@
 //! - **The host CLI** ([`host::main`]): `run`, `validate`, `list-modules`, `build-info`,
 //!   `selftest`, `version`, plus commands modules add with [`register_command!`].
 //!
+//! What is where: the crate root holds what a module needs ([`Module`], [`App`],
+//! [`Context`], [`Loaded`], [`Provisioned`], the two macros and their errors); [`metrics`]
+//! its own metrics; `testing` (feature `testing`) the test kit; [`host`] and [`build_info`]
+//! what a host binary and xbuild need. Items marked `#[doc(hidden)]` are not part of the
+//! API. The guide from a new crate to a published one is `docs/writing-a-module.md` in
+//! xbuild's repository.
+//!
 //! ```
 //! use serde::Deserialize;
 //! use xbuild_core::{BoxError, Module};
@@ -74,7 +81,7 @@ pub mod testing;
 pub use build_info::BuildInfo;
 pub use config::{ConfigError, Value};
 pub use guard::CallError;
-pub use lifecycle::{Apps, Context, LifecycleError, LoadError, Loaded};
+pub use lifecycle::{Context, LoadError, Loaded};
 pub use module::{App, BoxError, Module, Provisioned};
 pub use registry::{CommandRegistration, LookupError, ModuleRegistration, Registry, RegistryError};
 

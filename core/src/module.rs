@@ -90,7 +90,8 @@ pub trait Module: Send + Sync + 'static {
 ///
 /// ```
 /// use std::sync::atomic::{AtomicBool, Ordering};
-/// use xbuild_core::{App, Apps, BoxError, Module, Registry};
+/// use xbuild_core::host::Apps;
+/// use xbuild_core::{App, BoxError, Module, Registry};
 ///
 /// static SERVING: AtomicBool = AtomicBool::new(false);
 ///

@@ -11,7 +11,8 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use xbuild_core::__private::{decode_strict, load_file};
-use xbuild_core::{Apps, Registry, guard};
+use xbuild_core::host::Apps;
+use xbuild_core::{Registry, guard};
 use xbuild_http::HttpApp;
 
 fn registry() -> &'static Registry<'static> {

@@ -8,6 +8,10 @@ use clap::{Arg, ArgAction, CommandFactory, FromArgMatches};
 
 use crate::build_info::BuildInfo;
 use crate::registry::Registry;
+
+/// The apps of a host config, driven through their lifecycle: what `run` and `validate` do,
+/// for hosts and tests that run apps in-process.
+pub use crate::lifecycle::{Apps, LifecycleError};
 use cli::{Cli, Command};
 
 /// Runs the host CLI and exits the process with its exit code.

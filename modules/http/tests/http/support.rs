@@ -16,7 +16,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::runtime::Runtime;
-use xbuild_core::{Apps, Registry};
+use xbuild_core::Registry;
+use xbuild_core::host::Apps;
 
 /// The client side's runtime, shared by all tests (the app under test has its own).
 pub fn rt() -> &'static Runtime {
