@@ -151,16 +151,18 @@ impl<'a> Context<'a> {
             registry: self.registry,
             scope: Some(children.clone()),
         };
-        let outcome = guard::provision(id, || instance.as_module().provision(&mut own))
-            .and_then(|()| guard::call(id, "validate", || instance.as_module().validate()))
-            .map_err(|err| (err.method() == "validate", err));
-        match outcome {
-            Ok(()) => Ok((instance, children)),
-            Err((provisioned, err)) => {
-                if provisioned {
+        let outcome = match guard::provision(id, || instance.as_module().provision(&mut own)) {
+            Err(err) => Err(err),
+            Ok(()) => {
+                guard::call(id, "validate", || instance.as_module().validate()).inspect_err(|_| {
                     // It provisioned, so it gets its cleanup though it will not be used.
                     let _ = guard::call(id, "cleanup", || instance.as_module().cleanup());
-                }
+                })
+            }
+        };
+        match outcome {
+            Ok(()) => Ok((instance, children)),
+            Err(err) => {
                 // Dropping it hands back the children it kept; those it dropped already
                 // wait in the scope. Either way they are cleaned up here, newest first.
                 drop(instance);
