@@ -272,6 +272,8 @@ impl App for HttpApp {
                 };
                 let bound = listener.local_addr().unwrap_or(*addr);
                 tracing::info!(server = &*server.name, address = %bound, "listening");
+                #[cfg(feature = "testing")]
+                crate::testing::note_bound(&server.name, bound);
                 listeners.push(runtime.spawn(serve_listener(
                     listener,
                     server.clone(),

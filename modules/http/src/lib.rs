@@ -47,6 +47,8 @@ mod observe;
 pub mod path;
 mod route;
 mod server;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -54,6 +56,9 @@ use std::pin::Pin;
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode, header};
 use xbuild_core::{BoxError, Loaded, Module};
+
+/// The `http` crate this crate's types come from, so handler crates use the same version.
+pub use http;
 
 pub use app::HttpApp;
 pub use body::{BodyError, HttpBody};

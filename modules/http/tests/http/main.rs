@@ -18,3 +18,5 @@ mod limits;
 mod lifecycle;
 // Config errors as `host validate` reports them, and the shipped examples.
 mod validate;
+// The handler test kit (feature `testing`) as handler crates use it.
+mod kit;
