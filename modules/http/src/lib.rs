@@ -41,6 +41,7 @@
 mod access_log;
 mod app;
 mod body;
+pub mod client;
 pub mod handlers;
 mod limits;
 mod observe;

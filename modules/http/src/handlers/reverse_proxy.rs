@@ -19,6 +19,7 @@ use hyper_util::rt::TokioExecutor;
 use serde::Deserialize;
 use xbuild_core::{BoxError, Context, Module, Provisioned};
 
+use crate::client::TrustedProxies;
 use crate::{Handler, HandlerFuture, HttpBody, Next, Request, RequestInfo, Response};
 
 fn default_connect_timeout() -> f64 {
@@ -68,7 +69,7 @@ struct Prepared {
     next: AtomicUsize,
     client: Client<HttpConnector, HttpBody>,
     response_timeout: Option<Duration>,
-    trusted_proxies: Vec<ipnet::IpNet>,
+    trusted_proxies: TrustedProxies,
     host_header: HostHeader,
     raw_path: bool,
 }
@@ -118,17 +119,6 @@ impl http_body::Body for NoteErrors {
     fn size_hint(&self) -> http_body::SizeHint {
         self.inner.size_hint()
     }
-}
-
-/// `10.0.0.0/8`, `::1` or `192.168.1.7` as a network.
-fn parse_trusted(text: &str) -> Result<ipnet::IpNet, String> {
-    text.parse::<ipnet::IpNet>()
-        .or_else(|_| text.parse::<IpAddr>().map(ipnet::IpNet::from))
-        .map_err(|_| {
-            format!(
-                "invalid entry `{text}` in trusted_proxies: give an IP address or a network such as `10.0.0.0/8`"
-            )
-        })
 }
 
 /// A positive number of seconds, or an error naming the field.
@@ -258,11 +248,7 @@ impl Module for ReverseProxy {
             .response_timeout
             .map(|s| seconds("response_timeout", s))
             .transpose()?;
-        let trusted_proxies = self
-            .trusted_proxies
-            .iter()
-            .map(|t| parse_trusted(t))
-            .collect::<Result<Vec<_>, _>>()?;
+        let trusted_proxies = TrustedProxies::parse(&self.trusted_proxies)?;
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(connect_timeout));
         connector.set_nodelay(true);
@@ -295,7 +281,7 @@ impl Prepared {
         let host = parts.headers.get(header::HOST).cloned();
         strip_hop_by_hop(&mut parts.headers);
         let client = info.remote.ip();
-        let trusted = self.trusted_proxies.iter().any(|net| net.contains(&client));
+        let trusted = self.trusted_proxies.contains(client);
         set_forwarding_headers(&mut parts.headers, client, host, trusted);
         // The upstream can log the same ID as this host's access log.
         parts
