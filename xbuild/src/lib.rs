@@ -239,20 +239,31 @@ fn lint(path: Option<std::path::PathBuf>) -> i32 {
         no_standard: true,
         release: false,
         registry: None,
-        path: Some(dir),
+        path: Some(dir.clone()),
         verbose: false,
         host_args: Vec::new(),
     };
     match build_for_run(&args) {
-        Ok(host) => findings.extend(lint::host_checks(&host, &manifest)),
-        Err(err) => findings.push(lint::Finding {
-            check: "registers",
-            ok: false,
-            detail: format!(
+        Ok(host) => {
+            let open = match lint::open_namespaces(&dir, &manifest.name) {
+                Ok(open) => open,
+                Err(e) => {
+                    findings.push(lint::failure(
+                        "deps",
+                        format!("cannot read the namespaces the dependencies open (cargo metadata): {e}"),
+                    ));
+                    Vec::new()
+                }
+            };
+            findings.extend(lint::host_checks(&host, &manifest, &open));
+        }
+        Err(err) => findings.push(lint::failure(
+            "registers",
+            format!(
                 "a host with the crate does not build: {}",
                 error::Report::new(&err, 1).message
             ),
-        }),
+        )),
     }
     let text = lint::render(&manifest.name, &findings);
     if findings.iter().all(|f| f.ok) {

@@ -1,14 +1,40 @@
 //! `xbuild lint [PATH]`: what a curated index checks before listing a module crate. Every
-//! check runs and every failure is named: the crate's module IDs are valid and inside its
-//! namespace, it registers something (a host built with it passes its selftest), it
-//! depends on an xbuild-core this xbuild builds with, nothing disables unwinding (which
-//! would defeat the call guard), and it is documented.
+//! check runs and every failure is named: the crate's module IDs are valid and inside the
+//! namespaces it may use, it registers something (a host built with it passes its
+//! selftest), it depends on an xbuild-core this xbuild builds with, nothing disables
+//! unwinding (which would defeat the call guard), and it is documented.
+//!
+//! The naming rule: a crate registers under its own namespace (`[package.metadata.xbuild]
+//! namespace`, else its name with `_` for `-`), and in any namespace a direct dependency
+//! opens for extension with `[package.metadata.xbuild] open-namespaces` (xbuild-http opens
+//! `http.handlers`: handler crates implement its `Handler` trait there). The crate that
+//! owns a namespace declares who may extend it; xbuild hard-codes none. An ID another crate
+//! of xbuild's index already registers is a warning: one host cannot link both.
 
 use std::path::Path;
 
 use crate::error::UsageError;
 pub use crate::verify::Finding;
-use crate::verify::finding;
+use crate::verify::{finding, warning};
+
+/// A failed check (for callers outside lint and verify).
+pub fn failure(check: &'static str, detail: impl Into<String>) -> Finding {
+    finding(check, false, detail)
+}
+
+/// The namespace a crate owns when its manifest does not say: its name, lowercase, with
+/// `_` for `-` (what `xbuild new` writes and lint assumes).
+pub fn default_namespace(crate_name: &str) -> String {
+    crate_name.replace('-', "_").to_ascii_lowercase()
+}
+
+/// A namespace a dependency opens for other crates' modules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenNamespace {
+    pub namespace: String,
+    /// The dependency that opens it.
+    pub owner: String,
+}
 
 /// What lint reads of the crate's Cargo.toml.
 #[derive(Debug, Clone)]
@@ -41,7 +67,7 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest, UsageError> {
         .and_then(|m| m.get("xbuild"))
         .and_then(|x| x.get("namespace"))
         .and_then(|n| n.as_str())
-        .map_or_else(|| name.replace('-', "_"), str::to_owned);
+        .map_or_else(|| default_namespace(&name), str::to_owned);
     Ok(Manifest {
         name,
         namespace,
@@ -141,7 +167,7 @@ fn core_version() -> &'static str {
 
 /// The checks of a host built with the crate: what `list-modules --json` says the crate
 /// registered, and the host's selftest.
-pub fn host_checks(host: &Path, manifest: &Manifest) -> Vec<Finding> {
+pub fn host_checks(host: &Path, manifest: &Manifest, open: &[OpenNamespace]) -> Vec<Finding> {
     let mut findings = Vec::new();
     let listed = std::process::Command::new(host)
         .args(["list-modules", "--json"])
@@ -176,21 +202,8 @@ pub fn host_checks(host: &Path, manifest: &Manifest) -> Vec<Finding> {
             return findings;
         }
     };
-    let prefix = format!("{}.", manifest.namespace);
-    let outside: Vec<&String> = ids.iter().filter(|id| !id.starts_with(&prefix)).collect();
-    findings.push(if outside.is_empty() {
-        finding("namespace", true, format!("every ID is under `{}`", manifest.namespace))
-    } else {
-        finding(
-            "namespace",
-            false,
-            format!(
-                "outside `{}`: {} (set [package.metadata.xbuild] namespace if the crate owns another)",
-                manifest.namespace,
-                outside.iter().map(|id| format!("`{id}`")).collect::<Vec<_>>().join(", ")
-            ),
-        )
-    });
+    findings.push(namespace_check(&ids, manifest, open));
+    findings.extend(index_conflicts(&ids, &manifest.name, &crate::known::known_modules()));
     let selftest = std::process::Command::new(host)
         .arg("selftest")
         .env_remove("XBUILD_LOG")
@@ -219,6 +232,121 @@ pub fn host_checks(host: &Path, manifest: &Manifest) -> Vec<Finding> {
         )
     });
     findings
+}
+
+/// Whether each ID is in the crate's own namespace or one a dependency opens.
+fn namespace_check(ids: &[String], manifest: &Manifest, open: &[OpenNamespace]) -> Finding {
+    let own = &manifest.namespace;
+    let mut extending: Vec<String> = Vec::new();
+    let mut outside: Vec<String> = Vec::new();
+    for id in ids {
+        if id == own || id.starts_with(&format!("{own}.")) {
+            continue;
+        }
+        let namespace = id.rsplit_once('.').map_or("", |(ns, _)| ns);
+        match open.iter().find(|o| o.namespace == namespace) {
+            Some(o) => extending.push(format!("`{id}` (opened by {})", o.owner)),
+            None => outside.push(format!("`{id}`")),
+        }
+    }
+    if outside.is_empty() {
+        let mut detail = format!("every ID is under `{own}`");
+        if !extending.is_empty() {
+            detail = format!("every ID is under `{own}` or a namespace a dependency opens: {}", extending.join(", "));
+        }
+        return finding("namespace", true, detail);
+    }
+    let opened = if open.is_empty() {
+        "no dependency opens a namespace".to_owned()
+    } else {
+        format!(
+            "dependencies open {}",
+            open.iter()
+                .map(|o| format!("`{}` ({})", o.namespace, o.owner))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    finding(
+        "namespace",
+        false,
+        format!(
+            "outside `{own}`: {}; {opened} (a crate registers under its own namespace, set with [package.metadata.xbuild] namespace, or in one a dependency opens with open-namespaces)",
+            outside.join(", ")
+        ),
+    )
+}
+
+/// A warning for each ID another crate of the curated index registers.
+fn index_conflicts(
+    ids: &[String],
+    name: &str,
+    index: &[crate::known::KnownModule],
+) -> Vec<Finding> {
+    let mut taken: Vec<String> = Vec::new();
+    for id in ids {
+        for other in index.iter().filter(|m| m.name != name) {
+            if other.ids.contains(id) {
+                taken.push(format!("`{id}` (by {})", other.name));
+            }
+        }
+    }
+    if taken.is_empty() {
+        return Vec::new();
+    }
+    vec![warning(
+        "unique",
+        format!(
+            "IDs already registered by crates in xbuild's index: {}; a host with both will not start, so choose another name unless this crate replaces that one",
+            taken.join(", ")
+        ),
+    )]
+}
+
+/// The namespaces the crate's direct dependencies open for extension, from their
+/// `[package.metadata.xbuild] open-namespaces` (read through `cargo metadata`, which
+/// resolves the crate as `cargo build` would, patches included).
+pub fn open_namespaces(dir: &Path, name: &str) -> Result<Vec<OpenNamespace>, String> {
+    let metadata = cargo_metadata::MetadataCommand::new()
+        .manifest_path(dir.join("Cargo.toml"))
+        .exec()
+        .map_err(|e| e.to_string())?;
+    let resolve = metadata.resolve.as_ref().ok_or("cargo metadata resolved nothing")?;
+    let root = metadata
+        .packages
+        .iter()
+        .find(|p| p.name.as_str() == name && p.manifest_path.parent().is_some_and(|d| d == dir))
+        .ok_or_else(|| format!("cargo metadata does not list `{name}`"))?;
+    let node = resolve
+        .nodes
+        .iter()
+        .find(|n| n.id == root.id)
+        .ok_or_else(|| format!("cargo metadata has no dependencies of `{name}`"))?;
+    let mut open = Vec::new();
+    for dep in &node.deps {
+        let normal = dep
+            .dep_kinds
+            .iter()
+            .any(|k| k.kind == cargo_metadata::DependencyKind::Normal);
+        let Some(package) = metadata.packages.iter().find(|p| p.id == dep.pkg) else {
+            continue;
+        };
+        if !normal {
+            continue;
+        }
+        let declared = package.metadata["xbuild"]["open-namespaces"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str());
+        for namespace in declared {
+            open.push(OpenNamespace {
+                namespace: namespace.to_owned(),
+                owner: package.name.to_string(),
+            });
+        }
+    }
+    Ok(open)
 }
 
 /// The findings as `xbuild lint` prints them.
@@ -291,5 +419,48 @@ mod tests {
             text.contains("error: `m` fails 3 check(s): core, unwinding, docs"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn ids_may_be_in_the_own_namespace_or_one_a_dependency_opens() {
+        let dir = crate_with("[package]\nname = \"acme-limit\"\n", "//! d\n", true);
+        let manifest = read_manifest(dir.path()).unwrap();
+        assert_eq!(manifest.namespace, "acme_limit");
+        let ids = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let open = [OpenNamespace {
+            namespace: "http.handlers".into(),
+            owner: "xbuild-http".into(),
+        }];
+        let own = namespace_check(&ids(&["acme_limit", "acme_limit.x.y"]), &manifest, &[]);
+        assert!(own.ok, "{own:?}");
+        let extending = namespace_check(&ids(&["http.handlers.rate_limit"]), &manifest, &open);
+        assert!(extending.ok, "{extending:?}");
+        assert!(extending.detail.contains("opened by xbuild-http"), "{extending:?}");
+        // Only the opened namespace itself, not what is below or beside it.
+        for id in ["http.handlers.deep.x", "http.rate_limit", "acme_limited.x"] {
+            let refused = namespace_check(&ids(&[id]), &manifest, &open);
+            assert!(!refused.ok, "{id}");
+            assert!(refused.detail.contains(&format!("`{id}`")), "{refused:?}");
+            assert!(refused.detail.contains("`http.handlers` (xbuild-http)"), "{refused:?}");
+        }
+        let unopened = namespace_check(&ids(&["http.handlers.rate_limit"]), &manifest, &[]);
+        assert!(unopened.detail.contains("no dependency opens a namespace"), "{unopened:?}");
+    }
+
+    #[test]
+    fn an_id_another_indexed_crate_registers_is_a_warning() {
+        let index = crate::known::known_modules();
+        let ids = vec!["http.handlers.file_server".to_owned(), "acme.x".to_owned()];
+        let found = index_conflicts(&ids, "acme", &index);
+        assert_eq!(found.len(), 1);
+        assert!(found[0].ok && found[0].warning);
+        assert!(
+            found[0].detail.contains("`http.handlers.file_server` (by xbuild-http)"),
+            "{found:?}"
+        );
+        assert!(index_conflicts(&ids, "xbuild-http", &index).is_empty());
+        let text = render("acme", &found);
+        assert!(text.contains("warning unique"), "{text}");
+        assert!(text.contains("is ready to list"), "{text}");
     }
 }

@@ -28,10 +28,7 @@ pub fn files(name: &str, namespace: Option<&str>) -> Result<Vec<(PathBuf, String
         ))
         .help("crate names are ASCII letters, digits, `-` and `_`, starting with a letter")
     })?;
-    let namespace = namespace.map_or_else(
-        || name.replace('-', "_").to_ascii_lowercase(),
-        str::to_owned,
-    );
+    let namespace = namespace.map_or_else(|| crate::lint::default_namespace(name), str::to_owned);
     xbuild_core::id::check_registrable(&format!("{namespace}.greeting")).map_err(|e| {
         usage(format!("invalid namespace `{}`: {e}", namespace.escape_default()))
             .help("a namespace is dotted lowercase ASCII, digits and `_` (e.g. `acme` or `acme.auth`), outside `xbuild`")

@@ -21,6 +21,9 @@ use crate::plan::{BuildPlan, Mode, Toolchain};
 pub struct Finding {
     pub check: &'static str,
     pub ok: bool,
+    /// Passed, but worth a look (shown as `warning`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub warning: bool,
     pub detail: String,
 }
 
@@ -28,7 +31,16 @@ pub(crate) fn finding(check: &'static str, ok: bool, detail: impl Into<String>) 
     Finding {
         check,
         ok,
+        warning: false,
         detail: detail.into(),
+    }
+}
+
+/// A check that passes with something worth a look.
+pub(crate) fn warning(check: &'static str, detail: impl Into<String>) -> Finding {
+    Finding {
+        warning: true,
+        ..finding(check, true, detail)
     }
 }
 
@@ -302,7 +314,11 @@ pub(crate) fn finding_lines(findings: &[Finding], failed: &str) -> String {
     findings
         .iter()
         .map(|f| {
-            let status = if f.ok { "ok" } else { failed };
+            let status = match (f.ok, f.warning) {
+                (false, _) => failed,
+                (true, true) => "warning",
+                (true, false) => "ok",
+            };
             format!("{status:>12} {:<10} {}\n", f.check, f.detail)
         })
         .collect()
