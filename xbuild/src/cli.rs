@@ -52,14 +52,18 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Create a module crate ready to test and publish: one module, one host command, a
-    /// unit test, README and CI workflow.
+    /// Create a module crate ready to test and publish: one module and one host command
+    /// (or, with `--template handler`, an HTTP handler), tests, README and CI workflow.
     New {
         /// The crate's name.
         name: String,
         /// The namespace of its module IDs (default: the name, with `_` for `-`).
         #[arg(long, value_name = "NS")]
         namespace: Option<String>,
+        /// What the crate holds: `module` (one module and one host command) or `handler`
+        /// (an HTTP handler for xbuild-http's server).
+        #[arg(long, value_enum, default_value_t)]
+        template: crate::scaffold::Template,
         /// The directory to create it in (default: the current one).
         #[arg(long, value_name = "DIR", default_value = ".")]
         path: PathBuf,
@@ -151,8 +155,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR")]
     pub path: Option<PathBuf>,
     /// Also print cargo's own output.
-    #[arg(long, short)]
+    #[arg(long, short, conflicts_with = "quiet")]
     pub verbose: bool,
+    /// Print no progress while building (the host's own output is unchanged).
+    #[arg(long, short)]
+    pub quiet: bool,
     /// Arguments for the host (after `--`), e.g. `-- run --config site.toml`.
     #[arg(last = true, value_name = "HOST-ARGS")]
     pub host_args: Vec<String>,

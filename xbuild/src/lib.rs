@@ -89,9 +89,10 @@ pub fn main() -> i32 {
         Some(Command::New {
             name,
             namespace,
+            template,
             path,
         }) => {
-            return match scaffold::create(&name, namespace.as_deref(), &path) {
+            return match scaffold::create(&name, namespace.as_deref(), template, &path) {
                 Ok(dir) => {
                     eprintln!(
                         "{:>12} module crate `{name}` at {}",
@@ -198,10 +199,11 @@ fn run(args: &cli::RunArgs) -> i32 {
     fail(&failure, 1, None, None)
 }
 
-/// The dev host of `xbuild run` and `xbuild lint`: progress only with `--verbose`.
+/// The dev host of `xbuild run` and `xbuild lint`, with progress on stderr as `xbuild
+/// build` shows it (a first build takes a minute or more).
 fn build_for_run(args: &cli::RunArgs) -> Result<std::path::PathBuf, builder::BuildError> {
     let color = events::use_color(None, std::io::stderr());
-    let mut reporter = reporter_for(MessageFormat::Human, !args.verbose, args.verbose, color);
+    let mut reporter = reporter_for(MessageFormat::Human, args.quiet, args.verbose, color);
     with_interrupt(|interrupt| {
         project::build_for_run(
             args,
@@ -241,6 +243,7 @@ fn lint(path: Option<std::path::PathBuf>) -> i32 {
         registry: None,
         path: Some(dir.clone()),
         verbose: false,
+        quiet: false,
         host_args: Vec::new(),
     };
     match build_for_run(&args) {
@@ -250,7 +253,9 @@ fn lint(path: Option<std::path::PathBuf>) -> i32 {
                 Err(e) => {
                     findings.push(lint::failure(
                         "deps",
-                        format!("cannot read the namespaces the dependencies open (cargo metadata): {e}"),
+                        format!(
+                            "cannot read the namespaces the dependencies open (cargo metadata): {e}"
+                        ),
                     ));
                     Vec::new()
                 }

@@ -203,7 +203,11 @@ pub fn host_checks(host: &Path, manifest: &Manifest, open: &[OpenNamespace]) -> 
         }
     };
     findings.push(namespace_check(&ids, manifest, open));
-    findings.extend(index_conflicts(&ids, &manifest.name, &crate::known::known_modules()));
+    findings.extend(index_conflicts(
+        &ids,
+        &manifest.name,
+        &crate::known::known_modules(),
+    ));
     let selftest = std::process::Command::new(host)
         .arg("selftest")
         .env_remove("XBUILD_LOG")
@@ -252,7 +256,10 @@ fn namespace_check(ids: &[String], manifest: &Manifest, open: &[OpenNamespace]) 
     if outside.is_empty() {
         let mut detail = format!("every ID is under `{own}`");
         if !extending.is_empty() {
-            detail = format!("every ID is under `{own}` or a namespace a dependency opens: {}", extending.join(", "));
+            detail = format!(
+                "every ID is under `{own}` or a namespace a dependency opens: {}",
+                extending.join(", ")
+            );
         }
         return finding("namespace", true, detail);
     }
@@ -311,7 +318,10 @@ pub fn open_namespaces(dir: &Path, name: &str) -> Result<Vec<OpenNamespace>, Str
         .manifest_path(dir.join("Cargo.toml"))
         .exec()
         .map_err(|e| e.to_string())?;
-    let resolve = metadata.resolve.as_ref().ok_or("cargo metadata resolved nothing")?;
+    let resolve = metadata
+        .resolve
+        .as_ref()
+        .ok_or("cargo metadata resolved nothing")?;
     let root = metadata
         .packages
         .iter()
@@ -382,7 +392,8 @@ mod tests {
 
     #[test]
     fn a_scaffolded_crate_passes_the_static_checks() {
-        let files = crate::scaffold::files("acme-hello", None).unwrap();
+        let files =
+            crate::scaffold::files("acme-hello", None, crate::scaffold::Template::Module).unwrap();
         let text = |name: &str| {
             files
                 .iter()
@@ -435,16 +446,25 @@ mod tests {
         assert!(own.ok, "{own:?}");
         let extending = namespace_check(&ids(&["http.handlers.rate_limit"]), &manifest, &open);
         assert!(extending.ok, "{extending:?}");
-        assert!(extending.detail.contains("opened by xbuild-http"), "{extending:?}");
+        assert!(
+            extending.detail.contains("opened by xbuild-http"),
+            "{extending:?}"
+        );
         // Only the opened namespace itself, not what is below or beside it.
         for id in ["http.handlers.deep.x", "http.rate_limit", "acme_limited.x"] {
             let refused = namespace_check(&ids(&[id]), &manifest, &open);
             assert!(!refused.ok, "{id}");
             assert!(refused.detail.contains(&format!("`{id}`")), "{refused:?}");
-            assert!(refused.detail.contains("`http.handlers` (xbuild-http)"), "{refused:?}");
+            assert!(
+                refused.detail.contains("`http.handlers` (xbuild-http)"),
+                "{refused:?}"
+            );
         }
         let unopened = namespace_check(&ids(&["http.handlers.rate_limit"]), &manifest, &[]);
-        assert!(unopened.detail.contains("no dependency opens a namespace"), "{unopened:?}");
+        assert!(
+            unopened.detail.contains("no dependency opens a namespace"),
+            "{unopened:?}"
+        );
     }
 
     #[test]
@@ -455,7 +475,9 @@ mod tests {
         assert_eq!(found.len(), 1);
         assert!(found[0].ok && found[0].warning);
         assert!(
-            found[0].detail.contains("`http.handlers.file_server` (by xbuild-http)"),
+            found[0]
+                .detail
+                .contains("`http.handlers.file_server` (by xbuild-http)"),
             "{found:?}"
         );
         assert!(index_conflicts(&ids, "xbuild-http", &index).is_empty());

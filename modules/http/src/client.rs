@@ -93,21 +93,33 @@ mod tests {
         let trusted = TrustedProxies::parse(&["10.0.0.0/8".into(), "::1".into()]).unwrap();
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
         // Not from a proxy: the header is the client's claim and is ignored.
-        assert_eq!(trusted.client_ip(&headers(&["1.2.3.4"]), ip("9.9.9.9")), ip("9.9.9.9"));
+        assert_eq!(
+            trusted.client_ip(&headers(&["1.2.3.4"]), ip("9.9.9.9")),
+            ip("9.9.9.9")
+        );
         // From a proxy: the right-most untrusted entry; spoofed entries left of it are ignored.
         let chain = headers(&["6.6.6.6, 1.2.3.4", "10.0.0.2"]);
         assert_eq!(trusted.client_ip(&chain, ip("10.0.0.1")), ip("1.2.3.4"));
         // Only proxies in the chain: the left-most of them.
-        assert_eq!(trusted.client_ip(&headers(&["10.0.0.3"]), ip("::1")), ip("10.0.0.3"));
+        assert_eq!(
+            trusted.client_ip(&headers(&["10.0.0.3"]), ip("::1")),
+            ip("10.0.0.3")
+        );
         // No header: the proxy itself.
-        assert_eq!(trusted.client_ip(&HeaderMap::new(), ip("10.0.0.1")), ip("10.0.0.1"));
+        assert_eq!(
+            trusted.client_ip(&HeaderMap::new(), ip("10.0.0.1")),
+            ip("10.0.0.1")
+        );
         // Garbage stops the walk at the last good address.
         assert_eq!(
             trusted.client_ip(&headers(&["1.2.3.4, nonsense"]), ip("10.0.0.1")),
             ip("10.0.0.1")
         );
         // A mapped IPv4 peer is matched as IPv4.
-        assert_eq!(trusted.client_ip(&headers(&["5.5.5.5"]), ip("::ffff:10.1.1.1")), ip("5.5.5.5"));
+        assert_eq!(
+            trusted.client_ip(&headers(&["5.5.5.5"]), ip("::ffff:10.1.1.1")),
+            ip("5.5.5.5")
+        );
         let bad = TrustedProxies::parse(&["10.0.0.0/33".into()]).unwrap_err();
         assert!(bad.contains("`10.0.0.0/33`"), "{bad}");
     }

@@ -126,7 +126,11 @@ impl TestHandler {
     }
 
     /// [`send`](Self::send) from another client address.
-    pub fn send_from(&self, client: SocketAddr, request: Request) -> Result<TestResponse, BoxError> {
+    pub fn send_from(
+        &self,
+        client: SocketAddr,
+        request: Request,
+    ) -> Result<TestResponse, BoxError> {
         let runtime = self.runtime.get_or_init(|| {
             tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(1)

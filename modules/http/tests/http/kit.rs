@@ -21,11 +21,16 @@ fn a_middleware_handler_passes_requests_on_and_changes_what_comes_back() {
     headers.next_answers(|passed| {
         xbuild_http::text_response(
             StatusCode::CREATED,
-            if passed.body.as_ref() == b"payload" { "got it" } else { "no body" },
+            if passed.body.as_ref() == b"payload" {
+                "got it"
+            } else {
+                "no body"
+            },
         )
     });
     let mut sent = request(Method::POST, "/orders?x=1", "payload");
-    sent.headers_mut().insert("cookie", "secret".parse().unwrap());
+    sent.headers_mut()
+        .insert("cookie", "secret".parse().unwrap());
     let response = headers.send(sent).unwrap();
     assert_eq!(response.status, StatusCode::CREATED);
     assert_eq!(response.text(), "got it");
@@ -38,7 +43,9 @@ fn a_middleware_handler_passes_requests_on_and_changes_what_comes_back() {
     assert!(!passed[0].headers.contains_key("cookie"));
     let metrics = headers.metrics();
     assert!(
-        metrics.contains(r#"module_call_total{module="http.handlers.headers",method="serve",status="ok"}"#),
+        metrics.contains(
+            r#"module_call_total{module="http.handlers.headers",method="serve",status="ok"}"#
+        ),
         "{metrics}"
     );
 }
@@ -49,8 +56,13 @@ fn a_handler_that_answers_never_reaches_next_and_errors_name_the_config() {
     let response = answer.send(get("/")).unwrap();
     assert_eq!(response.status, StatusCode::NO_CONTENT);
     assert!(answer.passed_on().is_empty());
-    let unknown = testing::load_toml("static_response", "colour = 1").err().unwrap();
-    assert!(unknown.to_string().contains("unknown field `colour`"), "{unknown}");
+    let unknown = testing::load_toml("static_response", "colour = 1")
+        .err()
+        .unwrap();
+    assert!(
+        unknown.to_string().contains("unknown field `colour`"),
+        "{unknown}"
+    );
     let missing = testing::load_toml("no_such_handler", "").err().unwrap();
     assert!(missing.to_string().contains("no_such_handler"), "{missing}");
 }
@@ -81,5 +93,8 @@ fn the_test_server_serves_on_an_ephemeral_port_and_stops_when_dropped() {
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.ends_with("served"), "{answer}");
     drop(server);
-    assert!(TcpStream::connect(addr).is_err(), "still listening after drop");
+    assert!(
+        TcpStream::connect(addr).is_err(),
+        "still listening after drop"
+    );
 }
