@@ -139,7 +139,7 @@ pub struct UpdateArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    /// Another module crate to build in (`crate[@req][=replacement]`). Repeatable.
+    /// Another module crate to build in (`[registry:]crate[@req][=replacement]`). Repeatable.
     #[arg(long = "with", value_name = "SPEC")]
     pub with: Vec<String>,
     /// Leave out the standard modules.
@@ -224,8 +224,9 @@ pub struct BuildArgs {
     #[arg(long, requires = "from")]
     pub upgrade: bool,
 
-    /// A module crate: `crate[@version-req][=replacement]`; the replacement is a path or
-    /// `other-crate@version`. Repeatable.
+    /// A module crate: `[registry:]crate[@version-req][=replacement]`; the replacement is a
+    /// path or `other-crate@version`; `registry:` takes this crate from that registry
+    /// (`crates-io:` for crates.io) whatever `--registry` says. Repeatable.
     #[arg(long = "with", value_name = "SPEC")]
     pub with: Vec<String>,
 
@@ -243,7 +244,8 @@ pub struct BuildArgs {
     #[arg(long, short, value_name = "PATH")]
     pub output: Option<PathBuf>,
 
-    /// Cargo alternative registry (from cargo's config) to take the `--with` crates from.
+    /// Cargo alternative registry (from cargo's config) to take the `--with` crates from,
+    /// unless one names its own (`--with corp:crate@1`).
     #[arg(long, value_name = "NAME")]
     pub registry: Option<String>,
 

@@ -353,6 +353,7 @@ mod tests {
             features: vec![],
             path: None,
             package: None,
+            registry: None,
         });
         let mut after = before.clone();
         assert!(spec_changes(&before, &after).is_empty());

@@ -260,6 +260,49 @@ fn planned(
     }
 }
 
+impl BuildPlan {
+    /// Every alternative registry a module or replacement comes from, each once, in order.
+    pub fn alt_registries(&self) -> Vec<&str> {
+        let mut registries: Vec<&str> = Vec::new();
+        for planned in self.modules.iter().chain(&self.replacements) {
+            let registry = match &planned.source {
+                Source::Registry { registry, .. } | Source::Renamed { registry, .. } => {
+                    registry.as_deref()
+                }
+                Source::Path { .. } => None,
+            };
+            if let Some(registry) = registry
+                && !registries.contains(&registry)
+            {
+                registries.push(registry);
+            }
+        }
+        if let Some(default) = self.registry.as_deref()
+            && !registries.contains(&default)
+        {
+            registries.push(default);
+        }
+        registries
+    }
+
+    /// The registry module `name` comes from, as planned (`None`: crates.io, or not a
+    /// module of the plan).
+    pub fn registry_of(&self, name: &str) -> Option<&str> {
+        self.modules
+            .iter()
+            .find(|m| {
+                m.name == name
+                    || matches!(&m.source, Source::Renamed { package, .. } if package == name)
+            })
+            .and_then(|m| match &m.source {
+                Source::Registry { registry, .. } | Source::Renamed { registry, .. } => {
+                    registry.as_deref()
+                }
+                Source::Path { .. } => None,
+            })
+    }
+}
+
 /// The crate that hosts the module system.
 pub const CORE_CRATE: &str = "xbuild-core";
 
@@ -451,12 +494,18 @@ impl BuildPlan {
         let modules = dist
             .module_specs()?
             .into_iter()
-            .map(|(spec, features)| planned(spec, features, &dist.registry, base))
+            .map(|(spec, features, registry)| planned(spec, features, &registry, base))
             .collect();
         let replacements = dist
             .replace_specs()?
             .into_iter()
-            .map(|spec| planned(spec, Vec::new(), &dist.registry, base))
+            .map(|spec| {
+                let registry = match dist.registry.as_deref() {
+                    None | Some(crate::specfile::CRATES_IO) => None,
+                    Some(r) => Some(r.to_owned()),
+                };
+                planned(spec, Vec::new(), &registry, base)
+            })
             .collect();
         let target = match target {
             Some(target) => {
@@ -481,7 +530,10 @@ impl BuildPlan {
             dist: dist.clone(),
             modules,
             replacements,
-            registry: dist.registry.clone(),
+            registry: dist
+                .registry
+                .clone()
+                .filter(|r| r != crate::specfile::CRATES_IO),
             core,
             local_crates,
             standard: dist.standard,

@@ -426,7 +426,7 @@ pub fn build_for_run(
         no_standard: args.no_standard,
         no_static: false,
         core_path: None,
-        quiet: !args.verbose,
+        quiet: args.quiet,
         verbose: args.verbose,
         message_format: MessageFormat::Human,
         color: None,

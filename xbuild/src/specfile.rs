@@ -91,6 +91,28 @@ pub struct ModuleEntry {
     /// Another package providing this crate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub package: Option<String>,
+    /// The registry this crate comes from, when not the distribution's (`crates-io` for
+    /// crates.io): one host can mix crates.io modules with a private registry's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<String>,
+}
+
+/// What a spec or `--with` calls crates.io, to take one module from it when the
+/// distribution's `registry` names another.
+pub const CRATES_IO: &str = "crates-io";
+
+/// Splits a `--with` value's `REGISTRY:` prefix off (`corp:acme-auth@1`). A `:` after the
+/// crate name (in a path replacement, say) is not a prefix.
+pub fn split_registry(text: &str) -> Result<(Option<&str>, &str), UsageError> {
+    let head_end = text.find(['@', '=']).unwrap_or(text.len());
+    match text[..head_end].split_once(':') {
+        None => Ok((None, text)),
+        Some((registry, _)) => {
+            check_token("registry name", registry, "-_")
+                .map_err(|e| e.context(&format!("--with `{}`", text.escape_default())))?;
+            Ok((Some(registry), &text[registry.len() + 1..]))
+        }
+    }
 }
 
 fn yes() -> bool {
@@ -134,7 +156,10 @@ pub fn check_token(what: &str, value: &str, extra: &str) -> Result<(), UsageErro
 impl ModuleEntry {
     /// The entry as a `--with` value, the form errors and the lock show it in.
     pub fn shown(&self) -> String {
-        let mut text = self.name.clone();
+        let mut text = match &self.registry {
+            Some(registry) => format!("{registry}:{}", self.name),
+            None => self.name.clone(),
+        };
         match (&self.path, &self.package) {
             (Some(path), _) => {
                 if let Some(version) = &self.version {
@@ -152,6 +177,31 @@ impl ModuleEntry {
             }
         }
         text
+    }
+
+    /// The registry the crate comes from, given the distribution's: `None` is crates.io.
+    pub fn registry_in(&self, default: Option<&str>) -> Option<String> {
+        match self.registry.as_deref().or(default) {
+            None | Some(CRATES_IO) => None,
+            Some(registry) => Some(registry.to_owned()),
+        }
+    }
+
+    /// The entry's `registry`, checked: a token, and only for crates from a registry.
+    fn check_registry(&self) -> Result<(), UsageError> {
+        let Some(registry) = &self.registry else {
+            return Ok(());
+        };
+        check_token("registry name", registry, "-_")
+            .map_err(|e| e.context(&format!("module `{}`", self.name)))?;
+        if self.path.is_some() {
+            return Err(usage(format!(
+                "module `{}` has both `path` and `registry`",
+                self.name
+            ))
+            .help("a local directory comes from no registry: keep one of them"));
+        }
+        Ok(())
     }
 
     /// The entry checked as strictly as a `--with` value.
@@ -177,6 +227,7 @@ impl ModuleEntry {
             features: Vec::new(),
             path,
             package,
+            registry: None,
         }
     }
 }
@@ -247,7 +298,8 @@ impl Distribution {
         // (crate, flag text) of the `--with` values so far.
         let mut given: Vec<(String, &str)> = Vec::new();
         for text in &args.with {
-            let spec = ModuleSpec::parse(text).map_err(|e| UsageError::wrap("--with", &e))?;
+            let (registry, spec_text) = split_registry(text)?;
+            let spec = ModuleSpec::parse(spec_text).map_err(|e| UsageError::wrap("--with", &e))?;
             if self.standard && spec.name == STANDARD_CRATE {
                 return Err(usage(format!(
                     "--with `{text}`: the standard modules are already included"
@@ -262,7 +314,9 @@ impl Distribution {
                 .help("keep one"));
             }
             given.push((spec.name.clone(), text));
-            let entry = ModuleEntry::from_spec(spec);
+            let mut entry = ModuleEntry::from_spec(spec);
+            entry.registry = registry.map(str::to_owned);
+            entry.check_registry()?;
             match self.modules.iter_mut().find(|m| m.name == entry.name) {
                 Some(existing) => *existing = entry,
                 None => self.modules.push(entry),
@@ -352,14 +406,24 @@ impl Distribution {
     }
 
     /// The module crates as checked specs, with their features.
-    pub fn module_specs(&self) -> Result<Vec<(ModuleSpec, Vec<String>)>, UsageError> {
+    /// The module crates as checked specs, with their features and the registry each comes
+    /// from (`None`: crates.io).
+    pub fn module_specs(
+        &self,
+    ) -> Result<Vec<(ModuleSpec, Vec<String>, Option<String>)>, UsageError> {
         self.modules
             .iter()
             .map(|m| {
+                let in_dist = |e: UsageError| e.context(&format!("distribution `{}`", self.name));
                 let spec = m
                     .module_spec()
                     .map_err(|e| UsageError::wrap(&format!("distribution `{}`", self.name), &e))?;
-                Ok((spec, m.features.clone()))
+                m.check_registry().map_err(in_dist)?;
+                Ok((
+                    spec,
+                    m.features.clone(),
+                    m.registry_in(self.registry.as_deref()),
+                ))
             })
             .collect()
     }
@@ -430,8 +494,8 @@ impl Distribution {
         }
         self.check_settings().map_err(|e| e.context(&context))?;
         let modules = self.module_specs()?;
-        for (i, (spec, features)) in modules.iter().enumerate() {
-            if modules[..i].iter().any(|(s, _)| s.name == spec.name) {
+        for (i, (spec, features, _)) in modules.iter().enumerate() {
+            if modules[..i].iter().any(|(s, _, _)| s.name == spec.name) {
                 return Err(usage(format!(
                     "{context}: crate `{}` is listed twice in `modules`",
                     spec.name
@@ -456,7 +520,7 @@ impl Distribution {
                 ))
                 .help("give the directory (`path`) or the crate (`package`, `version`) to use instead"));
             }
-            if modules.iter().any(|(m, _)| m.name == spec.name) {
+            if modules.iter().any(|(m, _, _)| m.name == spec.name) {
                 return Err(usage(format!(
                     "{context}: `{}` is both a module and replaced",
                     spec.name
@@ -555,6 +619,8 @@ description = "HTTP server with the standard modules"
 # features = ["tls"]
 # path = "../acme-hello"      # a local directory instead of the registry
 #  package = "acme-hello-fork"  # instead of `path`: another crate providing it (at `version`)
+#  registry = "corp"          # instead of `path`: this crate's registry, when not the
+#                             # distribution's ("crates-io" for crates.io)
 
 # Crates patched without being modules (as --replace):
 # [[dist.replace]]
@@ -669,5 +735,79 @@ mod tests {
         let base = Path::new("/p");
         assert_eq!(dist.output_for(base, "t", false), Path::new("/p/dist/web"));
         assert_eq!(dist.output_for(base, "t", true), Path::new("/p/dist/web-t"));
+    }
+
+    #[test]
+    fn a_registry_prefix_names_one_crates_registry() {
+        let cases: [(&str, Option<&str>, &str); 5] = [
+            ("acme", None, "acme"),
+            ("corp:acme@1.2", Some("corp"), "acme@1.2"),
+            ("crates-io:acme", Some("crates-io"), "acme"),
+            // A `:` after the name belongs to the replacement.
+            ("acme=./dir:with:colons", None, "acme=./dir:with:colons"),
+            ("acme@1=other:x@2", None, "acme@1=other:x@2"),
+        ];
+        for (text, registry, rest) in cases {
+            assert_eq!(split_registry(text).unwrap(), (registry, rest), "{text}");
+        }
+        let bad = split_registry("co rp:acme").unwrap_err();
+        assert!(
+            bad.message.contains("invalid registry name `co rp`"),
+            "{}",
+            bad.message
+        );
+        assert!(bad.message.contains("--with"), "{}", bad.message);
+    }
+
+    #[test]
+    fn modules_of_one_distribution_come_from_several_registries() {
+        let text = "[[dist]]\nname = \"mix\"\nregistry = \"corp\"\n\
+                    [[dist.modules]]\ncrate = \"inhouse\"\nversion = \"1\"\n\
+                    [[dist.modules]]\ncrate = \"public\"\nversion = \"2\"\nregistry = \"crates-io\"\n\
+                    [[dist.modules]]\ncrate = \"partner\"\nregistry = \"partner-reg\"\n";
+        let spec = SpecFile::parse(text).unwrap();
+        let registries: Vec<(String, Option<String>)> = spec.dists[0]
+            .module_specs()
+            .unwrap()
+            .into_iter()
+            .map(|(spec, _, registry)| (spec.name, registry))
+            .collect();
+        assert_eq!(
+            registries,
+            [
+                ("inhouse".to_owned(), Some("corp".to_owned())),
+                ("public".to_owned(), None),
+                ("partner".to_owned(), Some("partner-reg".to_owned())),
+            ]
+        );
+        assert_eq!(spec.dists[0].modules[2].shown(), "partner-reg:partner");
+        let toolchain = crate::plan::Toolchain {
+            host_triple: "x86_64-unknown-linux-gnu".into(),
+            rustc_verbose: String::new(),
+        };
+        let plan = crate::plan::BuildPlan::from_dist(
+            &spec.dists[0],
+            None,
+            Path::new("/out/mix"),
+            Path::new("/p"),
+            &toolchain,
+            crate::plan::Mode::default(),
+        )
+        .unwrap();
+        assert_eq!(plan.alt_registries(), ["corp", "partner-reg"]);
+        assert_eq!(plan.registry_of("partner"), Some("partner-reg"));
+        assert_eq!(plan.registry_of("public"), None);
+
+        let with_path = "[[dist]]\nname = \"a\"\n[[dist.modules]]\ncrate = \"m\"\npath = \"../m\"\nregistry = \"corp\"\n";
+        let refused = SpecFile::parse(with_path)
+            .and_then(|s| s.dists[0].module_specs().map(|_| ()))
+            .unwrap_err();
+        assert!(
+            refused
+                .message
+                .contains("module `m` has both `path` and `registry`"),
+            "{}",
+            refused.message
+        );
     }
 }

@@ -356,15 +356,18 @@ pub fn manifest(plan: &BuildPlan) -> DocumentMut {
     let mut patch = Table::new();
     patch.set_implicit(true);
     patch.insert("crates-io", Item::Table(crates_io));
-    if let Some(registry) = &plan.registry
-        && plan
-            .replacements
-            .iter()
-            .any(|r| matches!(r.source, Source::Path { .. }))
+    // A path replacement stands in for the crate wherever it comes from: crates.io and
+    // every alternative registry of the build.
+    if plan
+        .replacements
+        .iter()
+        .any(|r| matches!(r.source, Source::Path { .. }))
     {
-        let mut alt = Table::new();
-        insert_replacements(&mut alt, &plan.replacements);
-        patch.insert(registry, Item::Table(alt));
+        for registry in plan.alt_registries() {
+            let mut alt = Table::new();
+            insert_replacements(&mut alt, &plan.replacements);
+            patch.insert(registry, Item::Table(alt));
+        }
     }
     doc.insert("patch", Item::Table(patch));
 

@@ -315,7 +315,7 @@ pub fn explain_cargo_failure(stderr: &str, plan: &BuildPlan) -> Option<ResolveEr
                 }
                 return Some(ResolveError::NoSuchCrate {
                     name: name.to_owned(),
-                    registry: plan.registry.clone(),
+                    registry: plan.registry_of(name).map(str::to_owned),
                     suggestions,
                     offline: plan.offline,
                 });
