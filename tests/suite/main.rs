@@ -21,5 +21,9 @@ mod xbuild_release;
 // Module authors: xbuild new, cargo test in the new crate, xbuild run.
 mod module_authors;
 
+// Module crates beyond the standard set: a handler crate from xbuild new to a host, the
+// auth, encode and rate-limit crates in one host, modules from two registries.
+mod module_ecosystem;
+
 // The standard host (HTTP app and handlers), built with xbuild and driven over HTTP.
 mod standard_host;

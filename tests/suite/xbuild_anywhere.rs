@@ -7,67 +7,15 @@ use std::process::Command;
 
 use crate::support::registry::{TestRoot, module_source};
 use crate::support::xbuild::{
-    XBUILD, build_args, cache_dir, events, manifest, steps, xbuild, xbuild_command,
+    XBUILD, build_args, cache_dir, events, installed_xbuild, manifest, steps, xbuild,
+    xbuild_command,
 };
-use crate::support::{Ran, Spawned, run};
-
-fn repo_root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
-}
-
-fn sha256(path: &Path) -> String {
-    xbuild_cli::sbom::sha256_file(path).unwrap()
-}
-
-/// Copies the files of the checkout (tracked, and new ones not ignored) to `to`.
-fn copy_checkout(to: &Path) {
-    let listed = Command::new("git")
-        .args([
-            "ls-files",
-            "-z",
-            "--cached",
-            "--others",
-            "--exclude-standard",
-        ])
-        .current_dir(repo_root())
-        .output()
-        .expect("git ls-files");
-    assert!(listed.status.success());
-    for name in listed.stdout.split(|b| *b == 0).filter(|n| !n.is_empty()) {
-        let relative = Path::new(std::str::from_utf8(name).unwrap());
-        let from = repo_root().join(relative);
-        if !from.is_file() {
-            continue; // deleted in the work tree
-        }
-        let dest = to.join(relative);
-        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
-        std::fs::copy(&from, &dest).unwrap();
-    }
-}
+use crate::support::{Ran, Spawned, run, sha256};
 
 #[test]
 fn an_installed_xbuild_builds_hosts_from_anywhere_with_its_source_tree_gone() {
     let root = TestRoot::new();
-    let checkout = root.path().join("checkout");
-    copy_checkout(&checkout);
-    let install_root = root.path().join("installed");
-    let install = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args([
-            "install", "--locked", "--quiet", "--path", "xbuild", "--root",
-        ])
-        .arg(&install_root)
-        .current_dir(&checkout)
-        // Kept between runs of the suite so a second run installs quickly; the copy's path
-        // differs from the checkout's, so nothing of this workspace's own build is reused.
-        .env(
-            "CARGO_TARGET_DIR",
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join("install-target"),
-        )
-        .output()
-        .unwrap();
-    Ran::from_output(install).success();
-    std::fs::remove_dir_all(&checkout).unwrap();
-    let installed = install_root.join("bin/xbuild");
+    let installed = installed_xbuild();
 
     let version = run(installed.to_str().unwrap(), &["--version"]).success();
     assert!(

@@ -7,11 +7,7 @@ use std::path::Path;
 
 use crate::support::registry::TestRoot;
 use crate::support::xbuild::{build_args, events, manifest, steps, xbuild};
-use crate::support::{Ran, run};
-
-fn sha256(path: &Path) -> String {
-    xbuild_cli::sbom::sha256_file(path).unwrap()
-}
+use crate::support::{Ran, run, sha256};
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();

@@ -27,7 +27,36 @@ impl Response {
 
 /// Sends `method target` with `headers` and reads the whole response.
 pub fn request(addr: &str, method: &str, target: &str, headers: &[(&str, &str)]) -> Response {
-    let mut stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    let stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    send(stream, addr, method, target, headers)
+}
+
+/// [`request`] from another loopback address (`127.0.0.2`): a second client, as a server
+/// that acts per client address sees it.
+pub fn request_from(
+    local: &str,
+    addr: &str,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+) -> Response {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let local: std::net::SocketAddr = format!("{local}:0").parse().unwrap();
+    socket.bind(&local.into()).unwrap();
+    let remote: std::net::SocketAddr = addr.parse().unwrap();
+    socket
+        .connect(&remote.into())
+        .unwrap_or_else(|e| panic!("connect {addr} from {local}: {e}"));
+    send(socket.into(), addr, method, target, headers)
+}
+
+fn send(
+    mut stream: TcpStream,
+    addr: &str,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+) -> Response {
     stream.set_read_timeout(Some(super::PATIENCE)).unwrap();
     let mut head = format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (name, value) in headers {

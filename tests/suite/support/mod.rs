@@ -161,6 +161,11 @@ impl Spawned {
     }
 }
 
+/// A file's sha256, as manifests and `verify` show it.
+pub fn sha256(path: &Path) -> String {
+    xbuild_cli::sbom::sha256_file(path).unwrap()
+}
+
 pub fn write(path: &Path, text: &str) {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).unwrap();

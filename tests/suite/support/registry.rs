@@ -43,21 +43,121 @@ impl TestRoot {
             index_url,
             crates: Default::default(),
         };
-        std::fs::create_dir_all(root.registry_dir().join("index")).unwrap();
         std::fs::create_dir_all(root.tmp()).unwrap();
         std::fs::create_dir_all(root.path().join(".cargo")).unwrap();
-        std::fs::write(
-            root.path().join(".cargo/config.toml"),
-            format!(
-                "[registries.xtest]\nindex = \"{url}\"\n\n\
-                 [source.xtest-remote]\nregistry = \"{url}\"\nreplace-with = \"xtest-local\"\n\n\
-                 [source.xtest-local]\nlocal-registry = \"{}\"\n",
-                root.registry_dir().display(),
-                url = root.index_url,
-            ),
+        root.add_registry("xtest");
+        root
+    }
+
+    /// Serves another alternative registry, `name`, from its own local registry
+    /// (`registry-NAME/`), beside `xtest`.
+    pub fn add_registry(&self, name: &str) {
+        let dir = self.registry_dir_of(name);
+        std::fs::create_dir_all(dir.join("index")).unwrap();
+        let url = self.index_url_of(name);
+        let mut config = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path().join(".cargo/config.toml"))
+            .unwrap();
+        write!(
+            config,
+            "[registries.{name}]\nindex = \"{url}\"\n\n\
+             [source.{name}-remote]\nregistry = \"{url}\"\nreplace-with = \"{name}-local\"\n\n\
+             [source.{name}-local]\nlocal-registry = \"{}\"\n\n",
+            dir.display(),
         )
         .unwrap();
-        root
+    }
+
+    fn registry_dir_of(&self, name: &str) -> PathBuf {
+        if name == "xtest" {
+            self.registry_dir()
+        } else {
+            self.path().join(format!("registry-{name}"))
+        }
+    }
+
+    /// The index URL cargo knows registry `name` by (what a lock records as its source).
+    pub fn index_url_of(&self, name: &str) -> String {
+        if name == "xtest" {
+            self.index_url.clone()
+        } else {
+            self.index_url
+                .replace("/index/", &format!("/{name}/index/"))
+        }
+    }
+
+    /// Publishes a `.crate` file that `cargo package` wrote into registry `registry`, with
+    /// the index line cargo's registry would make of its (normalised) manifest.
+    pub fn publish_crate_file(&self, registry: &str, file: &Path) {
+        let bytes = std::fs::read(file).unwrap();
+        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(&bytes[..]));
+        let manifest = archive
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap())
+            .find_map(|mut entry| {
+                let path = entry.path().unwrap().into_owned();
+                (path.components().count() == 2 && path.ends_with("Cargo.toml")).then(|| {
+                    let mut text = String::new();
+                    std::io::Read::read_to_string(&mut entry, &mut text).unwrap();
+                    text
+                })
+            })
+            .expect("a packaged crate has Cargo.toml");
+        let manifest: toml::Table = toml::from_str(&manifest).unwrap();
+        let name = manifest["package"]["name"].as_str().unwrap().to_owned();
+        let version = manifest["package"]["version"].as_str().unwrap().to_owned();
+        self.crates.borrow_mut().push(name.clone());
+        let mut deps = Vec::new();
+        let mut add_deps = |table: Option<&toml::Value>, kind: &str, target: Option<&str>| {
+            for (key, spec) in table.and_then(|t| t.as_table()).into_iter().flatten() {
+                let field = |f: &str| spec.get(f);
+                let req = spec
+                    .as_str()
+                    .or_else(|| field("version").and_then(|v| v.as_str()))
+                    .unwrap_or("*");
+                let registry = field("registry-index")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or(CRATES_IO_INDEX);
+                let package = field("package").and_then(|v| v.as_str());
+                let mut dep = serde_json::json!({
+                    "name": package.unwrap_or(key), "req": req,
+                    "features": field("features").cloned().unwrap_or(toml::Value::Array(vec![])),
+                    "optional": field("optional").and_then(|v| v.as_bool()).unwrap_or(false),
+                    "default_features": field("default-features").and_then(|v| v.as_bool()).unwrap_or(true),
+                    "target": target, "kind": kind, "registry": registry,
+                });
+                if package.is_some() {
+                    dep["package"] = serde_json::json!(package);
+                    dep["name"] = serde_json::json!(key);
+                }
+                deps.push(dep);
+            }
+        };
+        add_deps(manifest.get("dependencies"), "normal", None);
+        add_deps(manifest.get("build-dependencies"), "build", None);
+        for (target, tables) in manifest
+            .get("target")
+            .and_then(|t| t.as_table())
+            .into_iter()
+            .flatten()
+        {
+            add_deps(tables.get("dependencies"), "normal", Some(target));
+            add_deps(tables.get("build-dependencies"), "build", Some(target));
+        }
+        let features = manifest
+            .get("features")
+            .map(|f| serde_json::to_value(f).unwrap())
+            .unwrap_or_else(|| serde_json::json!({}));
+        let line = serde_json::json!({
+            "name": name, "vers": version, "deps": deps, "cksum": sha256_hex(&bytes),
+            "features": features, "yanked": false, "links": manifest["package"].get("links"),
+        });
+        let dir = self.registry_dir_of(registry);
+        std::fs::write(dir.join(format!("{name}-{version}.crate")), &bytes).unwrap();
+        append_index_line(&dir, &name, &line);
     }
 
     pub fn path(&self) -> &Path {
@@ -110,6 +210,7 @@ impl TestRoot {
         self.crates.borrow_mut().push(name.to_owned());
         Package {
             root: self,
+            registry: "xtest".into(),
             name: name.into(),
             version: version.into(),
             deps: Vec::new(),
@@ -151,6 +252,8 @@ struct Dep {
 
 pub struct Package<'a> {
     root: &'a TestRoot,
+    /// The registry it is published in (`xtest` unless [`Package::in_registry`]).
+    registry: String,
     name: String,
     version: String,
     deps: Vec<Dep>,
@@ -196,6 +299,12 @@ impl Package<'_> {
         self
     }
 
+    /// Publishes it in registry `name` (see [`TestRoot::add_registry`]) instead of `xtest`.
+    pub fn in_registry(mut self, name: &str) -> Self {
+        self.registry = name.into();
+        self
+    }
+
     pub fn lib(mut self, source: &str) -> Self {
         self.lib = source.into();
         self
@@ -221,7 +330,7 @@ impl Package<'_> {
             let index = dep
                 .registry
                 .clone()
-                .unwrap_or_else(|| self.root.index_url.clone());
+                .unwrap_or_else(|| self.root.index_url_of(&self.registry));
             let features: Vec<String> = dep.features.iter().map(|f| format!("\"{f}\"")).collect();
             text.push_str(&format!(
                 "{} = {{ version = \"{}\", registry-index = \"{index}\", features = [{}] }}\n",
@@ -263,16 +372,13 @@ impl Package<'_> {
 
     pub fn publish(self) {
         let bytes = self.crate_file();
-        let registry = self.root.registry_dir();
+        let registry = self.root.registry_dir_of(&self.registry);
         std::fs::write(
             registry.join(format!("{}-{}.crate", self.name, self.version)),
             &bytes,
         )
         .unwrap();
-        let cksum: String = Sha256::digest(&bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let cksum = sha256_hex(&bytes);
         let deps: Vec<serde_json::Value> = self
             .deps
             .iter()
@@ -293,15 +399,26 @@ impl Package<'_> {
             "name": self.name, "vers": self.version, "deps": deps, "cksum": cksum,
             "features": features, "yanked": self.yanked, "links": null,
         });
-        let index = registry.join("index").join(index_path(&self.name));
-        std::fs::create_dir_all(index.parent().unwrap()).unwrap();
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(index)
-            .unwrap();
-        writeln!(file, "{line}").unwrap();
+        append_index_line(&registry, &self.name, &line);
     }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn append_index_line(registry: &Path, name: &str, line: &serde_json::Value) {
+    let index = registry.join("index").join(index_path(name));
+    std::fs::create_dir_all(index.parent().unwrap()).unwrap();
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(index)
+        .unwrap();
+    writeln!(file, "{line}").unwrap();
 }
 
 /// Cargo's index layout for a crate name.

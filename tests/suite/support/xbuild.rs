@@ -22,6 +22,67 @@ pub fn core_path() -> &'static str {
     concat!(env!("CARGO_MANIFEST_DIR"), "/../core")
 }
 
+fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
+}
+
+/// xbuild as a user gets it: `cargo install --locked --path xbuild` from a copy of this
+/// checkout (tracked files and new ones not ignored), which is deleted afterwards, so
+/// nothing of the source tree is there when it runs. Installed once per run of the suite.
+pub fn installed_xbuild() -> &'static Path {
+    static INSTALLED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        let scratch = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let checkout = tempfile::Builder::new()
+            .prefix("checkout-")
+            .tempdir_in(scratch)
+            .unwrap();
+        copy_checkout(checkout.path());
+        let install_root = scratch.join("installed-xbuild");
+        let install = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args([
+                "install", "--locked", "--force", "--quiet", "--path", "xbuild", "--root",
+            ])
+            .arg(&install_root)
+            .current_dir(checkout.path())
+            // Kept between runs of the suite so a second run installs quickly; the copy's
+            // path differs from the checkout's, so nothing of this workspace's own build is
+            // reused.
+            .env("CARGO_TARGET_DIR", scratch.join("install-target"))
+            .output()
+            .unwrap();
+        Ran::from_output(install).success();
+        drop(checkout);
+        install_root.join("bin/xbuild")
+    })
+}
+
+/// Copies the files of the checkout (tracked, and new ones not ignored) to `to`.
+fn copy_checkout(to: &Path) {
+    let listed = Command::new("git")
+        .args([
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+        ])
+        .current_dir(repo_root())
+        .output()
+        .expect("git ls-files");
+    assert!(listed.status.success());
+    for name in listed.stdout.split(|b| *b == 0).filter(|n| !n.is_empty()) {
+        let relative = Path::new(std::str::from_utf8(name).unwrap());
+        let from = repo_root().join(relative);
+        if !from.is_file() {
+            continue; // deleted in the work tree
+        }
+        let dest = to.join(relative);
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::copy(&from, &dest).unwrap();
+    }
+}
+
 /// One cache of compiled dependencies for every test that builds a host.
 pub fn cache_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("xbuild-cache")
