@@ -135,7 +135,7 @@ const _: () = assert!(
 /// xbuild_core::register_module!("shapes.square", Square as dyn Shape);
 ///
 /// let registry = Registry::linked()?;
-/// assert_eq!(registry.lookup("shapes", "square")?.interface(), "dyn Shape");
+/// assert!(registry.lookup("shapes", "square")?.interface().ends_with("::Shape"));
 ///
 /// // A host module loads it from its config section, as the interface it defines.
 /// let mut ctx = Context::new(&registry);
@@ -148,17 +148,17 @@ const _: () = assert!(
 #[macro_export]
 macro_rules! register_module {
     ($id:literal, $module:ty as $interface:ty $(,)?) => {
-        $crate::__register_module!($id, $module, $interface, ::core::stringify!($interface));
+        $crate::__register_module!($id, $module, $interface);
     };
     ($id:literal, $module:ty $(,)?) => {
-        $crate::__register_module!($id, $module, dyn $crate::Module, "dyn xbuild_core::Module");
+        $crate::__register_module!($id, $module, dyn $crate::Module);
     };
 }
 
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __register_module {
-    ($id:literal, $module:ty, $interface:ty, $interface_name:expr) => {
+    ($id:literal, $module:ty, $interface:ty) => {
         const _: () = {
             ::core::assert!(
                 $crate::__private::is_registrable_id($id),
@@ -168,7 +168,7 @@ macro_rules! __register_module {
             #[linkme(crate = $crate::__private::linkme)]
             static REGISTRATION: $crate::ModuleRegistration = $crate::ModuleRegistration::__new(
                 $id,
-                $interface_name,
+                || ::core::any::type_name::<$interface>(),
                 ::core::env!("CARGO_PKG_NAME"),
                 ::core::env!("CARGO_PKG_VERSION"),
                 |config| {

@@ -108,7 +108,7 @@ impl<'a> Context<'a> {
             return Err(LoadError::WrongInterface {
                 id: registration.id,
                 namespace: namespace.to_owned(),
-                registered: registration.interface,
+                registered: registration.interface(),
                 requested: std::any::type_name::<I>(),
             });
         }

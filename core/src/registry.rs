@@ -13,7 +13,8 @@ use crate::instance::ModuleInstance;
 /// (the only way to make one).
 pub struct ModuleRegistration {
     pub(crate) id: &'static str,
-    pub(crate) interface: &'static str,
+    /// [`std::any::type_name`] of the interface (not const yet, hence a function).
+    pub(crate) interface: fn() -> &'static str,
     pub(crate) crate_name: &'static str,
     pub(crate) crate_version: &'static str,
     pub(crate) new: fn(Value) -> Result<ModuleInstance, ConfigError>,
@@ -23,7 +24,7 @@ impl fmt::Debug for ModuleRegistration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ModuleRegistration")
             .field("id", &self.id)
-            .field("interface", &self.interface)
+            .field("interface", &self.interface())
             .field("crate_name", &self.crate_name)
             .field("crate_version", &self.crate_version)
             .finish()
@@ -34,7 +35,7 @@ impl ModuleRegistration {
     #[doc(hidden)]
     pub const fn __new(
         id: &'static str,
-        interface: &'static str,
+        interface: fn() -> &'static str,
         crate_name: &'static str,
         crate_version: &'static str,
         new: fn(Value) -> Result<ModuleInstance, ConfigError>,
@@ -53,10 +54,11 @@ impl ModuleRegistration {
         self.id
     }
 
-    /// The interface the module is handed out as (`dyn xbuild_http::Handler`), as written
-    /// in the registration; used in messages when a caller asks for another type.
+    /// The interface the module is handed out as, as [`std::any::type_name`] names it
+    /// (`dyn xbuild_http::Handler`) however the registration wrote it; used in messages
+    /// when a caller asks for another type.
     pub fn interface(&self) -> &'static str {
-        self.interface
+        (self.interface)()
     }
 
     /// Package name of the crate that registered the module (captured at compile time).
@@ -427,7 +429,7 @@ pub(crate) mod tests {
     pub(crate) fn fake(id: &'static str, krate: &'static str) -> ModuleRegistration {
         ModuleRegistration {
             id,
-            interface: "dyn Module",
+            interface: || "dyn Module",
             crate_name: krate,
             crate_version: "1.0.0",
             new: no_config,

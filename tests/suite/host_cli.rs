@@ -62,7 +62,7 @@ fn list_modules_shows_every_fixture_module() {
     assert_eq!(hello["crate"], "fixture-greeters");
     assert_eq!(hello["version"], "0.2.0");
     assert_eq!(hello["standard"], false);
-    assert_eq!(hello["interface"], "dyn Greeter");
+    assert_eq!(hello["interface"], "dyn fixture_greeters::Greeter");
     let noop = listed
         .as_array()
         .unwrap()

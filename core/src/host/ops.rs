@@ -101,9 +101,17 @@ struct ListedModule<'a> {
     interface: String,
 }
 
-/// The interface as written in Rust (`stringify!` spaces out paths: `dyn a :: B`).
-fn interface_name(written: &str) -> String {
-    written.replace(" :: ", "::").replace(":: ", "::")
+/// The interface as `dyn CRATE::Trait`: its crate and name, without the module path inside
+/// the crate (`dyn xbuild_core::module::Module` is `xbuild_core::Module` to its users).
+fn interface_name(full: &str) -> String {
+    let path = full.strip_prefix("dyn ").unwrap_or(full);
+    if path.contains(['<', ' ', '+']) {
+        return full.to_owned();
+    }
+    match (path.split_once("::"), path.rsplit_once("::")) {
+        (Some((krate, _)), Some((_, name))) => format!("dyn {krate}::{name}"),
+        _ => full.to_owned(),
+    }
 }
 
 /// `list-modules`: standard modules first, then the others, each group with a count,
@@ -126,7 +134,7 @@ pub fn list_modules(
                 krate: m.crate_name,
                 version: m.crate_version,
                 standard: m.is_standard(),
-                interface: interface_name(m.interface),
+                interface: interface_name(m.interface()),
             })
             .collect();
         return serde_json::to_string_pretty(&listed).expect("list serializes") + "\n";
@@ -418,14 +426,14 @@ mod tests {
     static MODULES: [ModuleRegistration; 2] = [
         ModuleRegistration {
             id: "t.fine",
-            interface: "dyn Module",
+            interface: || "dyn Module",
             crate_name: "crate-a",
             crate_version: "1.0.0",
             new: fine,
         },
         ModuleRegistration {
             id: "t.broken",
-            interface: "dyn Module",
+            interface: || "dyn Module",
             crate_name: "crate-b",
             crate_version: "1.0.0",
             new: broken,
@@ -488,6 +496,31 @@ mod tests {
     impl ModuleRegistration {
         fn clone_for_test(&self) -> ModuleRegistration {
             ModuleRegistration { ..*self }
+        }
+    }
+
+    #[test]
+    fn interfaces_are_named_by_crate_and_trait_however_registered() {
+        assert_eq!(
+            interface_name("dyn xbuild_core::module::Module"),
+            "dyn xbuild_core::Module"
+        );
+        assert_eq!(
+            interface_name("dyn xbuild_http::Handler"),
+            "dyn xbuild_http::Handler"
+        );
+        // Left alone where shortening could mislead.
+        assert_eq!(interface_name("dyn a::B<c::D>"), "dyn a::B<c::D>");
+        assert_eq!(interface_name("dyn Local"), "dyn Local");
+        // What the macro records, whether the registration wrote the path or not.
+        let registry = crate::Registry::linked().unwrap();
+        for module in registry.modules() {
+            assert!(
+                module.interface().starts_with("dyn "),
+                "{}",
+                module.interface()
+            );
+            assert!(module.interface().contains("::"), "{}", module.interface());
         }
     }
 }

@@ -142,7 +142,7 @@ const fn reg(
 ) -> ModuleRegistration {
     ModuleRegistration {
         id,
-        interface: "test",
+        interface: || "test",
         crate_name: "test-crate",
         crate_version: "1.0.0",
         new,
