@@ -144,6 +144,19 @@ fn search_finds_crates_by_name_id_or_description() {
         "{}",
         missed.stderr
     );
+    // The module crates outside the default build are found by what they do.
+    for (word, krate) in [
+        ("auth", "xbuild-http-auth"),
+        ("compress", "xbuild-http-encode"),
+        ("rate", "xbuild-http-ratelimit"),
+    ] {
+        let found = xbuild(&root, &["search", word]).success();
+        assert!(
+            found.stdout.lines().next().is_some_and(|l| l.starts_with(krate)),
+            "`search {word}` finds {krate} first:\n{}",
+            found.stdout
+        );
+    }
     let usage = xbuild(&root, &["search"]).code(2);
     assert!(usage.stderr.contains("<WORD>"), "{}", usage.stderr);
 }

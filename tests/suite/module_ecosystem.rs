@@ -245,6 +245,30 @@ fn the_auth_encode_and_rate_limit_crates_work_in_one_host_beside_the_standard_mo
         assert!(listed.stdout.contains(id), "{id}: {}", listed.stdout);
     }
 
+    // The curated index lists exactly what each crate registers.
+    let registered: Vec<serde_json::Value> = serde_json::from_str(
+        &run(host.to_str().unwrap(), &["list-modules", "--json"])
+            .success()
+            .stdout,
+    )
+    .unwrap();
+    for krate in crates {
+        let mut ids: Vec<&str> = registered
+            .iter()
+            .filter(|m| m["crate"] == krate)
+            .map(|m| m["id"].as_str().unwrap())
+            .collect();
+        ids.sort_unstable();
+        let entry = xbuild_cli::known::known_modules()
+            .into_iter()
+            .find(|m| m.name == krate)
+            .unwrap_or_else(|| panic!("{krate} in xbuild/registry.toml"));
+        let mut indexed = entry.ids.clone();
+        indexed.sort_unstable();
+        assert_eq!(ids, indexed, "{krate}");
+        assert!(!entry.standard, "{krate}");
+    }
+
     // The auth crate's host command hashes the password its config takes.
     let hashed = run(
         host.to_str().unwrap(),
