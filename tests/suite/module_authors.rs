@@ -61,13 +61,17 @@ fn a_new_module_crate_tests_and_runs_in_a_host() {
     // `xbuild run` inside it builds a host with it and runs the host with the arguments.
     let ran = xbuild_in(&root, &krate.join("src"), &["run", "--", "list-modules"]).success();
     assert!(ran.stdout.contains("acme_hello.greeting"), "{}", ran.stdout);
+    // Progress on stderr, as `xbuild build` shows it; `-q` hides it.
+    assert!(ran.stderr.contains("Finished"), "{}", ran.stderr);
     assert!(
         ran.stdout.contains("http.handlers.static_response"),
         "standard modules too: {}",
         ran.stdout
     );
-    let greeted = xbuild_in(&root, &krate, &["run", "--", "acme-hello", "author"]).success();
+    let greeted =
+        xbuild_in(&root, &krate, &["run", "-q", "--", "acme-hello", "author"]).success();
     assert_eq!(greeted.stdout, "hello, author\n");
+    assert_eq!(greeted.stderr, "");
 
     // `lint` passes on the new crate, and names what an index would refuse.
     let passed = xbuild_in(&root, &krate, &["lint"]).success();
