@@ -44,8 +44,8 @@ pub struct BasicAuth {
     /// The protection space shown by browsers in their login prompt.
     #[serde(default = "default_realm")]
     realm: String,
-    /// Who may pass. Defaults to none, which provision refuses with a hint.
-    #[serde(default)]
+    /// Who may pass. Required, so that a host's `selftest` counts the handler as needing a
+    /// config rather than failing it; an empty list is refused with a hint.
     accounts: Vec<Account>,
 
     #[serde(skip)]

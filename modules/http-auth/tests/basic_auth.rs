@@ -164,7 +164,7 @@ fn configs_out_of_range_are_refused_with_what_to_give() {
     let huge =
         "$argon2id$v=19$m=4194304,t=1,p=1$c2FsdHNhbHQ$c2FsdHNhbHRzYWx0c2FsdHNhbHRzYWx0c2FsdA";
     let cases = [
-        ("", "accounts is empty: give at least one account".to_owned()),
+        ("", "missing field `accounts`".to_owned()),
         ("accounts = []", "accounts is empty".to_owned()),
         (
             &format!("accounts = [ {{ username = \"a\", password = \"{hash}\" }}, {{ username = \"a\", password = \"{hash}\" }} ]"),

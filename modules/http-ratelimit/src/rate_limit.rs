@@ -36,9 +36,9 @@ fn default_max_clients() -> i64 {
 /// is passed on.
 #[derive(Deserialize)]
 pub struct RateLimit {
-    /// Requests a client may make per window. Required; an option only so that leaving it
-    /// out gets this crate's error, with the range, rather than serde's.
-    requests: Option<i64>,
+    /// Requests a client may make per window. Required (a host's `selftest` then counts the
+    /// handler as needing a config, not as failing).
+    requests: i64,
     /// The window, in seconds.
     #[serde(default = "default_window")]
     window: f64,
@@ -65,9 +65,7 @@ struct State {
 
 impl Module for RateLimit {
     fn provision(&mut self, _ctx: &mut Context<'_>) -> Result<(), BoxError> {
-        let requests = self.requests.ok_or_else(|| {
-            format!("requests is missing: give how many requests a client may make per window, 1 to {MAX_REQUESTS}, e.g. `requests = 10`")
-        })?;
+        let requests = self.requests;
         if !(1..=MAX_REQUESTS).contains(&requests) {
             return Err(format!(
                 "invalid requests `{requests}`: give 1 to {MAX_REQUESTS} (requests per window)"

@@ -121,10 +121,12 @@ impl ClientBody {
 }
 
 impl HttpBody {
+    /// A body with no bytes.
     pub fn empty() -> Self {
         Self(Kind::Full(None))
     }
 
+    /// A body of these bytes, sent at once.
     pub fn full(bytes: impl Into<Bytes>) -> Self {
         let bytes = bytes.into();
         Self(Kind::Full((!bytes.is_empty()).then_some(bytes)))

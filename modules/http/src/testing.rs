@@ -13,6 +13,11 @@
 //! xbuild-http = { version = "0.1", features = ["testing"] }
 //! ```
 //!
+//! Unit tests inside the crate find its handlers as they are. An integration test (in
+//! `tests/`) is a crate of its own: it must name the crate under test (`use my_handlers as
+//! _;`), or the linker leaves the crate's registrations out and the lookup fails with
+//! "unknown module".
+//!
 //! ```
 //! use xbuild_http::testing::{self, get};
 //! use xbuild_http::http::StatusCode;
