@@ -68,8 +68,7 @@ fn a_new_module_crate_tests_and_runs_in_a_host() {
         "standard modules too: {}",
         ran.stdout
     );
-    let greeted =
-        xbuild_in(&root, &krate, &["run", "-q", "--", "acme-hello", "author"]).success();
+    let greeted = xbuild_in(&root, &krate, &["run", "-q", "--", "acme-hello", "author"]).success();
     assert_eq!(greeted.stdout, "hello, author\n");
     assert_eq!(greeted.stderr, "");
 
@@ -156,7 +155,11 @@ fn search_finds_crates_by_name_id_or_description() {
     ] {
         let found = xbuild(&root, &["search", word]).success();
         assert!(
-            found.stdout.lines().next().is_some_and(|l| l.starts_with(krate)),
+            found
+                .stdout
+                .lines()
+                .next()
+                .is_some_and(|l| l.starts_with(krate)),
             "`search {word}` finds {krate} first:\n{}",
             found.stdout
         );

@@ -406,6 +406,29 @@ fn the_auth_encode_and_rate_limit_crates_work_in_one_host_beside_the_standard_mo
     assert_eq!(server.stop().code, Some(0));
 }
 
+/// The crates as their authors check them, in this checkout: lint builds each against the
+/// xbuild-core they depend on by path (the tree's), and each passes.
+#[test]
+fn the_new_crates_pass_lint() {
+    let root = TestRoot::new();
+    for dir in ["http-auth", "http-encode", "http-ratelimit"] {
+        let linted = xbuild(
+            &root,
+            &[
+                "lint",
+                repo_root().join("modules").join(dir).to_str().unwrap(),
+            ],
+        )
+        .success();
+        assert!(
+            linted.stdout.contains("(opened by xbuild-http)")
+                && linted.stdout.contains("is ready to list"),
+            "{dir}: {}",
+            linted.stdout
+        );
+    }
+}
+
 #[test]
 fn one_host_takes_modules_from_two_registries_and_the_lock_names_both() {
     let root = TestRoot::new();

@@ -42,7 +42,64 @@ pub struct Manifest {
     pub name: String,
     /// `[package.metadata.xbuild] namespace`, else the name with `_` for `-`.
     pub namespace: String,
+    /// The xbuild-core dependency, as cargo reads it.
+    pub core: CoreDependency,
     doc: toml_edit::DocumentMut,
+}
+
+/// The crate's dependency on xbuild-core as cargo reads the manifest (workspace inheritance
+/// resolved, patches not applied: what the published crate will ask for).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CoreDependency {
+    Missing,
+    Declared {
+        /// Cargo's form of the requirement (`^0.1`); `*` when none was written.
+        req: String,
+        /// A path dependency's directory.
+        path: Option<std::path::PathBuf>,
+        /// A git dependency (cannot be published).
+        git: bool,
+    },
+    /// Cargo could not read the manifest.
+    Unreadable(String),
+}
+
+/// The xbuild-core dependency of the crate in `dir`, from `cargo metadata --no-deps` (fast:
+/// it resolves nothing).
+pub fn core_dependency(dir: &Path) -> CoreDependency {
+    let manifest = dir.join("Cargo.toml");
+    let metadata = match cargo_metadata::MetadataCommand::new()
+        .manifest_path(&manifest)
+        .no_deps()
+        .exec()
+    {
+        Ok(metadata) => metadata,
+        Err(e) => return CoreDependency::Unreadable(e.to_string()),
+    };
+    let Some(package) = metadata
+        .packages
+        .iter()
+        .find(|p| p.manifest_path.as_std_path() == manifest)
+    else {
+        return CoreDependency::Unreadable(format!(
+            "cargo metadata does not list the package of `{}`",
+            manifest.display()
+        ));
+    };
+    package
+        .dependencies
+        .iter()
+        .find(|d| {
+            d.name == crate::plan::CORE_CRATE && d.kind == cargo_metadata::DependencyKind::Normal
+        })
+        .map_or(CoreDependency::Missing, |d| CoreDependency::Declared {
+            req: d.req.to_string(),
+            path: d.path.as_ref().map(|p| p.clone().into_std_path_buf()),
+            git: d
+                .source
+                .as_ref()
+                .is_some_and(|s| s.repr.starts_with("git+")),
+        })
 }
 
 /// Reads the crate's Cargo.toml in `dir`.
@@ -71,6 +128,7 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest, UsageError> {
     Ok(Manifest {
         name,
         namespace,
+        core: core_dependency(dir),
         doc,
     })
 }
@@ -80,17 +138,12 @@ pub fn static_checks(dir: &Path, manifest: &Manifest) -> Vec<Finding> {
     let mut findings = Vec::new();
     let doc = &manifest.doc;
     // A compatible core: the requirement must accept the xbuild-core this xbuild builds.
-    let core = doc
-        .get("dependencies")
-        .and_then(|d| d.get(crate::plan::CORE_CRATE));
-    let req = core.and_then(|c| {
-        c.as_str()
-            .or_else(|| c.get("version").and_then(|v| v.as_str()))
-    });
-    findings.push(match (core, req) {
-        (None, _) => finding("core", false, "no dependency on xbuild-core: a module crate registers through it"),
-        (Some(_), None) => finding("core", false, "xbuild-core is not a version requirement (a path or git dependency cannot be published)"),
-        (Some(_), Some(req)) => match semver::VersionReq::parse(req) {
+    findings.push(match &manifest.core {
+        CoreDependency::Missing => finding("core", false, "no dependency on xbuild-core: a module crate registers through it"),
+        CoreDependency::Unreadable(e) => finding("core", false, format!("cargo cannot read the manifest: {e}")),
+        CoreDependency::Declared { git: true, .. } => finding("core", false, "xbuild-core is a git dependency, which cannot be published: give a version requirement"),
+        CoreDependency::Declared { req, path: Some(_), .. } if req == "*" => finding("core", false, "xbuild-core is a path dependency without a version, which cannot be published: add `version = \"0.1\"` beside the path"),
+        CoreDependency::Declared { req, .. } => match semver::VersionReq::parse(req) {
             Ok(parsed) => {
                 let core_version = semver::Version::parse(core_version()).expect("a version");
                 if parsed.matches(&core_version) {
@@ -484,5 +537,56 @@ mod tests {
         let text = render("acme", &found);
         assert!(text.contains("warning unique"), "{text}");
         assert!(text.contains("is ready to list"), "{text}");
+    }
+
+    #[test]
+    fn the_core_dependency_is_read_as_cargo_reads_it() {
+        // Inherited from a workspace, with a path beside the version: publishable.
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(
+            root.path().join("Cargo.toml"),
+            "[workspace]\nmembers = [\"m\"]\n[workspace.dependencies]\nxbuild-core = { path = \"core\", version = \"0.1.0\" }\n",
+        )
+        .unwrap();
+        for (dir, name) in [("core", "xbuild-core"), ("m", "m")] {
+            std::fs::create_dir_all(root.path().join(dir).join("src")).unwrap();
+            std::fs::write(root.path().join(dir).join("src/lib.rs"), "").unwrap();
+            let deps = if name == "m" {
+                "xbuild-core = { workspace = true }\n"
+            } else {
+                ""
+            };
+            std::fs::write(
+                root.path().join(dir).join("Cargo.toml"),
+                format!("[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[dependencies]\n{deps}"),
+            )
+            .unwrap();
+        }
+        let member = root.path().join("m");
+        match core_dependency(&member) {
+            CoreDependency::Declared { req, path, git } => {
+                assert_eq!(req, "^0.1.0");
+                assert_eq!(path.unwrap(), root.path().join("core"));
+                assert!(!git);
+            }
+            other => panic!("{other:?}"),
+        }
+        let findings = static_checks(&member, &read_manifest(&member).unwrap());
+        assert!(findings[0].ok, "{findings:?}");
+
+        // A path without a version cannot be published.
+        let bare = crate_with(
+            "[package]\nname = \"p\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[dependencies]\nxbuild-core = { path = \"../core\" }\n",
+            "//! d\n",
+            true,
+        );
+        let findings = static_checks(bare.path(), &read_manifest(bare.path()).unwrap());
+        assert!(!findings[0].ok, "{findings:?}");
+        assert!(
+            findings[0]
+                .detail
+                .contains("path dependency without a version"),
+            "{findings:?}"
+        );
     }
 }

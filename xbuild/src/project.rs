@@ -404,6 +404,14 @@ pub fn build_for_run(
     let output = out_dir.join("host");
     let mut with = vec![format!("{name}={}", dir.display())];
     with.extend(args.with.iter().cloned());
+    // A crate developed against an xbuild-core by path (a checkout of xbuild, say) is built
+    // against that core: xbuild's own copy beside it would be a second core.
+    let core_path = match crate::lint::core_dependency(&dir) {
+        crate::lint::CoreDependency::Declared {
+            path: Some(path), ..
+        } => Some(path),
+        _ => None,
+    };
     let flags = BuildArgs {
         file: None,
         dist: Vec::new(),
@@ -425,7 +433,7 @@ pub fn build_for_run(
         skip_selftest: false,
         no_standard: args.no_standard,
         no_static: false,
-        core_path: None,
+        core_path,
         quiet: args.quiet,
         verbose: args.verbose,
         message_format: MessageFormat::Human,
