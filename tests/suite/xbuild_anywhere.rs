@@ -31,7 +31,7 @@ fn an_installed_xbuild_builds_hosts_from_anywhere_with_its_source_tree_gone() {
     std::fs::create_dir_all(&elsewhere).unwrap();
     let run_installed = |args: &[&str]| {
         Ran::from_output(
-            Command::new(&installed)
+            Command::new(installed)
                 .args(args)
                 .current_dir(&elsewhere)
                 .env("TMPDIR", root.tmp())

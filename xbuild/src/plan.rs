@@ -494,7 +494,7 @@ impl BuildPlan {
         let modules = dist
             .module_specs()?
             .into_iter()
-            .map(|(spec, features, registry)| planned(spec, features, &registry, base))
+            .map(|m| planned(m.spec, m.features, &m.registry, base))
             .collect();
         let replacements = dist
             .replace_specs()?

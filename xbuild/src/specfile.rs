@@ -97,6 +97,15 @@ pub struct ModuleEntry {
     pub registry: Option<String>,
 }
 
+/// A module entry, checked: its spec, features, and the registry it comes from (`None`:
+/// crates.io).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedModule {
+    pub spec: ModuleSpec,
+    pub features: Vec<String>,
+    pub registry: Option<String>,
+}
+
 /// What a spec or `--with` calls crates.io, to take one module from it when the
 /// distribution's `registry` names another.
 pub const CRATES_IO: &str = "crates-io";
@@ -405,12 +414,9 @@ impl Distribution {
         Ok(())
     }
 
-    /// The module crates as checked specs, with their features.
     /// The module crates as checked specs, with their features and the registry each comes
-    /// from (`None`: crates.io).
-    pub fn module_specs(
-        &self,
-    ) -> Result<Vec<(ModuleSpec, Vec<String>, Option<String>)>, UsageError> {
+    /// from.
+    pub fn module_specs(&self) -> Result<Vec<CheckedModule>, UsageError> {
         self.modules
             .iter()
             .map(|m| {
@@ -419,11 +425,11 @@ impl Distribution {
                     .module_spec()
                     .map_err(|e| UsageError::wrap(&format!("distribution `{}`", self.name), &e))?;
                 m.check_registry().map_err(in_dist)?;
-                Ok((
+                Ok(CheckedModule {
                     spec,
-                    m.features.clone(),
-                    m.registry_in(self.registry.as_deref()),
-                ))
+                    features: m.features.clone(),
+                    registry: m.registry_in(self.registry.as_deref()),
+                })
             })
             .collect()
     }
@@ -494,8 +500,8 @@ impl Distribution {
         }
         self.check_settings().map_err(|e| e.context(&context))?;
         let modules = self.module_specs()?;
-        for (i, (spec, features, _)) in modules.iter().enumerate() {
-            if modules[..i].iter().any(|(s, _, _)| s.name == spec.name) {
+        for (i, CheckedModule { spec, features, .. }) in modules.iter().enumerate() {
+            if modules[..i].iter().any(|m| m.spec.name == spec.name) {
                 return Err(usage(format!(
                     "{context}: crate `{}` is listed twice in `modules`",
                     spec.name
@@ -520,7 +526,7 @@ impl Distribution {
                 ))
                 .help("give the directory (`path`) or the crate (`package`, `version`) to use instead"));
             }
-            if modules.iter().any(|(m, _, _)| m.name == spec.name) {
+            if modules.iter().any(|m| m.spec.name == spec.name) {
                 return Err(usage(format!(
                     "{context}: `{}` is both a module and replaced",
                     spec.name
@@ -770,7 +776,7 @@ mod tests {
             .module_specs()
             .unwrap()
             .into_iter()
-            .map(|(spec, _, registry)| (spec.name, registry))
+            .map(|m| (m.spec.name, m.registry))
             .collect();
         assert_eq!(
             registries,
