@@ -235,7 +235,16 @@ mod tests {
     #[test]
     fn suggests_by_crate_name_or_id_segment() {
         assert_eq!(suggestions("file_server"), ["xbuild-http"]);
-        assert_eq!(suggestions("http"), ["xbuild-http"]);
+        assert_eq!(
+            suggestions("http"),
+            [
+                "xbuild-http",
+                "xbuild-http-auth",
+                "xbuild-http-encode",
+                "xbuild-http-ratelimit"
+            ]
+        );
+        assert_eq!(suggestions("basic_auth"), ["xbuild-http-auth"]);
         assert_eq!(suggestions("xbuild-htp"), ["xbuild-http"]);
         assert_eq!(suggestions("xbuild_htttp"), ["xbuild-http"]);
         assert!(suggestions("no-such-thing").is_empty());
