@@ -6,7 +6,7 @@ use std::process::Command;
 
 use crate::support::Ran;
 use crate::support::registry::TestRoot;
-use crate::support::xbuild::{XBUILD, cache_dir, xbuild};
+use crate::support::xbuild::{XBUILD, authors_target, cache_dir, xbuild};
 
 /// `xbuild ARGS` run in `dir` (a module crate), with the suite's shared cache.
 fn xbuild_in(root: &TestRoot, dir: &std::path::Path, args: &[&str]) -> Ran {
@@ -50,7 +50,7 @@ fn a_new_module_crate_tests_and_runs_in_a_host() {
         Command::new(env!("CARGO"))
             .args(["test", "--quiet"])
             .current_dir(&krate)
-            .env("CARGO_TARGET_DIR", root.path().join("acme-target"))
+            .env("CARGO_TARGET_DIR", authors_target())
             .env_remove("RUSTFLAGS")
             .output()
             .unwrap(),

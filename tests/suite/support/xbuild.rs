@@ -83,6 +83,12 @@ fn copy_checkout(to: &Path) {
     }
 }
 
+/// Where the crates module authors create are tested and packaged: one target directory
+/// for all of them and every run, so their dependencies compile once.
+pub fn authors_target() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("authors-target")
+}
+
 /// One cache of compiled dependencies for every test that builds a host.
 pub fn cache_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("xbuild-cache")
