@@ -632,9 +632,10 @@ fn a_deny_route_cannot_be_walked_around_with_unclean_paths() {
         "{}",
         upstream.last_request()
     );
-    // Userinfo in an absolute-form target is a credential: never written to the log.
+    // Userinfo in an absolute-form target is refused (RFC 9110 §4.2.4: it disguises the
+    // authority), and as a credential it is never written to the log.
     let with_userinfo = get(&files, "http://user:hunter2@site.example/public.txt");
-    assert_eq!(with_userinfo.text(), "public file");
+    assert_eq!(with_userinfo.status, 400, "{with_userinfo:?}");
     let out = server.stop();
     assert_eq!(out.code, Some(0));
     assert!(
@@ -643,6 +644,115 @@ fn a_deny_route_cannot_be_walked_around_with_unclean_paths() {
         out.stderr
     );
     assert!(!out.stderr.contains("hunter2"), "{}", out.stderr);
+}
+
+/// A `match.host` deny route holds for every spelling of its host, over HTTP/1.1 (Host
+/// header and absolute-form) and HTTP/2 (`:authority`); a Host that is no valid
+/// `host[:port]` gets 400; `validate` refuses patterns that could never match.
+#[test]
+fn a_host_deny_route_holds_for_every_spelling_of_the_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let config = config_file(
+        dir.path(),
+        &format!(
+            "[apps.http.servers.main]\nlisten = [\"{addr}\"]\nprotocols = [\"h1\", \"h2c\"]\n\
+             [[apps.http.servers.main.routes]]\nmatch = {{ host = [\"admin.example\"] }}\n\
+             handle = [{{ handler = \"static_response\", status = 403, body = \"denied\" }}]\n\
+             [[apps.http.servers.main.routes]]\n\
+             handle = [{{ handler = \"static_response\", body = \"open\" }}]\n"
+        ),
+    );
+    let server = Server::start(&config);
+    wait_listening(&addr);
+    let with_host = |host: &str| {
+        crate::support::http::request_raw(
+            &addr,
+            &format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+        )
+    };
+    assert_eq!(with_host("public.example").text(), "open");
+    for host in [
+        "admin.example",
+        "ADMIN.example",
+        "admin.example.",
+        "Admin.Example.:80",
+        "admin.example:8080",
+    ] {
+        let answer = with_host(host);
+        assert_eq!(answer.status, 403, "Host: {host}: {answer:?}");
+    }
+    for target in [
+        "http://admin.example./",
+        "http://ADMIN.EXAMPLE:80/",
+        "http://admin.example/",
+    ] {
+        let answer = request(&addr, "GET", target, &[]);
+        assert_eq!(answer.status, 403, "{target}: {answer:?}");
+    }
+    // HTTP/2 with prior knowledge: the :authority is the host.
+    for authority in ["admin.example.", "ADMIN.example:443"] {
+        assert_eq!(h2_status(&addr, authority), 403, ":authority {authority}");
+    }
+    assert_eq!(h2_status(&addr, "public.example"), 200);
+    // Hosts that are no `host[:port]`: 400, never a route's answer.
+    for host in ["a:80:80", "evil@a", "a/x", "a,b", "", "a..b", "a:http"] {
+        let answer = with_host(host);
+        assert_eq!(answer.status, 400, "Host: {host:?}: {answer:?}");
+    }
+    assert_eq!(server.stop().code, Some(0));
+
+    // Patterns no request could match are refused by validate, each named.
+    for (pattern, field) in [
+        ("admin.example:80", "host"),
+        ("b\u{fc}cher.example", "host"),
+        ("/admin%2Fx", "path"),
+        ("/a/../admin/*", "path"),
+        ("/a//b", "path"),
+        ("/a/*/b", "path"),
+    ] {
+        let config = config_file(
+            dir.path(),
+            &format!(
+                "[apps.http.servers.main]\nlisten = [\"{addr}\"]\n\
+                 [[apps.http.servers.main.routes]]\nmatch = {{ {field} = [\"{pattern}\"] }}\n\
+                 handle = [{{ handler = \"static_response\", status = 403 }}]\n"
+            ),
+        );
+        let refused = Ran::from_output(
+            Command::new(host())
+                .args(["validate", "--config"])
+                .arg(&config)
+                .output()
+                .unwrap(),
+        );
+        assert_ne!(refused.code, Some(0), "{pattern} accepted");
+        assert!(
+            refused.stderr.contains(&format!("`{pattern}`")),
+            "{pattern}: {}",
+            refused.stderr
+        );
+    }
+}
+
+/// The status of `GET /` over HTTP/2 with prior knowledge, with `authority` as :authority.
+fn h2_status(addr: &str, authority: &str) -> u16 {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (client, connection) = h2::client::handshake(stream).await.unwrap();
+        tokio::spawn(connection);
+        let mut client = client.ready().await.unwrap();
+        let request = http::Request::get(format!("http://{authority}/"))
+            .body(())
+            .unwrap();
+        let (response, _) = client.send_request(request, true).unwrap();
+        response.await.unwrap().status().as_u16()
+    })
 }
 
 #[test]

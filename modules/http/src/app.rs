@@ -67,12 +67,16 @@ struct ServerConfig {
     /// Connections served at once.
     #[serde(default = "crate::limits::default_max_connections")]
     max_connections: usize,
-    /// Seconds a request body read may wait for the client; no limit when absent.
+    /// Connections one client address (IPv6: its /64) may hold at once (default 256, or
+    /// max_connections when lower).
     #[serde(default)]
-    read_timeout: Option<f64>,
-    /// Seconds a write to the client may wait without progress; no limit when absent.
-    #[serde(default)]
-    write_timeout: Option<f64>,
+    max_connections_per_client: Option<usize>,
+    /// Seconds a request body read may wait for the client.
+    #[serde(default = "crate::limits::default_read_timeout")]
+    read_timeout: f64,
+    /// Seconds a write to the client may wait without progress.
+    #[serde(default = "crate::limits::default_write_timeout")]
+    write_timeout: f64,
     /// Bytes of a request's line and headers.
     #[serde(default = "crate::limits::default_max_header_bytes")]
     max_header_bytes: usize,
@@ -147,6 +151,7 @@ fn provision_server(
         read_header_timeout: config.read_header_timeout,
         idle_timeout: config.idle_timeout,
         max_connections: config.max_connections,
+        max_connections_per_client: config.max_connections_per_client,
         read_timeout: config.read_timeout,
         write_timeout: config.write_timeout,
         max_header_bytes: config.max_header_bytes,

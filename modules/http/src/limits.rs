@@ -30,13 +30,16 @@ pub(crate) struct LimitsConfig {
     /// Seconds a connection may stay open with no request in flight and nothing sent
     /// either way.
     pub idle_timeout: f64,
-    /// Connections served at once; beyond it new ones wait to be accepted.
+    /// Connections served at once; beyond it the one idle longest is closed, or, when none
+    /// is idle, new ones wait to be accepted.
     pub max_connections: usize,
-    /// Seconds a request body read may wait for the client's next bytes; no limit when
-    /// absent.
-    pub read_timeout: Option<f64>,
-    /// Seconds a write to the client may wait without progress; no limit when absent.
-    pub write_timeout: Option<f64>,
+    /// Connections one client address (an IPv6 /64) may hold at once; more are closed.
+    /// Default: 256, or `max_connections` when that is lower.
+    pub max_connections_per_client: Option<usize>,
+    /// Seconds a request body read may wait for the client's next bytes.
+    pub read_timeout: f64,
+    /// Seconds a write to the client may wait without progress.
+    pub write_timeout: f64,
     /// Bytes of a request's head (request line and headers).
     pub max_header_bytes: usize,
     /// Bytes of a request's body.
@@ -51,8 +54,9 @@ impl Default for LimitsConfig {
             read_header_timeout: default_read_header_timeout(),
             idle_timeout: default_idle_timeout(),
             max_connections: default_max_connections(),
-            read_timeout: None,
-            write_timeout: None,
+            max_connections_per_client: None,
+            read_timeout: default_read_timeout(),
+            write_timeout: default_write_timeout(),
             max_header_bytes: default_max_header_bytes(),
             max_request_body: default_max_request_body(),
             max_concurrent_streams: default_max_concurrent_streams(),
@@ -70,6 +74,20 @@ pub(crate) fn default_idle_timeout() -> f64 {
 
 pub(crate) fn default_max_connections() -> usize {
     1000
+}
+
+/// A quarter of the default `max_connections`: one address (an office behind NAT, say)
+/// gets plenty, and a single attacker cannot hold the server.
+const DEFAULT_MAX_CONNECTIONS_PER_CLIENT: usize = 256;
+
+/// nginx's `client_body_timeout` and `send_timeout`: a client that stops sending a body,
+/// or stops reading a response, for a minute is given up on.
+pub(crate) fn default_read_timeout() -> f64 {
+    60.0
+}
+
+pub(crate) fn default_write_timeout() -> f64 {
+    60.0
 }
 
 /// 64 KiB: nginx takes 32 KiB at most by default, Go 1 MiB.
@@ -100,6 +118,7 @@ pub(crate) struct Limits {
     pub read_header_timeout: Duration,
     pub idle_timeout: Duration,
     pub max_connections: usize,
+    pub max_connections_per_client: usize,
     pub read_timeout: Option<Duration>,
     pub write_timeout: Option<Duration>,
     pub max_header_bytes: usize,
@@ -137,6 +156,15 @@ impl LimitsConfig {
                 self.max_connections
             ));
         }
+        let max_connections_per_client = self
+            .max_connections_per_client
+            .unwrap_or(DEFAULT_MAX_CONNECTIONS_PER_CLIENT.min(self.max_connections));
+        if !(1..=self.max_connections).contains(&max_connections_per_client) {
+            return Err(format!(
+                "invalid max_connections_per_client `{max_connections_per_client}`: give a number from 1 to max_connections ({})",
+                self.max_connections
+            ));
+        }
         let in_range = |field: &str, value: u64, min: u64, max: u64| {
             if (min..=max).contains(&value) {
                 Ok(())
@@ -168,14 +196,9 @@ impl LimitsConfig {
             read_header_timeout: seconds("read_header_timeout", self.read_header_timeout, 3600.0)?,
             idle_timeout: seconds("idle_timeout", self.idle_timeout, 86400.0)?,
             max_connections: self.max_connections,
-            read_timeout: self
-                .read_timeout
-                .map(|value| seconds("read_timeout", value, 86400.0))
-                .transpose()?,
-            write_timeout: self
-                .write_timeout
-                .map(|value| seconds("write_timeout", value, 86400.0))
-                .transpose()?,
+            max_connections_per_client,
+            read_timeout: Some(seconds("read_timeout", self.read_timeout, 86400.0)?),
+            write_timeout: Some(seconds("write_timeout", self.write_timeout, 86400.0)?),
             max_header_bytes: self.max_header_bytes,
             max_request_body: self.max_request_body,
             max_concurrent_streams: self.max_concurrent_streams,
@@ -197,8 +220,14 @@ pub(crate) struct Activity {
     /// request in flight, are the head of the next one (or what is left of the last).
     reads_at_request: AtomicU64,
     /// The connection speaks HTTP/2, where frames between requests (pings, window
-    /// updates) are not a head in the making.
+    /// updates) are not a head in the making, nor activity that keeps it open.
     http2: AtomicBool,
+    /// How long the watchdog last saw the connection idle, in milliseconds: which idle
+    /// connection to shed first when the server is full (crate::connections).
+    idle_ms: AtomicU64,
+    /// The server shed the connection; `shed_now` wakes the connection's watch to close it.
+    shed: AtomicBool,
+    shed_now: tokio::sync::Notify,
 }
 
 /// The counters at one moment.
@@ -236,6 +265,32 @@ impl Activity {
         self.requests.fetch_add(1, Ordering::Relaxed);
         self.mark_reads();
         InFlight(self.clone())
+    }
+
+    /// Nothing in flight (an idle keep-alive connection), and not being shed already.
+    pub fn is_idle(&self) -> bool {
+        self.in_flight.load(Ordering::Relaxed) == 0 && !self.shed.load(Ordering::Relaxed)
+    }
+
+    /// How long the watchdog last saw the connection idle.
+    pub fn idle_for(&self) -> Duration {
+        Duration::from_millis(self.idle_ms.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn note_idle_for(&self, idle: Duration) {
+        let ms = u64::try_from(idle.as_millis()).unwrap_or(u64::MAX);
+        self.idle_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// Closes the connection (it is idle: nothing in flight is cut).
+    pub fn shed(&self) {
+        self.shed.store(true, Ordering::Relaxed);
+        self.shed_now.notify_one();
+    }
+
+    #[cfg(test)]
+    pub fn is_shed(&self) -> bool {
+        self.shed.load(Ordering::Relaxed)
     }
 
     fn mark_reads(&self) {
@@ -393,6 +448,8 @@ pub(crate) enum Closed {
     /// No complete request head for `read_header_timeout`: a new connection that sent
     /// nothing or part of a head, or bytes after a request that never became one.
     SlowHead,
+    /// Idle while the server was full: closed to make room (crate::connections).
+    Shed,
 }
 
 /// Runs `connection` until it ends or the watchdog closes it (by dropping it) for one of
@@ -406,12 +463,13 @@ pub(crate) async fn watch_connection<C: Future>(
     limits: Limits,
 ) -> Result<C::Output, Closed> {
     let (closing, mut closed) = tokio::sync::oneshot::channel::<Closed>();
-    tokio::spawn(watchdog(closing, activity, limits));
+    tokio::spawn(watchdog(closing, activity.clone(), limits));
     tokio::pin!(connection);
     tokio::select! {
         biased;
         done = &mut connection => Ok(done),
         why = &mut closed => Err(why.unwrap_or(Closed::Idle)),
+        () = activity.shed_now.notified() => Err(Closed::Shed),
     }
 }
 
@@ -431,13 +489,18 @@ async fn watchdog(
             _ = tokio::time::sleep(step) => {}
         }
         let now = activity.sample();
-        let quiet =
-            now.in_flight == 0 && now.writes == last.writes && now.requests == last.requests;
-        idle = if quiet && now.reads == last.reads {
+        // On HTTP/2 only requests count: PINGs, window updates and SETTINGS keep a
+        // connection busy on the wire while it serves nothing (and a client could send
+        // them forever to hold its place).
+        let quiet = now.in_flight == 0
+            && now.requests == last.requests
+            && (now.http2 || now.writes == last.writes);
+        idle = if quiet && (now.http2 || now.reads == last.reads) {
             idle + step
         } else {
             Duration::ZERO
         };
+        activity.note_idle_for(idle);
         // Waiting for a head: before the first request, or (HTTP/1) with bytes read since
         // the last one ended. Trickling bytes do not reset it; a request starting does.
         let waiting_for_head =
@@ -482,10 +545,23 @@ mod tests {
         assert!(bad(|c| c.max_header_bytes = 100).contains("max_header_bytes (bytes) `100`"));
         assert!(bad(|c| c.max_request_body = 0).contains("max_request_body"));
         assert!(bad(|c| c.max_concurrent_streams = 0).contains("from 1 to 10000"));
-        assert!(bad(|c| c.read_timeout = Some(-1.0)).contains("read_timeout `-1`"));
-        assert!(bad(|c| c.write_timeout = Some(1e9)).contains("at most 86400"));
-        assert_eq!(limits.read_timeout, None, "off by default, as in Caddy");
-        assert_eq!(limits.write_timeout, None);
+        assert!(bad(|c| c.read_timeout = -1.0).contains("read_timeout `-1`"));
+        assert!(bad(|c| c.write_timeout = 1e9).contains("at most 86400"));
+        assert!(bad(|c| c.max_connections_per_client = Some(1001)).contains(
+            "max_connections_per_client `1001`: give a number from 1 to max_connections (1000)"
+        ));
+        assert_eq!(
+            limits.read_timeout,
+            Some(Duration::from_secs(60)),
+            "on by default, as nginx's"
+        );
+        assert_eq!(limits.write_timeout, Some(Duration::from_secs(60)));
+        assert_eq!(limits.max_connections_per_client, 256);
+        let small = LimitsConfig {
+            max_connections: 10,
+            ..LimitsConfig::default()
+        };
+        assert_eq!(small.check().unwrap().max_connections_per_client, 10);
     }
 
     fn limits(read_header_timeout: u64, idle_timeout: u64) -> Limits {

@@ -62,35 +62,50 @@ pub(crate) struct Matcher {
 
 impl Matcher {
     pub fn compile(config: &MatchConfig) -> Result<Self, String> {
+        // Through the rules requests' hosts go through (crate::host), so a pattern either
+        // matches its host however a client spells it, or is refused here.
         let hosts = config
             .host
             .iter()
             .map(|h| {
-                let h = h.to_ascii_lowercase();
-                if h.is_empty() || h.contains('/') {
-                    Err(format!(
-                        "invalid host `{h}` in `match.host`: give a host name such as `example.com` or `*.example.com`"
-                    ))
-                } else if let Some(rest) = h.strip_prefix('*') {
-                    Ok(HostPattern::Suffix(rest.to_owned()))
-                } else {
-                    Ok(HostPattern::Exact(h))
-                }
+                let h = crate::host::canonical_pattern(h)?;
+                Ok(match h.strip_prefix('*') {
+                    Some(rest) => HostPattern::Suffix(rest.to_owned()),
+                    None => HostPattern::Exact(h),
+                })
             })
-            .collect::<Result<_, _>>()?;
+            .collect::<Result<_, String>>()?;
         let paths = config
             .path
             .iter()
             .map(|p| {
+                let refuse = |why: String| Err(format!("invalid path `{p}` in `match.path`: {why}"));
                 if !p.starts_with('/') {
-                    Err(format!(
-                        "invalid path `{p}` in `match.path`: paths start with `/` (add `*` at the end for a prefix)"
-                    ))
-                } else if let Some(prefix) = p.strip_suffix('*') {
-                    Ok(PathPattern::Prefix(prefix.to_ascii_lowercase()))
-                } else {
-                    Ok(PathPattern::Exact(p.to_ascii_lowercase()))
+                    return refuse("paths start with `/` (add `*` at the end for a prefix)".into());
                 }
+                let (body, prefix) = match p.strip_suffix('*') {
+                    Some(body) => (body, true),
+                    None => (p.as_str(), false),
+                };
+                // Requests are matched cleaned and decoded (crate::path): a pattern that is
+                // neither could never match, and a deny route written so would deny nothing.
+                if body.contains('*') {
+                    return refuse("`*` is only allowed at the end, for a prefix (`/api/*`)".into());
+                }
+                if body.contains('%') {
+                    return refuse("requests are matched decoded, so a percent-encoded pattern never matches: write the characters themselves".into());
+                }
+                let cleaned = crate::path::clean(body);
+                if cleaned != body {
+                    let star = if prefix { "*" } else { "" };
+                    return refuse(format!("requests are matched with their paths cleaned (no `.`, `..` or empty segments), so this never matches: write `{cleaned}{star}`"));
+                }
+                let body = body.to_ascii_lowercase();
+                Ok(if prefix {
+                    PathPattern::Prefix(body)
+                } else {
+                    PathPattern::Exact(body)
+                })
             })
             .collect::<Result<_, _>>()?;
         let methods = config
@@ -116,7 +131,6 @@ impl Matcher {
             let Some(host) = request_host(request) else {
                 return false;
             };
-            let host = host.to_ascii_lowercase();
             let found = self.hosts.iter().any(|pattern| match pattern {
                 HostPattern::Exact(exact) => *exact == host,
                 HostPattern::Suffix(suffix) => host.ends_with(suffix.as_str()),
@@ -149,21 +163,15 @@ impl Matcher {
     }
 }
 
-/// The host a request is for, without port: the URI's authority (HTTP/2, absolute-form)
-/// or the `Host` header.
+/// The host a request is for, without port: from its `Host` header, which the server has
+/// made the one canonical form of the URI's authority or the header (crate::host).
 fn request_host<B>(request: &http::Request<B>) -> Option<&str> {
-    let host = match request.uri().host() {
-        Some(host) => host,
-        None => {
-            let value = request.headers().get(http::header::HOST)?.to_str().ok()?;
-            // Strip a port, leaving bracketed IPv6 literals whole.
-            match value.rfind(':') {
-                Some(i) if !value[i..].contains(']') => &value[..i],
-                _ => value,
-            }
-        }
-    };
-    Some(host)
+    let value = request.headers().get(http::header::HOST)?.to_str().ok()?;
+    // Strip a port, leaving bracketed IPv6 literals whole.
+    Some(match value.rfind(':') {
+        Some(i) if !value[i..].contains(']') => &value[..i],
+        _ => value,
+    })
 }
 
 /// A provisioned route.
@@ -261,7 +269,7 @@ mod tests {
             ),
             (
                 matcher(&["Example.com"], &[], &[]),
-                request("GET", "/", Some("example.COM:8080")),
+                request("GET", "/", Some("example.com:8080")),
                 true,
             ),
             (
@@ -289,9 +297,10 @@ mod tests {
                 request("GET", "/", Some("[::1]")),
                 true,
             ),
+            // The server has put the URI's authority (absolute-form, HTTP/2) into Host.
             (
                 matcher(&["h"], &[], &[]),
-                request("GET", "http://h:1/x", None),
+                request("GET", "/x", Some("h:1")),
                 true,
             ),
         ];
@@ -314,5 +323,23 @@ mod tests {
         assert!(bad(&[], &["api"], &[]).contains("`api`"));
         assert!(bad(&[], &[], &["G ET"]).contains("`G ET`"));
         assert!(bad(&["a/b"], &[], &[]).contains("`a/b`"));
+        // Patterns no request could match are refused, each named.
+        for host in ["admin.example:80", "b\u{fc}cher.example", "a*.example"] {
+            let err = bad(&[host], &[], &[]);
+            assert!(err.contains(&format!("`{host}`")), "{err}");
+        }
+        for (path, why) in [
+            ("/admin%2Fx", "percent-encoded"),
+            ("/a/../admin", "write `/admin`"),
+            ("/a//b*", "write `/a/b*`"),
+            ("/a/./b", "write `/a/b`"),
+            ("/a/*/b", "only allowed at the end"),
+        ] {
+            let err = bad(&[], &[path], &[]);
+            assert!(
+                err.contains(&format!("`{path}`")) && err.contains(why),
+                "{path}: {err}"
+            );
+        }
     }
 }

@@ -20,6 +20,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
+use crate::connections::{Admitted, Connections};
 use crate::limits::{Activity, Closed, Limits, Tracked, watch_connection};
 
 use crate::observe::{MethodLabel, REQUEST_ID, RequestId, RequestInfo, RouteMetrics, UNMATCHED};
@@ -277,32 +278,47 @@ fn clean_path(parts: &mut http::request::Parts) -> bool {
     }
 }
 
-/// Gives the request exactly one `Host` header, the host that routing uses and upstreams
-/// are told: the URI's authority when the request has one (absolute-form, or HTTP/2's
-/// `:authority`; RFC 9112 says it wins over `Host`), else the one `Host` header. An
-/// HTTP/1.1 request with no Host or with two is refused (RFC 9112, section 3.2): the reason
-/// for the 400 is returned.
+/// Gives the request exactly one `Host` header, in its canonical form (crate::host), the
+/// host that routing uses and upstreams are told: the URI's authority when the request has
+/// one (absolute-form, or HTTP/2's `:authority`; RFC 9112 says it wins over `Host`), else
+/// the one `Host` header. An HTTP/1.1 request with no Host, with two, or with one that is
+/// not a valid `host[:port]` is refused (RFC 9112, section 3.2): the reason for the 400 is
+/// returned.
 fn canonical_host(parts: &mut http::request::Parts) -> Option<&'static str> {
-    let authority = parts.uri.authority().map(|a| {
-        a.as_str()
-            .rsplit_once('@')
-            .map_or(a.as_str(), |(_, host)| host)
-    });
-    if let Some(authority) = authority {
-        match http::HeaderValue::from_str(authority) {
-            Ok(value) => {
-                parts.headers.insert(http::header::HOST, value);
-                return None;
+    // Absolute-form and HTTP/2 carry the authority in the URI; it wins over any Host
+    // header (RFC 9112 §3.2.2), which is replaced with it.
+    let given = match parts.uri.authority() {
+        Some(authority) => {
+            if authority.as_str().contains('@') {
+                return Some("bad request: userinfo in the request target\n");
             }
-            Err(_) => return Some("bad request: unusable authority\n"),
+            authority.as_str()
         }
+        None => {
+            let mut hosts = parts.headers.get_all(http::header::HOST).iter();
+            match (hosts.next(), hosts.next()) {
+                (Some(host), None) => match host.to_str() {
+                    Ok(host) => host,
+                    Err(_) => return Some("bad request: invalid Host\n"),
+                },
+                (None, _) if parts.version < http::Version::HTTP_11 => return None,
+                (None, _) => return Some("bad request: no Host header\n"),
+                (Some(_), Some(_)) => return Some("bad request: more than one Host header\n"),
+            }
+        }
+    };
+    // The common case, already canonical, costs no allocation.
+    if crate::host::is_canonical(given) && parts.uri.authority().is_none() {
+        return None;
     }
-    let hosts = parts.headers.get_all(http::header::HOST).iter().count();
-    match hosts {
-        1 => None,
-        0 if parts.version < http::Version::HTTP_11 => None,
-        0 => Some("bad request: no Host header\n"),
-        _ => Some("bad request: more than one Host header\n"),
+    match crate::host::canonical_authority(given) {
+        Ok(authority) => {
+            let value = http::HeaderValue::try_from(authority.header_value())
+                .expect("a canonical authority is a valid header value");
+            parts.headers.insert(http::header::HOST, value);
+            None
+        }
+        Err(why) => Some(why),
     }
 }
 
@@ -419,29 +435,14 @@ pub(crate) async fn serve_listener(
         .max_pending_accept_reset_streams(20)
         .max_local_error_reset_streams(1024);
     let graceful = GracefulShutdown::new();
-    // One permit per connection served: past `max_connections`, new connections wait in
-    // the listen backlog until one closes, and the open ones keep being served.
+    // One permit per connection served. At `max_connections` the connection idle longest
+    // is closed to make room; when none is idle, new connections wait in the listen backlog
+    // until one closes, and the open ones keep being served.
     let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let connections = Connections::new(limits.max_connections_per_client);
     let mut last_warning: Option<Instant> = None;
+    let mut last_refusal: Option<Instant> = None;
     loop {
-        let permit = match permits.clone().try_acquire_owned() {
-            Ok(permit) => permit,
-            Err(_) => {
-                // Once a minute at most, not once a connection.
-                if last_warning.is_none_or(|at| at.elapsed() >= Duration::from_secs(60)) {
-                    last_warning = Some(Instant::now());
-                    tracing::warn!(
-                        server = &*server.name,
-                        max_connections = limits.max_connections,
-                        "max_connections reached; new connections wait until one closes"
-                    );
-                }
-                tokio::select! {
-                    permit = permits.clone().acquire_owned() => permit.expect("never closed"),
-                    _ = stop.changed() => break,
-                }
-            }
-        };
         let (stream, remote) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -457,8 +458,58 @@ pub(crate) async fn serve_listener(
             },
             _ = stop.changed() => break,
         };
-        let _ = stream.set_nodelay(true);
         let activity = Activity::new();
+        let Some(admitted) = connections.admit(remote.ip(), &activity) else {
+            // Closed unserved: the client already holds its share.
+            if last_refusal.is_none_or(|at| at.elapsed() >= Duration::from_secs(60)) {
+                last_refusal = Some(Instant::now());
+                tracing::warn!(
+                    server = &*server.name,
+                    client = %remote.ip(),
+                    max_connections_per_client = limits.max_connections_per_client,
+                    "a client holds max_connections_per_client; closing its new connections"
+                );
+            }
+            continue;
+        };
+        let permit = match permits.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                // Full, with someone waiting: make room by closing the connection idle
+                // longest; when every connection is busy, this one waits for a place (and
+                // those behind it in the listen backlog).
+                let shed = connections.shed_idle();
+                // Once a minute at most, not once a connection.
+                if last_warning.is_none_or(|at| at.elapsed() >= Duration::from_secs(60)) {
+                    last_warning = Some(Instant::now());
+                    tracing::warn!(
+                        server = &*server.name,
+                        max_connections = limits.max_connections,
+                        "max_connections reached; {}",
+                        if shed {
+                            "closing the connection idle longest"
+                        } else {
+                            "every connection is busy, new ones wait until one closes"
+                        }
+                    );
+                }
+                // A busy connection may go idle before any closes: look again now and then.
+                let waited = loop {
+                    tokio::select! {
+                        permit = permits.clone().acquire_owned() => break Some(permit.expect("never closed")),
+                        _ = stop.changed() => break None,
+                        () = tokio::time::sleep(Duration::from_millis(250)) => {
+                            connections.shed_idle();
+                        }
+                    }
+                };
+                match waited {
+                    Some(permit) => permit,
+                    None => break,
+                }
+            }
+        };
+        let _ = stream.set_nodelay(true);
         let io = TokioIo::new(Tracked::new(stream, activity.clone(), limits.write_timeout));
         let service_server = server.clone();
         let service_activity = activity.clone();
@@ -480,14 +531,14 @@ pub(crate) async fn serve_listener(
                 &server,
                 remote,
                 activity,
-                permit,
+                (permit, admitted),
             ),
             _ => spawn_connection(
                 graceful.watch(auto.serve_connection(io, service).into_owned()),
                 &server,
                 remote,
                 activity,
-                permit,
+                (permit, admitted),
             ),
         }
     }
@@ -501,7 +552,8 @@ fn spawn_connection<C, E>(
     server: &Arc<Server>,
     remote: SocketAddr,
     activity: Arc<Activity>,
-    permit: OwnedSemaphorePermit,
+    // Released when the connection ends: its place among max_connections and its client's.
+    permit: (OwnedSemaphorePermit, Admitted),
 ) where
     C: Future<Output = Result<(), E>> + Send + 'static,
     E: Into<xbuild_core::BoxError>,
@@ -533,6 +585,9 @@ fn spawn_connection<C, E>(
             Err(Closed::Idle) => tracing::debug!(%remote, "connection closed after idle_timeout"),
             Err(Closed::SlowHead) => {
                 tracing::debug!(%remote, "connection closed after read_header_timeout")
+            }
+            Err(Closed::Shed) => {
+                tracing::debug!(%remote, "idle connection closed to make room (max_connections)")
             }
         }
         drop(permit);

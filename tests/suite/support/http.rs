@@ -69,6 +69,16 @@ fn send(
     parse(&raw, method == "HEAD")
 }
 
+/// Sends `raw` (a whole request, byte for byte) and reads the whole response.
+pub fn request_raw(addr: &str, raw: &str) -> Response {
+    let mut stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    stream.set_read_timeout(Some(super::PATIENCE)).unwrap();
+    stream.write_all(raw.as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).unwrap();
+    parse(&answer, raw.starts_with("HEAD "))
+}
+
 pub fn get(addr: &str, target: &str) -> Response {
     request(addr, "GET", target, &[])
 }

@@ -177,3 +177,125 @@ fn http2_connections_are_told_the_stream_limit() {
     });
     assert_eq!(limit, 7);
 }
+
+/// A keep-alive HTTP/1.1 connection from `local` (a loopback address) that has had one
+/// answer; `None` when the server closed it instead of answering.
+fn kept_alive(local: &str, addr: std::net::SocketAddr) -> Option<TcpStream> {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let local: std::net::SocketAddr = format!("{local}:0").parse().unwrap();
+    socket.bind(&local.into()).unwrap();
+    socket.connect(&addr.into()).unwrap();
+    let mut stream: TcpStream = socket.into();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        .ok()?;
+    let mut answer = [0u8; 512];
+    let read = stream.read(&mut answer).ok()?;
+    let answer = String::from_utf8_lossy(&answer[..read]);
+    answer.starts_with("HTTP/1.1 200").then_some(stream)
+}
+
+fn answering(server: &str) -> Host {
+    Host::start(&format!(
+        r#"
+        [apps.http]
+        worker_threads = 1
+        [apps.http.servers.fair]
+        listen = ["{{addr}}"]
+        access_log = false
+        {server}
+        [[apps.http.servers.fair.routes]]
+        handle = [{{ handler = "static_response", body = "ok" }}]
+        "#
+    ))
+}
+
+#[test]
+fn one_client_holds_at_most_max_connections_per_client() {
+    let host = answering("max_connections_per_client = 3");
+    let held: Vec<TcpStream> = (0..3)
+        .map(|_| kept_alive("127.0.0.1", host.addr).expect("within its share"))
+        .collect();
+    assert!(
+        kept_alive("127.0.0.1", host.addr).is_none(),
+        "a fourth connection from the same client is closed unserved"
+    );
+    // Another client is served all the same.
+    assert!(kept_alive("127.0.0.2", host.addr).is_some());
+    // A connection given back is the client's again.
+    drop(held);
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(kept_alive("127.0.0.1", host.addr).is_some());
+}
+
+#[test]
+fn a_full_server_closes_the_connection_idle_longest_for_a_new_client() {
+    let host = answering("max_connections = 3");
+    let idle: Vec<TcpStream> = (0..3)
+        .map(|_| kept_alive("127.0.0.1", host.addr).expect("room for three"))
+        .collect();
+    // Full, with every connection idle: a new client gets in, and an idle one is closed.
+    assert!(kept_alive("127.0.0.2", host.addr).is_some());
+    let closed = idle
+        .into_iter()
+        .filter_map(|mut stream| {
+            stream
+                .set_read_timeout(Some(Duration::from_millis(500)))
+                .unwrap();
+            let mut byte = [0u8; 1];
+            matches!(stream.read(&mut byte), Ok(0)).then_some(())
+        })
+        .count();
+    assert_eq!(closed, 1, "exactly one idle connection made room");
+}
+
+#[test]
+fn http2_pings_do_not_keep_an_idle_connection_open() {
+    let host = Host::start(
+        r#"
+        [apps.http]
+        worker_threads = 1
+        [apps.http.servers.pings]
+        listen = ["{addr}"]
+        access_log = false
+        protocols = ["h2c"]
+        idle_timeout = 1
+        [[apps.http.servers.pings.routes]]
+        handle = [{ handler = "static_response", body = "ok" }]
+        "#,
+    );
+    let addr = host.addr;
+    let closed = rt().block_on(async move {
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (client, mut connection) = h2::client::handshake(stream).await.unwrap();
+        let mut pings = connection.ping_pong().expect("a ping handle");
+        let mut connection = Box::pin(connection);
+        let mut client = client.ready().await.unwrap();
+        let (response, _) = client
+            .send_request(http::Request::get("http://t/").body(()).unwrap(), true)
+            .unwrap();
+        tokio::select! {
+            answered = response => { answered.unwrap(); }
+            _ = &mut connection => panic!("the connection ended before the answer"),
+        }
+        // A PING every 100 ms for up to 20 s: without a request, the connection is idle
+        // all the same, and idle_timeout (1 s) closes it.
+        let pinging = async {
+            for _ in 0..200 {
+                if pings.ping(h2::Ping::opaque()).await.is_err() {
+                    return true; // the connection is gone
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            false
+        };
+        tokio::select! {
+            _ = &mut connection => true,
+            gone = pinging => gone,
+        }
+    });
+    assert!(closed, "pings kept an idle HTTP/2 connection open");
+}

@@ -222,14 +222,20 @@ fn one_host_decides_the_route_and_is_what_the_upstream_is_told() {
     let pairs = lines(&answer);
     assert_eq!(value(&pairs, "host"), Some("public.example"), "{answer}");
     assert_eq!(value(&pairs, "x-forwarded-host"), Some("public.example"));
-    // Userinfo in the authority is not a host.
+    // Userinfo in the authority disguises the host (RFC 9110 §4.2.4): refused.
     let answer = raw_head(
         addr,
         "GET http://user:pw@public.example/x HTTP/1.1\r\nHost: other\r\nConnection: close",
     );
+    assert_eq!(raw_status(&answer), 400, "{answer}");
+    // The upstream is told the canonical host, however the client spelled it.
+    let answer = raw_head(
+        addr,
+        "GET /x HTTP/1.1\r\nHost: Public.Example.:8080\r\nConnection: close",
+    );
     assert_eq!(
         value(&lines(&answer), "host"),
-        Some("public.example"),
+        Some("public.example:8080"),
         "{answer}"
     );
     // Two Host headers, or none in HTTP/1.1, are refused; HTTP/1.0 may leave it out.
