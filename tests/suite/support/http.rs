@@ -31,15 +31,9 @@ pub fn request(addr: &str, method: &str, target: &str, headers: &[(&str, &str)])
     send(stream, addr, method, target, headers)
 }
 
-/// [`request`] from another loopback address (`127.0.0.2`): a second client, as a server
-/// that acts per client address sees it.
-pub fn request_from(
-    local: &str,
-    addr: &str,
-    method: &str,
-    target: &str,
-    headers: &[(&str, &str)],
-) -> Response {
+/// A connection to `addr` from another loopback address (`127.0.0.2`): a second client, as
+/// a server that acts per client address sees it.
+pub fn connect_from(local: &str, addr: &str) -> TcpStream {
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
     let local: std::net::SocketAddr = format!("{local}:0").parse().unwrap();
     socket.bind(&local.into()).unwrap();
@@ -47,7 +41,18 @@ pub fn request_from(
     socket
         .connect(&remote.into())
         .unwrap_or_else(|e| panic!("connect {addr} from {local}: {e}"));
-    send(socket.into(), addr, method, target, headers)
+    socket.into()
+}
+
+/// [`request`] from another loopback address (see [`connect_from`]).
+pub fn request_from(
+    local: &str,
+    addr: &str,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+) -> Response {
+    send(connect_from(local, addr), addr, method, target, headers)
 }
 
 fn send(
