@@ -253,20 +253,21 @@ impl App for HttpApp {
             .build()
             .map_err(|e| format!("cannot start the http runtime: {e}"))?;
         let (stop, stopped) = watch::channel(false);
-        let mut listeners = Vec::new();
+        // Every address is bound before any is served: a start that fails on a later
+        // address (in use, say) has answered nothing, and the host rolls back cleanly.
+        let mut bound = Vec::new();
         for server in &self.provisioned {
             for addr in &server.listen {
-                // Bound here, not in the task, so a busy port fails start (and the host
-                // rolls back) instead of being a log line.
                 let listener = {
                     let _entered = runtime.enter();
                     std::net::TcpListener::bind(addr)
                         .and_then(|l| l.set_nonblocking(true).map(|()| l))
                         .and_then(tokio::net::TcpListener::from_std)
                 };
-                let listener = match listener {
-                    Ok(listener) => listener,
+                match listener {
+                    Ok(listener) => bound.push((server.clone(), listener)),
                     Err(err) => {
+                        drop(bound);
                         runtime.shutdown_background();
                         return Err(format!(
                             "server `{}` cannot listen on `{addr}`: {err}\n  hint: is another process using it?",
@@ -274,17 +275,16 @@ impl App for HttpApp {
                         )
                         .into());
                     }
-                };
-                let bound = listener.local_addr().unwrap_or(*addr);
-                tracing::info!(server = &*server.name, address = %bound, "listening");
-                #[cfg(feature = "testing")]
-                crate::testing::note_bound(&server.name, bound);
-                listeners.push(runtime.spawn(serve_listener(
-                    listener,
-                    server.clone(),
-                    stopped.clone(),
-                )));
+                }
             }
+        }
+        let mut listeners = Vec::new();
+        for (server, listener) in bound {
+            let address = listener.local_addr().unwrap_or(server.listen[0]);
+            tracing::info!(server = &*server.name, address = %address, "listening");
+            #[cfg(feature = "testing")]
+            crate::testing::note_bound(&server.name, address);
+            listeners.push(runtime.spawn(serve_listener(listener, server, stopped.clone())));
         }
         self.running = Some(Running {
             runtime,

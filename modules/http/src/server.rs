@@ -409,6 +409,11 @@ impl http_body::Body for LoggedAtEnd {
 
 /// Accepts connections on `listener` until `stop` changes, then waits for this listener's
 /// connections to finish their in-flight requests.
+/// Bytes an HTTP/2 stream may queue unsent: 64 KiB, so one connection holds at most
+/// `max_concurrent_streams` × 64 KiB (6.25 MiB at the default 100 streams) of responses
+/// waiting for a client.
+pub(crate) const H2_SEND_BUFFER: usize = 64 << 10;
+
 pub(crate) async fn serve_listener(
     listener: TcpListener,
     server: Arc<Server>,
@@ -433,7 +438,12 @@ pub(crate) async fn serve_listener(
         .max_concurrent_streams(limits.max_concurrent_streams)
         .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
         .max_pending_accept_reset_streams(20)
-        .max_local_error_reset_streams(1024);
+        .max_local_error_reset_streams(1024)
+        // What a stream may have queued for a client that does not read: with the stream
+        // limit, a bound on what one connection can make the server hold (hyper's default,
+        // 400 KiB a stream, let a client that opens 100 streams of a large file and never
+        // reads cost about 40 MiB). write_timeout then closes the stalled connection.
+        .max_send_buf_size(H2_SEND_BUFFER);
     let graceful = GracefulShutdown::new();
     // One permit per connection served. At `max_connections` the connection idle longest
     // is closed to make room; when none is idle, new connections wait in the listen backlog
