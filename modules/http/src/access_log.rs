@@ -248,20 +248,31 @@ fn write_uri(out: &mut Vec<u8>, uri: Option<&http::Uri>, escape: impl Fn(&mut Ve
     escape(out, uri.path_and_query().map_or("", |p| p.as_str()));
 }
 
-/// `text` with control and bidirectional formatting characters written as `\u{...}`, so a
-/// log viewer shows what was sent rather than obeying or reordering it, and with spaces
-/// escaped too so each `key=value` of a text line stays one word.
+/// `text` with control, bidirectional formatting and invisible characters written as
+/// `\u{...}`, so a log viewer shows what was sent rather than obeying, reordering or hiding
+/// it (U+2028 and U+2029 end lines in some viewers, zero-width ones hide text), and with
+/// spaces escaped too so each `key=value` of a text line stays one word.
 fn escape_text(out: &mut Vec<u8>, text: &str) {
     if text.bytes().all(|b| b.is_ascii_graphic()) {
         out.extend_from_slice(text.as_bytes());
         return;
     }
     for c in text.chars() {
-        let bidi = matches!(
+        // Unicode's format characters (category Cf) that matter here, and the line and
+        // paragraph separators.
+        let invisible = matches!(
             c,
-            '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+            '\u{00AD}'
+                | '\u{061C}'
+                | '\u{180E}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{2028}'..='\u{202E}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{206F}'
+                | '\u{FEFF}'
+                | '\u{FFF9}'..='\u{FFFB}'
         );
-        if c.is_control() || bidi || c == ' ' {
+        if c.is_control() || invisible || c == ' ' {
             let _ = write!(out, "\\u{{{:04x}}}", c as u32);
         } else {
             let mut utf8 = [0; 4];
@@ -447,6 +458,13 @@ mod tests {
         let mut out = Vec::new();
         escape_text(&mut out, text);
         assert_eq!(out, b"/a\\u{202e}txt.exe\\u{001b}[2J");
+        // Line separators and zero-width characters are shown, not obeyed or hidden.
+        let mut out = Vec::new();
+        escape_text(&mut out, "/a\u{2028}b\u{200b}c\u{feff}d\u{e9}");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "/a\\u{2028}b\\u{200b}c\\u{feff}d\u{e9}"
+        );
         let mut json = Vec::new();
         json_string(&mut json, "a\"b");
         assert_eq!(json, br#""a\"b""#);

@@ -74,6 +74,9 @@ fn compile_pairs(map: &BTreeMap<String, Values>, at: &str) -> Result<Pairs, Stri
 
 impl HeaderOps {
     fn compile(&self, side: &str) -> Result<Compiled, String> {
+        if side == "request" {
+            self.check_host()?;
+        }
         Ok(Compiled {
             remove: self
                 .remove
@@ -83,6 +86,28 @@ impl HeaderOps {
             set: compile_pairs(&self.set, &format!("{side}.set"))?,
             add: compile_pairs(&self.add, &format!("{side}.add"))?,
         })
+    }
+}
+
+impl HeaderOps {
+    /// A request has exactly one Host, a valid `host[:port]` (crate::host): `add` would
+    /// make two (which the server refuses from clients), and `set` may give one.
+    fn check_host(&self) -> Result<(), String> {
+        let is_host = |name: &String| name.eq_ignore_ascii_case("host");
+        if self.add.keys().any(is_host) {
+            return Err("request.add: `Host` cannot be added: a request has one Host (use request.set to replace it)".into());
+        }
+        if let Some((_, values)) = self.set.iter().find(|(name, _)| is_host(name)) {
+            match values.as_slice() {
+                [one] => {
+                    crate::host::canonical_authority(one).map_err(|_| {
+                        format!("request.set: invalid Host `{one}`: give a host name or address, with a port if needed (`example.com`, `10.0.0.1:8080`)")
+                    })?;
+                }
+                _ => return Err("request.set: `Host` takes one value".into()),
+            }
+        }
+        Ok(())
     }
 }
 

@@ -362,6 +362,16 @@ impl Prepared {
                 None => sent.await,
             };
             match answered {
+                Ok(response) if response.status() == StatusCode::SWITCHING_PROTOCOLS => {
+                    // Upgrade is hop-by-hop and never forwarded, so nobody asked the upstream
+                    // to switch: passing its 101 on would leave the client on a connection
+                    // neither side agreed to.
+                    tracing::warn!(%upstream, "reverse_proxy: the upstream switched protocols unasked; answering 502");
+                    return crate::text_response(
+                        StatusCode::BAD_GATEWAY,
+                        "bad gateway: the upstream switched protocols\n",
+                    );
+                }
                 Ok(response) => {
                     let (mut parts, body) = response.into_parts();
                     // With both, the body was framed by Transfer-Encoding (RFC 9112, 6.3)

@@ -374,3 +374,33 @@ fn a_malformed_request_body_is_the_clients_fault_not_the_upstreams() {
     let fine = upload("5");
     assert_eq!(raw_status(&fine), 200, "{fine}");
 }
+
+#[test]
+fn an_upstreams_unasked_101_is_not_passed_on() {
+    // An upstream that answers every request by switching protocols.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let upstream = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            std::thread::spawn(move || {
+                use std::io::{Read, Write};
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if stream.read_exact(&mut byte).is_err() {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let _ = stream.write_all(
+                    b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\nraw bytes",
+                );
+                std::thread::sleep(std::time::Duration::from_millis(500));
+            });
+        }
+    });
+    let host = proxy(&[upstream.to_string()]);
+    let answer = raw_head(host.addr, "GET / HTTP/1.1\r\nHost: t\r\nConnection: close");
+    assert_eq!(raw_status(&answer), 502, "{answer}");
+}

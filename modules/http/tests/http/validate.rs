@@ -103,6 +103,21 @@ fn bad_values_are_named() {
         ),
         (
             "",
+            r#"{ handler = "headers", request = { add = { "Host" = "b.example" } } }"#,
+            "`Host` cannot be added",
+        ),
+        (
+            "",
+            r#"{ handler = "headers", request = { set = { "host" = "a b" } } }"#,
+            "invalid Host `a b`",
+        ),
+        (
+            "",
+            r#"{ handler = "headers", request = { set = { "Host" = ["a", "b"] } } }"#,
+            "`Host` takes one value",
+        ),
+        (
+            "",
             r#"{ handler = "reverse_proxy", upstreams = ["https://a:1"] }"#,
             "invalid upstream `https://a:1`",
         ),
