@@ -216,6 +216,7 @@ impl Module for HttpApp {
                 "the http app has no servers\n  hint: add `[apps.http.servers.main]` with `listen = [\"127.0.0.1:8080\"]`".into(),
             );
         }
+        crate::limits::check_open_file_limit(self.total_max_connections())?;
         let mut seen: BTreeMap<SocketAddr, &str> = BTreeMap::new();
         for server in &self.provisioned {
             for addr in &server.listen {
@@ -242,8 +243,19 @@ impl Module for HttpApp {
     }
 }
 
+impl HttpApp {
+    /// Every server's max_connections, added up.
+    fn total_max_connections(&self) -> u64 {
+        self.provisioned
+            .iter()
+            .map(|server| server.limits.max_connections as u64)
+            .sum()
+    }
+}
+
 impl App for HttpApp {
     fn start(&mut self) -> Result<(), BoxError> {
+        crate::limits::raise_open_file_limit(self.total_max_connections());
         let mut builder = tokio::runtime::Builder::new_multi_thread();
         builder.enable_all().thread_name("xbuild-http");
         if let Some(n) = self.worker_threads {

@@ -126,6 +126,47 @@ pub(crate) struct Limits {
     pub max_concurrent_streams: u32,
 }
 
+/// Files the host keeps open besides client connections: listeners, logs, files being
+/// served, upstream connections beyond one per client. A margin, not a measurement.
+const FILES_BESIDES_CONNECTIONS: u64 = 64;
+
+/// Whether `connections` (every server's max_connections) fit under the process's
+/// open-file limit, which the host may raise its soft limit up to (its hard limit):
+/// `Err` says what to do when not, since at the cap `accept` would fail instead.
+pub(crate) fn check_open_file_limit(connections: u64) -> Result<(), String> {
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    let Some(hard) = limit.maximum else {
+        return Ok(()); // unlimited
+    };
+    let needed = connections.saturating_add(FILES_BESIDES_CONNECTIONS);
+    if needed <= hard {
+        return Ok(());
+    }
+    Err(format!(
+        "max_connections of the http servers ({connections} in all) plus {FILES_BESIDES_CONNECTIONS} files of the host's own need {needed} open files, past this process's limit of {hard}\n  hint: lower max_connections, or raise the limit (`ulimit -n`, or LimitNOFILE= for a systemd service)"
+    ))
+}
+
+/// Raises the soft open-file limit to what `connections` need, up to the hard limit, as
+/// Go's runtime does at start; the soft limit (often 1024) is a default, not a decision.
+pub(crate) fn raise_open_file_limit(connections: u64) {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let needed = connections.saturating_add(FILES_BESIDES_CONNECTIONS);
+    if limit.current.is_none_or(|soft| soft >= needed) {
+        return;
+    }
+    let raised = Rlimit {
+        current: limit
+            .maximum
+            .map(|hard| hard.min(needed.max(limit.current.unwrap_or(0)))),
+        maximum: limit.maximum,
+    };
+    if let Err(err) = setrlimit(Resource::Nofile, raised) {
+        tracing::warn!(error = %err, needed, "cannot raise the open-file limit");
+    }
+}
+
 /// A number of seconds as the config would write it: `10`, `0.5`, `1e300`.
 pub(crate) fn show_seconds(value: f64) -> String {
     if value.fract() == 0.0 && value.abs() < 1e15 {
@@ -526,6 +567,17 @@ async fn watchdog(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn max_connections_must_fit_under_the_open_file_limit() {
+        let hard = rustix::process::getrlimit(rustix::process::Resource::Nofile).maximum;
+        assert!(check_open_file_limit(100).is_ok());
+        if let Some(hard) = hard {
+            let err = check_open_file_limit(hard).unwrap_err();
+            assert!(err.contains(&format!("limit of {hard}")), "{err}");
+            assert!(err.contains("ulimit -n"), "{err}");
+        }
+    }
 
     #[test]
     fn defaults_are_safe_and_ranges_are_named() {
