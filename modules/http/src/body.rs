@@ -36,19 +36,24 @@ enum Kind {
 /// Why reading a client's request body stopped short. Handlers that read bodies find it in
 /// the error's source chain ([`BodyError::find`]) and answer with [`BodyError::status`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum BodyError {
     #[error("the request body is larger than the server's max_request_body ({limit} bytes)")]
     TooLarge { limit: u64 },
     #[error("the client sent no more of the request body for the server's read_timeout ({0:?})")]
     TimedOut(Duration),
+    /// The client's framing broke (bad chunked encoding) or it left mid-body.
+    #[error("the request body could not be read: the client's framing broke or it left mid-body")]
+    Malformed,
 }
 
 impl BodyError {
-    /// 413 or 408.
+    /// 413, 408 or 400.
     pub fn status(&self) -> http::StatusCode {
         match self {
             BodyError::TooLarge { .. } => http::StatusCode::PAYLOAD_TOO_LARGE,
             BodyError::TimedOut(_) => http::StatusCode::REQUEST_TIMEOUT,
+            BodyError::Malformed => http::StatusCode::BAD_REQUEST,
         }
     }
 
@@ -95,9 +100,10 @@ impl ClientBody {
                     None => self.fail(BodyError::TooLarge { limit: self.limit }),
                 }
             }
-            Poll::Ready(other) => {
+            Poll::Ready(Some(Err(_))) => self.fail(BodyError::Malformed),
+            Poll::Ready(None) => {
                 self.waiting = None;
-                Poll::Ready(other.map(|result| result.map_err(Into::into)))
+                Poll::Ready(None)
             }
             Poll::Pending => {
                 if let Some(limit) = self.read_timeout {

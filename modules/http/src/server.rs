@@ -192,7 +192,7 @@ impl Server {
 
 impl Server {
     /// The answer when a route's handlers failed: the client's fault when its body broke a
-    /// limit (too large, too slow), else a 500.
+    /// limit (too large, too slow) or its framing, else a 500.
     fn handler_failed(
         &self,
         route: &str,
@@ -239,6 +239,10 @@ pub(crate) fn body_error_response(err: &crate::BodyError) -> Response {
         crate::BodyError::TimedOut(_) => text_response(
             err.status(),
             "request timeout: the request body did not arrive in time\n",
+        ),
+        _ => text_response(
+            err.status(),
+            "bad request: the request body could not be read\n",
         ),
     };
     // The rest of the body is not read, so the connection cannot carry another request.

@@ -104,8 +104,8 @@ impl http_body::Body for NoteErrors {
         let polled = this.inner.poll_frame(cx);
         if let std::task::Poll::Ready(Some(Err(err))) = &polled {
             let failure = match crate::BodyError::find(&**err) {
+                Some(crate::BodyError::Malformed) | None => BodyFailure::Malformed,
                 Some(limit) => BodyFailure::Limit(*limit),
-                None => BodyFailure::Malformed,
             };
             *this.failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(failure);
         }

@@ -299,3 +299,31 @@ fn http2_pings_do_not_keep_an_idle_connection_open() {
     });
     assert!(closed, "pings kept an idle HTTP/2 connection open");
 }
+
+#[test]
+fn a_malformed_body_read_by_a_handler_is_the_clients_fault() {
+    let host = Host::start(
+        r#"
+        [apps.http]
+        worker_threads = 1
+        [apps.http.servers.uploads]
+        listen = ["{addr}"]
+        access_log = false
+        [[apps.http.servers.uploads.routes]]
+        handle = [{ handler = "test_reads_body" }]
+        "#,
+    );
+    // Chunked framing that breaks: a chunk size that is not hex.
+    let answer = raw_bytes(
+        host.addr,
+        b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\nzz\r\n",
+        Duration::from_secs(20),
+    );
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    let fine = raw_bytes(
+        host.addr,
+        b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+        Duration::from_secs(20),
+    );
+    assert!(fine.ends_with("read 5 bytes"), "{fine}");
+}

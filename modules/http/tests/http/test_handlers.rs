@@ -156,3 +156,22 @@ fn futures_stream(
     }
     ThenPanic(chunks.to_vec(), false)
 }
+
+/// Reads the whole request body and answers with its length, as a handler that takes
+/// uploads does; a body error goes back to the server.
+#[derive(Deserialize)]
+pub struct ReadsBody {}
+
+impl Module for ReadsBody {}
+
+impl Handler for ReadsBody {
+    fn serve<'a>(&'a self, request: Request, _next: Next<'a>) -> HandlerFuture<'a> {
+        Box::pin(async move {
+            use http_body_util::BodyExt;
+            let body = request.into_body().collect().await?.to_bytes();
+            Ok(Response::new(full(format!("read {} bytes", body.len()))))
+        })
+    }
+}
+
+xbuild_core::register_module!("http.handlers.test_reads_body", ReadsBody as dyn Handler);
