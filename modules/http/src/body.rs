@@ -225,12 +225,22 @@ impl Body for HttpBody {
                 body,
                 module: Some(module),
             } => {
-                match xbuild_core::guard::call(module, "body", || Ok(Pin::new(body).poll_frame(cx)))
-                {
+                // A frame that is an error is the call's error, so it is counted as one
+                // (`status="error"`), not as a successful poll.
+                let polled = xbuild_core::guard::call(module, "body", || {
+                    match Pin::new(&mut *body).poll_frame(cx) {
+                        Poll::Ready(Some(Err(err))) => Err(err),
+                        other => Ok(other),
+                    }
+                });
+                match polled {
                     Ok(polled) => polled,
                     Err(err) => {
-                        // The body's state is whatever the panic left; never poll it again.
-                        this.0 = Kind::Full(None);
+                        if err.is_panic() {
+                            // The body's state is whatever the panic left; never poll it
+                            // again.
+                            this.0 = Kind::Full(None);
+                        }
                         Poll::Ready(Some(Err(err.into())))
                     }
                 }

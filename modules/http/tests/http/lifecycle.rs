@@ -86,8 +86,21 @@ fn a_panicking_handler_answers_500_and_the_server_keeps_serving() {
         "the body was not cut short: {streamed:?}"
     );
     assert_eq!(get(&host.url("/fine")).status, 200);
+    // A body that fails with an error (no panic) is counted as the module's error.
+    // (The connection ends at the failure, perhaps before the head was flushed.)
+    crate::support::raw_bytes(
+        host.addr,
+        b"GET /stream-error HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n",
+        std::time::Duration::from_secs(30),
+    );
 
     let text = get(&host.url("/metrics")).body;
+    assert!(
+        text.contains(
+            r#"module_call_total{module="http.handlers.test_panic",method="body",status="error"} 1"#
+        ),
+        "{text}"
+    );
     assert!(
         text.contains(
             r#"module_call_total{module="http.handlers.test_panic",method="body",status="panic"} 1"#

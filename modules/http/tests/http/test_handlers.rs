@@ -25,6 +25,11 @@ impl Handler for Panicky {
             if request.uri().path().ends_with("/boom") {
                 panic!("test handler asked to panic");
             }
+            if request.uri().path().ends_with("/stream-error") {
+                // A 200 whose body fails (an error, not a panic) while streaming.
+                let frames = http_body_util::StreamBody::new(futures_util_stream());
+                return Ok(xbuild_http::Response::new(xbuild_http::boxed(frames)));
+            }
             if request.uri().path().ends_with("/stream-boom") {
                 // A 200 whose body sends one chunk, then panics while streaming.
                 let frames = futures_stream(["partial "]);
@@ -131,6 +136,31 @@ xbuild_core::register_module!("http.handlers.test_cleanup", CountsCleanup as dyn
 
 /// A body yielding `chunks`, then waiting once (so the server flushes what it has), then
 /// panicking at the next poll.
+/// One chunk, then an error.
+fn futures_util_stream()
+-> impl futures_core::Stream<Item = Result<http_body::Frame<bytes::Bytes>, std::io::Error>>
++ Send
++ 'static {
+    struct ThenError(u8);
+    impl futures_core::Stream for ThenError {
+        type Item = Result<http_body::Frame<bytes::Bytes>, std::io::Error>;
+        fn poll_next(
+            mut self: std::pin::Pin<&mut Self>,
+            _cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Self::Item>> {
+            self.0 += 1;
+            std::task::Poll::Ready(match self.0 {
+                1 => Some(Ok(http_body::Frame::data(bytes::Bytes::from_static(
+                    b"partial ",
+                )))),
+                2 => Some(Err(std::io::Error::other("the test body failed"))),
+                _ => None,
+            })
+        }
+    }
+    ThenError(0)
+}
+
 fn futures_stream(
     chunks: [&'static str; 1],
 ) -> impl http_body::Body<Data = bytes::Bytes, Error = std::convert::Infallible> + Send + 'static {
