@@ -123,6 +123,15 @@ impl Server {
                 "request header fields too large\n",
             ))
         });
+        // Only `chunked` is decoded: a body in another transfer coding (`gzip, chunked`)
+        // would reach handlers and upstreams still coded, with nothing saying so. RFC 9112
+        // §6.1: 501.
+        let refused = refused.or_else(|| {
+            (!only_chunked(&parts.headers)).then_some((
+                StatusCode::NOT_IMPLEMENTED,
+                "not implemented: only the chunked transfer coding is understood\n",
+            ))
+        });
         // A body announced larger than allowed is refused before any handler runs; one
         // that grows past the limit fails when read (crate::body::BodyError).
         let refused = refused.or_else(|| {
@@ -212,6 +221,20 @@ impl Server {
         );
         text_response(StatusCode::INTERNAL_SERVER_ERROR, "internal server error\n")
     }
+}
+
+/// Whether every `Transfer-Encoding` coding of a message is `chunked` (or there is none).
+pub(crate) fn only_chunked(headers: &http::HeaderMap) -> bool {
+    headers
+        .get_all(http::header::TRANSFER_ENCODING)
+        .iter()
+        .all(|value| {
+            value.to_str().is_ok_and(|text| {
+                text.split(',')
+                    .map(str::trim)
+                    .all(|coding| coding.is_empty() || coding.eq_ignore_ascii_case("chunked"))
+            })
+        })
 }
 
 /// About the bytes of a request's head as sent: the request line and each header line.

@@ -372,6 +372,15 @@ impl Prepared {
                         "bad gateway: the upstream switched protocols\n",
                     );
                 }
+                Ok(response) if !crate::server::only_chunked(response.headers()) => {
+                    // Its body is still in a coding (gzip, say) that hop-by-hop
+                    // Transfer-Encoding would no longer tell the client about.
+                    tracing::warn!(%upstream, "reverse_proxy: the upstream used a transfer coding other than chunked; answering 502");
+                    return crate::text_response(
+                        StatusCode::BAD_GATEWAY,
+                        "bad gateway: the upstream used a transfer coding this proxy cannot pass on\n",
+                    );
+                }
                 Ok(response) => {
                     let (mut parts, body) = response.into_parts();
                     // With both, the body was framed by Transfer-Encoding (RFC 9112, 6.3)

@@ -404,3 +404,47 @@ fn an_upstreams_unasked_101_is_not_passed_on() {
     let answer = raw_head(host.addr, "GET / HTTP/1.1\r\nHost: t\r\nConnection: close");
     assert_eq!(raw_status(&answer), 502, "{answer}");
 }
+
+#[test]
+fn a_transfer_coding_other_than_chunked_is_refused_not_lost() {
+    let upstream = echo_upstream("only");
+    let host = proxy(&[upstream.to_string()]);
+    // A request body in `gzip, chunked`: the gzip coding would be lost on the way.
+    let answer = crate::support::raw_bytes(
+        host.addr,
+        b"POST /x HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+        std::time::Duration::from_secs(20),
+    );
+    assert_eq!(raw_status(&answer), 501, "{answer}");
+    // Plain chunked goes through.
+    let answer = crate::support::raw_bytes(
+        host.addr,
+        b"POST /x HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+        std::time::Duration::from_secs(20),
+    );
+    assert_eq!(raw_status(&answer), 200, "{answer}");
+
+    // An upstream that answers in `gzip, chunked`.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let coded = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            use std::io::{Read, Write};
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                if stream.read_exact(&mut byte).is_err() {
+                    break;
+                }
+                head.push(byte[0]);
+            }
+            let _ = stream.write_all(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+            );
+        }
+    });
+    let host = proxy(&[coded.to_string()]);
+    let answer = raw_head(host.addr, "GET / HTTP/1.1\r\nHost: t\r\nConnection: close");
+    assert_eq!(raw_status(&answer), 502, "{answer}");
+}
