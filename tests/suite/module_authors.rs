@@ -10,17 +10,7 @@ use crate::support::xbuild::{XBUILD, authors_target, cache_dir, xbuild};
 
 /// `xbuild ARGS` run in `dir` (a module crate), with the suite's shared cache.
 fn xbuild_in(root: &TestRoot, dir: &std::path::Path, args: &[&str]) -> Ran {
-    Ran::from_output(
-        Command::new(XBUILD)
-            .args(args)
-            .current_dir(dir)
-            .env("TMPDIR", root.tmp())
-            .env("XBUILD_CACHE_DIR", cache_dir())
-            .env("XBUILD_CACHE_MAX", "1TiB")
-            .env_remove("XBUILD_CORE_PATH")
-            .output()
-            .unwrap(),
-    )
+    crate::support::xbuild::xbuild_in(std::path::Path::new(XBUILD), root, dir, args)
 }
 
 #[test]

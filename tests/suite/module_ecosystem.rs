@@ -9,7 +9,7 @@ use std::process::Command;
 
 use crate::support::http::{free_port, get, request, wait_listening};
 use crate::support::registry::TestRoot;
-use crate::support::xbuild::{authors_target, cache_dir, installed_xbuild, xbuild};
+use crate::support::xbuild::{authors_target, installed_xbuild, xbuild};
 use crate::support::{Ran, Spawned, run, sha256, write};
 
 fn repo_root() -> &'static Path {
@@ -26,18 +26,7 @@ fn cargo() -> Command {
 
 /// The installed xbuild, run in `dir` with the suite's cache.
 fn installed_in(root: &TestRoot, dir: &Path, args: &[&str]) -> Ran {
-    std::fs::create_dir_all(dir).unwrap();
-    Ran::from_output(
-        Command::new(installed_xbuild())
-            .args(args)
-            .current_dir(dir)
-            .env("TMPDIR", root.tmp())
-            .env("XBUILD_CACHE_DIR", cache_dir())
-            .env("XBUILD_CACHE_MAX", "1TiB")
-            .env_remove("XBUILD_CORE_PATH")
-            .output()
-            .unwrap(),
-    )
+    crate::support::xbuild::xbuild_in(installed_xbuild(), root, dir, args)
 }
 
 /// A host serving `config`; killed if the test fails before it is stopped.

@@ -26,8 +26,8 @@ fn repo_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
 }
 
-/// xbuild as a user gets it: `cargo install --locked --path xbuild` from a copy of this
-/// checkout (tracked files and new ones not ignored), which is deleted afterwards, so
+/// xbuild as a user gets it: `cargo install --locked --path xbuild` (in the dev profile)
+/// from a copy of this checkout (tracked files and new ones not ignored), which is deleted afterwards, so
 /// nothing of the source tree is there when it runs. Installed once per run of the suite.
 pub fn installed_xbuild() -> &'static Path {
     static INSTALLED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
@@ -39,18 +39,23 @@ pub fn installed_xbuild() -> &'static Path {
             .unwrap();
         copy_checkout(checkout.path());
         let install_root = scratch.join("installed-xbuild");
-        let install = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args([
-                "install", "--locked", "--force", "--quiet", "--path", "xbuild", "--root",
-            ])
-            .arg(&install_root)
-            .current_dir(checkout.path())
-            // Kept between runs of the suite so a second run installs quickly; the copy's
-            // path differs from the checkout's, so nothing of this workspace's own build is
-            // reused.
-            .env("CARGO_TARGET_DIR", scratch.join("install-target"))
-            .output()
-            .unwrap();
+        let install =
+            Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                .args([
+                    // `--debug`: what is tested is the installed binary's behaviour, which the
+                    // profile does not change, and a release build of xbuild took minutes of
+                    // the suite's 2 cores.
+                    "install", "--locked", "--debug", "--force", "--quiet", "--path", "xbuild",
+                    "--root",
+                ])
+                .arg(&install_root)
+                .current_dir(checkout.path())
+                // Kept between runs of the suite so a second run installs quickly; the copy's
+                // path differs from the checkout's, so nothing of this workspace's own build is
+                // reused.
+                .env("CARGO_TARGET_DIR", scratch.join("install-target"))
+                .output()
+                .unwrap();
         Ran::from_output(install).success();
         drop(checkout);
         install_root.join("bin/xbuild")
@@ -95,10 +100,16 @@ pub fn cache_dir() -> PathBuf {
 }
 
 pub fn xbuild_command(root: &TestRoot, args: &[&str]) -> Command {
-    let mut command = Command::new(XBUILD);
+    command_in(Path::new(XBUILD), root, root.path(), args)
+}
+
+/// `binary ARGS` (an xbuild: the suite's, or the installed one) run in `dir`, with `root`'s
+/// temp dir and the suite's shared cache.
+pub fn command_in(binary: &Path, root: &TestRoot, dir: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(binary);
     command
         .args(args)
-        .current_dir(root.path())
+        .current_dir(dir)
         .env("TMPDIR", root.tmp())
         .env("XBUILD_CACHE_DIR", cache_dir())
         // The shared cache must never be pruned under a running suite.
@@ -106,6 +117,16 @@ pub fn xbuild_command(root: &TestRoot, args: &[&str]) -> Command {
         .env_remove("RUST_BACKTRACE")
         .env_remove("XBUILD_CORE_PATH");
     command
+}
+
+/// [`command_in`], run; `dir` is created first.
+pub fn xbuild_in(binary: &Path, root: &TestRoot, dir: &Path, args: &[&str]) -> Ran {
+    std::fs::create_dir_all(dir).unwrap();
+    Ran::from_output(
+        command_in(binary, root, dir, args)
+            .output()
+            .expect("run xbuild"),
+    )
 }
 
 pub fn xbuild(root: &TestRoot, args: &[&str]) -> Ran {

@@ -378,28 +378,9 @@ fn a_malformed_request_body_is_the_clients_fault_not_the_upstreams() {
 #[test]
 fn an_upstreams_unasked_101_is_not_passed_on() {
     // An upstream that answers every request by switching protocols.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let upstream = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            std::thread::spawn(move || {
-                use std::io::{Read, Write};
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    if stream.read_exact(&mut byte).is_err() {
-                        return;
-                    }
-                    head.push(byte[0]);
-                }
-                let _ = stream.write_all(
-                    b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\nraw bytes",
-                );
-                std::thread::sleep(std::time::Duration::from_millis(500));
-            });
-        }
-    });
+    let upstream = crate::support::canned_upstream(
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\nraw bytes",
+    );
     let host = proxy(&[upstream.to_string()]);
     let answer = raw_head(host.addr, "GET / HTTP/1.1\r\nHost: t\r\nConnection: close");
     assert_eq!(raw_status(&answer), 502, "{answer}");
@@ -425,25 +406,9 @@ fn a_transfer_coding_other_than_chunked_is_refused_not_lost() {
     assert_eq!(raw_status(&answer), 200, "{answer}");
 
     // An upstream that answers in `gzip, chunked`.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let coded = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            use std::io::{Read, Write};
-            let mut head = Vec::new();
-            let mut byte = [0u8; 1];
-            while !head.ends_with(b"\r\n\r\n") {
-                if stream.read_exact(&mut byte).is_err() {
-                    break;
-                }
-                head.push(byte[0]);
-            }
-            let _ = stream.write_all(
-                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
-            );
-        }
-    });
+    let coded = crate::support::canned_upstream(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+    );
     let host = proxy(&[coded.to_string()]);
     let answer = raw_head(host.addr, "GET / HTTP/1.1\r\nHost: t\r\nConnection: close");
     assert_eq!(raw_status(&answer), 502, "{answer}");

@@ -291,3 +291,29 @@ pub fn raw_bytes(addr: SocketAddr, bytes: &[u8], wait: Duration) -> String {
     let _ = stream.read_to_end(&mut answer);
     String::from_utf8_lossy(&answer).into_owned()
 }
+
+/// An upstream that reads each request's head and answers with `answer`, byte for byte:
+/// for answers no well-behaved server library would send (an unasked 101, odd framing).
+pub fn canned_upstream(answer: &'static [u8]) -> SocketAddr {
+    let listener = StdListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            std::thread::spawn(move || {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if stream.read_exact(&mut byte).is_err() {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let _ = stream.write_all(answer);
+                // Held open a moment, so the answer is read before the connection ends.
+                std::thread::sleep(Duration::from_millis(500));
+            });
+        }
+    });
+    addr
+}
