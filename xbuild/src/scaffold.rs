@@ -116,27 +116,8 @@ pub fn files(
         usage(format!("invalid namespace `{}`: {e}", namespace.escape_default()))
             .help("a namespace is dotted lowercase ASCII, digits and `_` (e.g. `acme` or `acme.auth`), outside `xbuild`")
     })?;
-    let type_name: String = snake
-        .split('_')
-        .filter(|part| !part.is_empty())
-        .map(|part| {
-            let mut chars = part.chars();
-            chars.next().map_or_else(String::new, |first| {
-                first.to_ascii_uppercase().to_string() + chars.as_str()
-            })
-        })
-        .collect();
-    let header_title = name
-        .split(['-', '_'])
-        .filter(|part| !part.is_empty())
-        .map(|part| {
-            let mut chars = part.chars();
-            chars.next().map_or_else(String::new, |first| {
-                first.to_ascii_uppercase().to_string() + chars.as_str()
-            })
-        })
-        .collect::<Vec<_>>()
-        .join("-");
+    let type_name = capitalized_words(&snake).concat();
+    let header_title = capitalized_words(name).join("-");
     let render = |text: &str| {
         text.replace("{{name}}", name)
             .replace("{{namespace}}", &namespace)
@@ -158,6 +139,20 @@ pub fn files(
     written.push((".github/workflows/ci.yml".into(), render(CI)));
     written.push((".gitignore".into(), render(GITIGNORE)));
     Ok(written)
+}
+
+/// The words of a crate name (split at `-` and `_`), each with its first letter upper-case:
+/// `acme-limit` gives `Acme`, `Limit` (for `AcmeLimit` and `X-Acme-Limit`).
+fn capitalized_words(name: &str) -> Vec<String> {
+    name.split(['-', '_'])
+        .filter(|word| !word.is_empty())
+        .map(|word| {
+            let mut chars = word.chars();
+            chars.next().map_or_else(String::new, |first| {
+                first.to_ascii_uppercase().to_string() + chars.as_str()
+            })
+        })
+        .collect()
 }
 
 /// The README's section on the patched crates.
