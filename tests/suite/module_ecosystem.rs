@@ -1,6 +1,6 @@
 //! Module crates beyond the standard set, as their authors publish them and users compose
-//! them: a handler crate from `xbuild new` to a host someone else builds, the auth, encode
-//! and rate-limit crates of this repository published and built into one host, and one
+//! them: a handler crate from `xbuild new` to a host someone else builds, the auth, encode,
+//! rate-limit and TLS crates of this repository published and built into one host, and one
 //! host taking its modules from two registries.
 
 use std::io::Read;
@@ -190,12 +190,13 @@ fn package_workspace_crates(names: &[&str], target: &Path) -> Vec<PathBuf> {
 }
 
 #[test]
-fn the_auth_encode_and_rate_limit_crates_work_in_one_host_beside_the_standard_modules() {
+fn the_auth_encode_rate_limit_and_tls_crates_work_in_one_host_beside_the_standard_modules() {
     let root = TestRoot::new();
     let crates = [
         "xbuild-http-auth",
         "xbuild-http-encode",
         "xbuild-http-ratelimit",
+        "xbuild-tls",
     ];
     for file in package_workspace_crates(&crates, &root.path().join("package-target")) {
         root.publish_crate_file("xtest", &file);
@@ -211,8 +212,10 @@ fn the_auth_encode_and_rate_limit_crates_work_in_one_host_beside_the_standard_mo
             "xbuild-http-encode@0.1",
             "--with",
             "xbuild-http-ratelimit@0.1",
-            // Dev: what is shown here does not need optimised code, and brotli, zstd and
-            // argon2 compile several times faster without it.
+            "--with",
+            "xbuild-tls@0.1",
+            // Dev: what is shown here does not need optimised code, and brotli, zstd,
+            // argon2 and ring compile several times faster without it.
             "--profile",
             "dev",
             "--output",
@@ -227,6 +230,7 @@ fn the_auth_encode_and_rate_limit_crates_work_in_one_host_beside_the_standard_mo
         "http.handlers.basic_auth",
         "http.handlers.encode",
         "http.handlers.rate_limit",
+        "http.tls.rustls",
         "http.handlers.file_server",
     ] {
         assert!(listed.stdout.contains(id), "{id}: {}", listed.stdout);
@@ -258,7 +262,7 @@ fn the_auth_encode_and_rate_limit_crates_work_in_one_host_beside_the_standard_mo
 
     // Each crate passes what `xbuild lint` checks, against this host (which has them all,
     // and passed its selftest when xbuild built it) instead of one host per crate.
-    for dir in ["http-auth", "http-encode", "http-ratelimit"] {
+    for dir in ["http-auth", "http-encode", "http-ratelimit", "tls"] {
         let dir = repo_root().join("modules").join(dir);
         let manifest = xbuild_cli::lint::read_manifest(&dir).unwrap();
         let open = xbuild_cli::lint::open_namespaces(&dir, &manifest.name).unwrap();
@@ -284,6 +288,9 @@ fn the_auth_encode_and_rate_limit_crates_work_in_one_host_beside_the_standard_mo
         .collect();
     write(&site.join("files/page.txt"), &page);
     let addr = format!("127.0.0.1:{}", free_port());
+    let https = format!("127.0.0.1:{}", free_port());
+    let redirect = format!("127.0.0.1:{}", free_port());
+    let certs = TestCertificates::new(&root.path().join("certs"));
     let config = root.path().join("site.toml");
     write(
         &config,
@@ -309,8 +316,19 @@ fn the_auth_encode_and_rate_limit_crates_work_in_one_host_beside_the_standard_mo
               {{ handler = "rate_limit", requests = 2, window = 60 }},
               {{ handler = "static_response", body = "within the limit" }},
             ]
+
+            [apps.http.servers.secure]
+            listen = ["{https}"]
+            redirect_from_http = ["{redirect}"]
+            tls = {{ module = "rustls", certificates = [
+              {{ certificate = "{certs}/a.example.pem", key = "{certs}/a.example.key" }},
+              {{ certificate = "{certs}/b.example.pem", key = "{certs}/b.example.key" }},
+            ] }}
+            [[apps.http.servers.secure.routes]]
+            handle = [{{ handler = "static_response", body = "over TLS" }}]
             "#,
-            site = site.display()
+            site = site.display(),
+            certs = certs.dir.display(),
         ),
     );
     Ran::from_output(
@@ -403,7 +421,99 @@ fn the_auth_encode_and_rate_limit_crates_work_in_one_host_beside_the_standard_mo
     let other = crate::support::http::request_from("127.0.0.2", &addr, "GET", "/limited", &[]);
     assert_eq!(other.status, 200, "{other:?}");
 
+    // TLS: curl, trusting only the test CA, gets 200 from each name over HTTP/1.1 and
+    // HTTP/2. Each certificate covers one name, so each verified handshake shows the server
+    // chose the certificate by the name the client sent (SNI).
+    wait_listening(&https);
+    let port = https.rsplit(':').next().unwrap();
+    for name in ["a.example", "b.example"] {
+        for (flag, version) in [("--http1.1", "1.1"), ("--http2", "2")] {
+            let fetched = curl(&[
+                "--cacert",
+                certs.ca.to_str().unwrap(),
+                "--resolve",
+                &format!("{name}:{port}:127.0.0.1"),
+                flag,
+                "--write-out",
+                " %{http_code} %{http_version}",
+                &format!("https://{name}:{port}/"),
+            ])
+            .success();
+            assert_eq!(
+                fetched.stdout,
+                format!("over TLS 200 {version}"),
+                "{name} {flag}"
+            );
+        }
+    }
+    // A client that offers TLS 1.1 at most is refused in the handshake (curl's exit 35:
+    // the TLS connection failed). SECLEVEL=0 lets OpenSSL offer TLS 1.1 at all.
+    let old = curl(&[
+        "--cacert",
+        certs.ca.to_str().unwrap(),
+        "--resolve",
+        &format!("a.example:{port}:127.0.0.1"),
+        "--tlsv1.1",
+        "--tls-max",
+        "1.1",
+        "--ciphers",
+        "DEFAULT@SECLEVEL=0",
+        &format!("https://a.example:{port}/"),
+    ]);
+    assert_eq!(old.code, Some(35), "{old:?}");
+    assert!(old.stderr.contains("alert protocol version"), "{old:?}");
+    // Plain HTTP on the redirect address: 308 to the same target over HTTPS.
+    let redirected = request(&redirect, "GET", "/a?b=c", &[("Host", "b.example")]);
+    assert_eq!(redirected.status, 308, "{redirected:?}");
+    assert_eq!(
+        redirected.header("location"),
+        Some(format!("https://b.example:{port}/a?b=c").as_str()),
+        "{redirected:?}"
+    );
+
     assert_eq!(server.stop().code, Some(0));
+}
+
+/// curl, quiet but for errors, with a time limit.
+fn curl(args: &[&str]) -> Ran {
+    Ran::from_output(
+        Command::new("curl")
+            .args(["--silent", "--show-error", "--max-time", "20"])
+            .args(args)
+            .output()
+            .expect("curl is installed"),
+    )
+}
+
+/// A CA, and certificates it signed for `a.example` and `b.example`, as PEM files in `dir`
+/// (`ca.pem`, `NAME.pem`, `NAME.key`).
+struct TestCertificates {
+    dir: PathBuf,
+    ca: PathBuf,
+}
+
+impl TestCertificates {
+    fn new(dir: &Path) -> Self {
+        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+        std::fs::create_dir_all(dir).unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
+        write(&dir.join("ca.pem"), &ca.pem());
+        for name in ["a.example", "b.example"] {
+            let key = KeyPair::generate().unwrap();
+            let cert = CertificateParams::new(vec![name.to_owned()])
+                .unwrap()
+                .signed_by(&key, &ca)
+                .unwrap();
+            write(&dir.join(format!("{name}.pem")), &cert.pem());
+            write(&dir.join(format!("{name}.key")), &key.serialize_pem());
+        }
+        Self {
+            dir: dir.to_owned(),
+            ca: dir.join("ca.pem"),
+        }
+    }
 }
 
 #[test]

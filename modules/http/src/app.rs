@@ -6,13 +6,14 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
 use serde::Deserialize;
 use tokio::runtime::Runtime;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use xbuild_core::{App, BoxError, Context, Module};
+use xbuild_core::{App, BoxError, Context, Module, Value};
 
 use crate::observe::{RouteMetrics, UNMATCHED};
 use crate::route::{Route, RouteConfig};
@@ -55,9 +56,18 @@ struct ServerConfig {
     /// One `http.access` log line per request.
     #[serde(default = "default_true")]
     access_log: bool,
-    /// `h1` (HTTP/1.1) and/or `h2c` (HTTP/2 without TLS, opt-in as in Caddy).
-    #[serde(default = "default_protocols")]
-    protocols: Vec<String>,
+    /// `h1` (HTTP/1.1) and/or `h2c` (HTTP/2 without TLS, opt-in as in Caddy); with `tls`,
+    /// `h1` and/or `h2` (both by default).
+    #[serde(default)]
+    protocols: Option<Vec<String>>,
+    /// HTTPS: the module of namespace `http.tls` that secures every connection, named by
+    /// the table's `module` key (crate::tls).
+    #[serde(default)]
+    tls: Option<Value>,
+    /// Plain-HTTP addresses whose every request is redirected (308) to this server's
+    /// HTTPS address. Only with `tls`.
+    #[serde(default)]
+    redirect_from_http: Vec<String>,
     /// Seconds a client has to send a request's headers (see crate::limits).
     #[serde(default = "crate::limits::default_read_header_timeout")]
     read_header_timeout: f64,
@@ -86,10 +96,6 @@ struct ServerConfig {
     /// HTTP/2 streams open at once on a connection.
     #[serde(default = "crate::limits::default_max_concurrent_streams")]
     max_concurrent_streams: u32,
-}
-
-fn default_protocols() -> Vec<String> {
-    vec!["h1".to_owned()]
 }
 
 struct Running {
@@ -128,11 +134,13 @@ pub(crate) fn check_name(kind: &str, name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The server `name`, and the server that redirects its `redirect_from_http` addresses
+/// to it, when it has any.
 fn provision_server(
     name: &str,
     config: ServerConfig,
     ctx: &mut Context<'_>,
-) -> Result<Server, BoxError> {
+) -> Result<(Server, Option<Server>), BoxError> {
     check_name("server", name)?;
     if config.listen.is_empty() {
         return Err(format!(
@@ -145,8 +153,26 @@ fn provision_server(
         .iter()
         .map(|text| parse_listen(text).map_err(|e| format!("server `{name}`: {e}")))
         .collect::<Result<Vec<_>, _>>()?;
-    let protocols =
-        Protocols::parse(&config.protocols).map_err(|e| format!("server `{name}`: {e}"))?;
+    let tls = config.tls.is_some();
+    let protocols = match &config.protocols {
+        Some(names) => Protocols::parse(names, tls),
+        None if tls => Ok(Protocols::H1AndH2),
+        None => Ok(Protocols::H1),
+    }
+    .map_err(|e| format!("server `{name}`: {e}"))?;
+    if !tls && !config.redirect_from_http.is_empty() {
+        return Err(format!(
+            "server `{name}` has `redirect_from_http` but no `tls`: there is no HTTPS to redirect to\n  hint: add `tls`, or remove `redirect_from_http`"
+        )
+        .into());
+    }
+    let redirect_from = config
+        .redirect_from_http
+        .iter()
+        .map(|text| {
+            parse_listen(text).map_err(|e| format!("server `{name}`, redirect_from_http: {e}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let limits = crate::limits::LimitsConfig {
         read_header_timeout: config.read_header_timeout,
         idle_timeout: config.idle_timeout,
@@ -160,6 +186,13 @@ fn provision_server(
     }
     .check()
     .map_err(|e| format!("server `{name}`: {e}"))?;
+    let tls = match config.tls {
+        Some(tls) => Some(
+            ctx.load_inline::<dyn crate::tls::Tls>("http.tls", "module", tls)
+                .map_err(|err| format!("server `{name}`, tls: {err}"))?,
+        ),
+        None => None,
+    };
     let server_name: Arc<str> = name.into();
     let mut routes: Vec<Route> = Vec::with_capacity(config.routes.len());
     for (i, route) in config.routes.into_iter().enumerate() {
@@ -170,7 +203,27 @@ fn provision_server(
         .iter()
         .map(|r| RouteMetrics::new(&server_name, &r.name))
         .collect();
-    Ok(Server {
+    // The redirect goes to the port of the server's first address, as bound at start (it
+    // may be port 0 in the config).
+    let https_port =
+        (!redirect_from.is_empty()).then(|| Arc::new(AtomicU16::new(listen[0].port())));
+    let redirect = https_port.clone().map(|port| {
+        let name: Arc<str> = format!("{name} (redirect)").into();
+        Server {
+            unmatched_metrics: RouteMetrics::new(&name, &UNMATCHED.into()),
+            name,
+            listen: redirect_from,
+            routes: Vec::new(),
+            route_metrics: Vec::new(),
+            access_log: config.access_log,
+            protocols: Protocols::H1,
+            limits,
+            tls: None,
+            https_port: None,
+            redirect_to_https: Some(port),
+        }
+    });
+    let server = Server {
         unmatched_metrics: RouteMetrics::new(&server_name, &UNMATCHED.into()),
         name: server_name,
         listen,
@@ -179,7 +232,11 @@ fn provision_server(
         access_log: config.access_log,
         protocols,
         limits,
-    })
+        tls,
+        https_port,
+        redirect_to_https: None,
+    };
+    Ok((server, redirect))
 }
 
 impl Module for HttpApp {
@@ -187,8 +244,9 @@ impl Module for HttpApp {
         // If one fails, the handlers of the servers already built are cleaned up by the
         // core, which owns what `ctx` loaded.
         for (name, config) in std::mem::take(&mut self.servers) {
-            let server = provision_server(&name, config, ctx)?;
+            let (server, redirect) = provision_server(&name, config, ctx)?;
             self.provisioned.push(Arc::new(server));
+            self.provisioned.extend(redirect.map(Arc::new));
         }
         Ok(())
     }
@@ -219,7 +277,8 @@ impl Module for HttpApp {
         crate::limits::check_open_file_limit(self.total_max_connections())?;
         let mut seen: BTreeMap<SocketAddr, &str> = BTreeMap::new();
         for server in &self.provisioned {
-            for addr in &server.listen {
+            // Port 0 is a new ephemeral port each time: never taken twice.
+            for addr in server.listen.iter().filter(|addr| addr.port() != 0) {
                 if let Some(other) = seen.insert(*addr, &server.name) {
                     return Err(format!(
                         "listen address `{addr}` is used twice (servers `{other}` and `{}`)\n  hint: give each server its own address",
@@ -290,9 +349,20 @@ impl App for HttpApp {
                 }
             }
         }
+        // Which of the bound listeners is its server's first address.
+        let first_of_server: Vec<bool> = bound
+            .iter()
+            .enumerate()
+            .map(|(i, (server, _))| i == 0 || !Arc::ptr_eq(&bound[i - 1].0, server))
+            .collect();
         let mut listeners = Vec::new();
-        for (server, listener) in bound {
+        for (i, (server, listener)) in bound.into_iter().enumerate() {
             let address = listener.local_addr().unwrap_or(server.listen[0]);
+            if let Some(port) = &server.https_port
+                && first_of_server[i]
+            {
+                port.store(address.port(), Ordering::Relaxed);
+            }
             tracing::info!(server = &*server.name, address = %address, "listening");
             #[cfg(feature = "testing")]
             crate::testing::note_bound(&server.name, address);

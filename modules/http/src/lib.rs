@@ -52,6 +52,7 @@ mod route;
 mod server;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod tls;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -66,6 +67,7 @@ pub use http;
 pub use app::HttpApp;
 pub use body::{BodyError, HttpBody};
 pub use observe::{REQUEST_ID_HEADER, RequestId, RequestInfo};
+pub use tls::Tls;
 
 /// A request as handlers see it.
 pub type Request = http::Request<HttpBody>;

@@ -25,41 +25,65 @@ use crate::limits::{Activity, Closed, Limits, Tracked, watch_connection};
 
 use crate::observe::{MethodLabel, REQUEST_ID, RequestId, RequestInfo, RouteMetrics, UNMATCHED};
 use crate::route::Route;
+use crate::tls::{Negotiated, TcpConnection};
 use crate::{HttpBody, Next, Response, text_response};
 
-/// Which protocols a server speaks on its cleartext listeners.
+/// Which HTTP versions a server speaks: over TLS as ALPN agrees, in cleartext told apart
+/// by the HTTP/2 preface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Protocols {
     /// HTTP/1.1 only: hyper's HTTP/1 connection, nothing to detect.
     H1,
-    /// HTTP/2 over cleartext only (prior knowledge).
-    H2c,
-    /// Both, told apart by the HTTP/2 preface (hyper-util's auto connection).
-    H1AndH2c,
+    /// HTTP/2 only (in cleartext: prior knowledge, `h2c`).
+    H2,
+    /// Both (in cleartext through hyper-util's auto connection).
+    H1AndH2,
 }
 
 impl Protocols {
-    /// From the config's `protocols` list.
-    pub fn parse(names: &[String]) -> Result<Self, String> {
-        let (mut h1, mut h2c) = (false, false);
+    /// From the config's `protocols` list: `h1` and `h2c` in cleartext, `h1` and `h2` over
+    /// TLS.
+    pub fn parse(names: &[String], tls: bool) -> Result<Self, String> {
+        let (mut h1, mut h2) = (false, false);
+        let listed = if tls { "`h1`, `h2`" } else { "`h1`, `h2c`" };
         for name in names {
-            match name.as_str() {
-                "h1" => h1 = true,
-                "h2c" => h2c = true,
-                other => {
+            match (name.as_str(), tls) {
+                ("h1", _) => h1 = true,
+                ("h2c", false) | ("h2", true) => h2 = true,
+                ("h2", false) => {
+                    return Err(
+                        "protocol `h2` is HTTP/2 over TLS, and this server has no `tls`: use `h2c` for HTTP/2 without TLS, or add `tls`".to_owned(),
+                    );
+                }
+                ("h2c", true) => {
+                    return Err(
+                        "protocol `h2c` is HTTP/2 without TLS, and this server has `tls`: use `h2`"
+                            .to_owned(),
+                    );
+                }
+                (other, _) => {
                     return Err(format!(
-                        "unknown protocol `{other}` in `protocols`: use `h1` (HTTP/1.1) and/or `h2c` (HTTP/2 without TLS)"
+                        "unknown protocol `{other}` in `protocols`: use {listed}"
                     ));
                 }
             }
         }
-        match (h1, h2c) {
+        match (h1, h2) {
             (true, false) => Ok(Protocols::H1),
-            (false, true) => Ok(Protocols::H2c),
-            (true, true) => Ok(Protocols::H1AndH2c),
-            (false, false) => {
-                Err("`protocols` is empty: list at least one of `h1`, `h2c`".to_owned())
-            }
+            (false, true) => Ok(Protocols::H2),
+            (true, true) => Ok(Protocols::H1AndH2),
+            (false, false) => Err(format!(
+                "`protocols` is empty: list at least one of {listed}"
+            )),
+        }
+    }
+
+    /// What a TLS handshake offers through ALPN.
+    fn offer(self) -> crate::tls::Offer {
+        match self {
+            Protocols::H1 => crate::tls::Offer::Http1,
+            Protocols::H2 => crate::tls::Offer::Http2,
+            Protocols::H1AndH2 => crate::tls::Offer::Http1AndHttp2,
         }
     }
 }
@@ -74,6 +98,14 @@ pub(crate) struct Server {
     pub access_log: bool,
     pub protocols: Protocols,
     pub limits: Limits,
+    /// HTTPS: the module that secures each connection before HTTP is spoken over it.
+    pub tls: Option<xbuild_core::Loaded<dyn crate::tls::Tls>>,
+    /// Where a TLS server with `redirect_from_http` listens (its first address, once
+    /// bound), for the server that redirects to it.
+    pub https_port: Option<Arc<std::sync::atomic::AtomicU16>>,
+    /// A server that answers every request with a redirect to HTTPS on this port (the
+    /// `redirect_from_http` addresses of a TLS server).
+    pub redirect_to_https: Option<Arc<std::sync::atomic::AtomicU16>>,
 }
 
 impl Server {
@@ -164,6 +196,9 @@ impl Server {
                     Err(err) => server.handler_failed(route_name, id, &*err),
                 },
                 None if let Some((status, why)) = refused => text_response(status, why),
+                None if let Some(port) = &server.redirect_to_https => {
+                    redirect_to_https(&request, port.load(std::sync::atomic::Ordering::Relaxed))
+                }
                 None => text_response(StatusCode::NOT_FOUND, "not found: no route matched\n"),
             };
             let elapsed = started.elapsed();
@@ -221,6 +256,48 @@ impl Server {
         );
         text_response(StatusCode::INTERNAL_SERVER_ERROR, "internal server error\n")
     }
+}
+
+/// The answer of a `redirect_from_http` address: 308 (the method and body are kept) to the
+/// same host and target over HTTPS on `port`.
+fn redirect_to_https(request: &crate::Request, port: u16) -> Response {
+    // The Host header has been checked and put in canonical form (`canonical_host`), so
+    // it can go into a header as it is.
+    let Some(host) = request
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+    else {
+        return text_response(
+            StatusCode::BAD_REQUEST,
+            "bad request: no Host to redirect to HTTPS\n",
+        );
+    };
+    let name = match host.rfind(':') {
+        Some(colon) if !host[colon..].contains(']') => &host[..colon],
+        _ => host,
+    };
+    let target = request
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str())
+        .filter(|p| p.starts_with('/'))
+        .unwrap_or("/");
+    let location = if port == 443 {
+        format!("https://{name}{target}")
+    } else {
+        format!("https://{name}:{port}{target}")
+    };
+    let mut response = text_response(
+        StatusCode::PERMANENT_REDIRECT,
+        "permanent redirect: this site is served over HTTPS\n",
+    );
+    if let Ok(location) = http::HeaderValue::try_from(location) {
+        response
+            .headers_mut()
+            .insert(http::header::LOCATION, location);
+    }
+    response
 }
 
 /// Whether every `Transfer-Encoding` coding of a message is `chunked` (or there is none).
@@ -452,10 +529,7 @@ pub(crate) async fn serve_listener(
     // header timer is left off: it sets a timer per request, and the connection's
     // watchdog (crate::limits) enforces read_header_timeout without one.
     http1.max_buf_size(limits.max_header_bytes);
-    let mut auto = match server.protocols {
-        Protocols::H2c => auto::Builder::new(TokioExecutor::new()).http2_only(),
-        _ => auto::Builder::new(TokioExecutor::new()),
-    };
+    let mut auto = auto::Builder::new(TokioExecutor::new());
     auto.http1().max_buf_size(limits.max_header_bytes);
     // Bounded explicitly rather than by whatever hyper's defaults are: streams at once,
     // header list size, and streams a client may open and reset before they are accepted
@@ -471,6 +545,14 @@ pub(crate) async fn serve_listener(
         // 400 KiB a stream, let a client that opens 100 streams of a large file and never
         // reads cost about 40 MiB). write_timeout then closes the stalled connection.
         .max_send_buf_size(H2_SEND_BUFFER);
+    // Over TLS, ALPN has said which protocol a connection speaks: no detection needed.
+    let builders = Arc::new(Builders {
+        http1: http1.clone(),
+        http2: auto.clone().http2_only(),
+    });
+    if server.protocols == Protocols::H2 {
+        auto = auto.http2_only();
+    }
     let graceful = GracefulShutdown::new();
     // One permit per connection served. At `max_connections` the connection idle longest
     // is closed to make room; when none is idle, new connections wait in the listen backlog
@@ -547,11 +629,11 @@ pub(crate) async fn serve_listener(
             }
         };
         let _ = stream.set_nodelay(true);
-        let io = TokioIo::new(Tracked::new(stream, activity.clone(), limits.write_timeout));
+        let stream = Tracked::new(stream, activity.clone(), limits.write_timeout);
         let service_server = server.clone();
         let service_activity = activity.clone();
         let remote_text = crate::access_log::RemoteText::new(remote);
-        if server.protocols == Protocols::H2c {
+        if server.protocols == Protocols::H2 {
             activity.http2();
         }
         let service = service_fn(move |request: http::Request<Incoming>| {
@@ -561,6 +643,20 @@ pub(crate) async fn serve_listener(
             let in_flight = service_activity.request();
             service_server.handle(request, remote, &remote_text, in_flight)
         });
+        let held = (permit, admitted);
+        if server.tls.is_some() {
+            let connection = secure_connection(
+                TcpConnection::new(stream, remote),
+                server.clone(),
+                builders.clone(),
+                graceful.watcher(),
+                activity.clone(),
+                service,
+            );
+            spawn_connection(connection, &server, remote, activity, held);
+            continue;
+        }
+        let io = TokioIo::new(stream);
         // HTTP/1-only connections skip the protocol detection (and its per-read cost).
         match server.protocols {
             Protocols::H1 => spawn_connection(
@@ -568,20 +664,65 @@ pub(crate) async fn serve_listener(
                 &server,
                 remote,
                 activity,
-                (permit, admitted),
+                held,
             ),
             _ => spawn_connection(
                 graceful.watch(auto.serve_connection(io, service).into_owned()),
                 &server,
                 remote,
                 activity,
-                (permit, admitted),
+                held,
             ),
         }
     }
     // Refuse new connections right away, then let the open ones drain.
     drop(listener);
     graceful.shutdown().await;
+}
+
+/// The connection builders a secured connection picks from once ALPN has spoken.
+struct Builders {
+    http1: hyper::server::conn::http1::Builder,
+    http2: auto::Builder<TokioExecutor>,
+}
+
+/// A connection of a TLS server: the handshake (through the guard, as every call into a
+/// module), then HTTP over the secured stream in the protocol ALPN agreed on.
+async fn secure_connection<S>(
+    connection: TcpConnection,
+    server: Arc<Server>,
+    builders: Arc<Builders>,
+    watcher: hyper_util::server::graceful::Watcher,
+    activity: Arc<Activity>,
+    service: S,
+) -> Result<(), xbuild_core::BoxError>
+where
+    S: hyper::service::Service<http::Request<Incoming>, Response = Response, Error = Infallible>
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let tls = server
+        .tls
+        .as_ref()
+        .expect("only TLS servers secure their connections");
+    let offer = server.protocols.offer();
+    let secured = tls
+        .call_async("handshake", |tls| tls.handshake(connection, offer))
+        .await?;
+    let io = TokioIo::new(secured.stream);
+    match secured.protocol {
+        Negotiated::Http1 => watcher
+            .watch(builders.http1.serve_connection(io, service))
+            .await
+            .map_err(Into::into),
+        Negotiated::Http2 => {
+            activity.http2();
+            watcher
+                .watch(builders.http2.serve_connection(io, service))
+                .await
+        }
+    }
 }
 
 fn spawn_connection<C, E>(
@@ -664,13 +805,16 @@ mod tests {
 
     #[test]
     fn parses_protocol_lists() {
-        let parse = |names: &[&str]| {
-            Protocols::parse(&names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
-        };
+        let names = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        let parse = |list: &[&str]| Protocols::parse(&names(list), false);
         assert_eq!(parse(&["h1"]), Ok(Protocols::H1));
-        assert_eq!(parse(&["h2c"]), Ok(Protocols::H2c));
-        assert_eq!(parse(&["h2c", "h1"]), Ok(Protocols::H1AndH2c));
+        assert_eq!(parse(&["h2c"]), Ok(Protocols::H2));
+        assert_eq!(parse(&["h2c", "h1"]), Ok(Protocols::H1AndH2));
         assert!(parse(&[]).unwrap_err().contains("empty"));
         assert!(parse(&["h3"]).unwrap_err().contains("`h3`"));
+        assert!(parse(&["h2"]).unwrap_err().contains("use `h2c`"));
+        let over_tls = |list: &[&str]| Protocols::parse(&names(list), true);
+        assert_eq!(over_tls(&["h1", "h2"]), Ok(Protocols::H1AndH2));
+        assert!(over_tls(&["h2c"]).unwrap_err().contains("use `h2`"));
     }
 }

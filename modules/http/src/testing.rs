@@ -323,6 +323,12 @@ impl TestServer {
         for server in servers.values_mut() {
             if let Some(server) = server.as_object_mut() {
                 server.insert("listen".into(), serde_json::json!(["127.0.0.1:0"]));
+                if server.contains_key("redirect_from_http") {
+                    server.insert(
+                        "redirect_from_http".into(),
+                        serde_json::json!(["127.0.0.1:0"]),
+                    );
+                }
             }
         }
         let registry = Registry::linked()?;

@@ -1,0 +1,87 @@
+//! Certificate files, and the choice of a certificate by the name a client asks for (SNI).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+
+/// Reads a PEM certificate chain and its private key, and checks that they belong
+/// together.
+pub(crate) fn load(
+    certificate: &Path,
+    key: &Path,
+    provider: &CryptoProvider,
+) -> Result<CertifiedKey, String> {
+    let chain = CertificateDer::pem_file_iter(certificate)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| {
+            format!(
+                "cannot read certificate file `{}`: {e}\n  hint: give a PEM file with the server's certificate first, then its intermediates; relative paths are resolved against the directory the host runs in",
+                certificate.display()
+            )
+        })?;
+    if chain.is_empty() {
+        return Err(format!(
+            "certificate file `{}` holds no certificate\n  hint: give a PEM file with `-----BEGIN CERTIFICATE-----` blocks",
+            certificate.display()
+        ));
+    }
+    let private_key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+        format!(
+            "cannot read key file `{}`: {e}\n  hint: give the certificate's private key as a PEM file (PKCS#8, PKCS#1 or SEC1)",
+            key.display()
+        )
+    })?;
+    let signing_key = provider
+        .key_provider
+        .load_private_key(private_key)
+        .map_err(|e| format!("key file `{}` cannot be used: {e}", key.display()))?;
+    let certified = CertifiedKey::new(chain, signing_key);
+    certified.keys_match().map_err(|e| {
+        format!(
+            "key file `{}` is not the key of certificate `{}` ({e})\n  hint: pair each certificate with its own key",
+            key.display(),
+            certificate.display()
+        )
+    })?;
+    Ok(certified)
+}
+
+/// The first certificate valid for the name the client asks for, else the first one.
+#[derive(Debug)]
+pub(crate) struct BySni {
+    certificates: Vec<Arc<CertifiedKey>>,
+}
+
+impl BySni {
+    pub fn new(certificates: Vec<Arc<CertifiedKey>>) -> Self {
+        assert!(!certificates.is_empty(), "checked at provision");
+        Self { certificates }
+    }
+
+    /// The certificate a client asking for `name` gets.
+    fn for_name(&self, name: Option<&str>) -> &Arc<CertifiedKey> {
+        let wanted = name.and_then(|name| ServerName::try_from(name).ok());
+        let valid_for = |certified: &&Arc<CertifiedKey>| {
+            let (Some(wanted), Ok(end_entity)) = (&wanted, certified.end_entity_cert()) else {
+                return false;
+            };
+            webpki::EndEntityCert::try_from(end_entity)
+                .is_ok_and(|cert| cert.verify_is_valid_for_subject_name(wanted).is_ok())
+        };
+        self.certificates
+            .iter()
+            .find(valid_for)
+            .unwrap_or(&self.certificates[0])
+    }
+}
+
+impl ResolvesServerCert for BySni {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.for_name(hello.server_name()).clone())
+    }
+}
