@@ -10,6 +10,7 @@ use std::time::Duration;
 /// Safety net so a broken test fails instead of hanging; never a performance assertion.
 pub const PATIENCE: Duration = Duration::from_secs(60);
 
+#[derive(Debug)]
 pub struct Ran {
     pub code: Option<i32>,
     pub stdout: String,
