@@ -359,6 +359,11 @@ pub(crate) fn body_error_response(err: &crate::BodyError) -> Response {
 /// characters), in which case the request is refused rather than routed uncleaned.
 fn clean_path(parts: &mut http::request::Parts) -> bool {
     let raw = parts.uri.path();
+    // The asterisk-form (`OPTIONS * HTTP/1.1`, about the server as a whole) is not a path:
+    // it stays as it is, for OPTIONS only (RFC 9112, section 3.2.4).
+    if raw == "*" {
+        return parts.method == http::Method::OPTIONS && parts.uri.query().is_none();
+    }
     let std::borrow::Cow::Owned(cleaned) = crate::path::clean(raw) else {
         return true;
     };

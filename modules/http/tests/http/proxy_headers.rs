@@ -413,3 +413,23 @@ fn a_transfer_coding_other_than_chunked_is_refused_not_lost() {
     let answer = raw_head(host.addr, "GET / HTTP/1.1\r\nHost: t\r\nConnection: close");
     assert_eq!(raw_status(&answer), 502, "{answer}");
 }
+
+#[test]
+fn options_asterisk_reaches_the_upstream_as_asterisk() {
+    let (upstream, heads) = crate::support::canned_upstream_heads(
+        b"HTTP/1.1 200 OK\r\nAllow: GET, OPTIONS\r\nContent-Length: 0\r\n\r\n",
+    );
+    let host = proxy(&[upstream.to_string()]);
+    let answer = raw_head(
+        host.addr,
+        "OPTIONS * HTTP/1.1\r\nHost: t\r\nConnection: close",
+    );
+    assert_eq!(raw_status(&answer), 200, "{answer}");
+    let head = heads
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .unwrap();
+    assert!(head.starts_with("OPTIONS * HTTP/1.1\r\n"), "{head}");
+    // The asterisk-form is for OPTIONS only (RFC 9112, section 3.2.4).
+    let answer = raw_head(host.addr, "GET * HTTP/1.1\r\nHost: t\r\nConnection: close");
+    assert_eq!(raw_status(&answer), 400, "{answer}");
+}

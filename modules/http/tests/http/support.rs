@@ -295,11 +295,20 @@ pub fn raw_bytes(addr: SocketAddr, bytes: &[u8], wait: Duration) -> String {
 /// An upstream that reads each request's head and answers with `answer`, byte for byte:
 /// for answers no well-behaved server library would send (an unasked 101, odd framing).
 pub fn canned_upstream(answer: &'static [u8]) -> SocketAddr {
+    canned_upstream_heads(answer).0
+}
+
+/// [`canned_upstream`], and the heads of the requests it receives, as they arrive.
+pub fn canned_upstream_heads(
+    answer: &'static [u8],
+) -> (SocketAddr, std::sync::mpsc::Receiver<String>) {
     let listener = StdListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
+    let (heads, received) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { return };
+            let heads = heads.clone();
             std::thread::spawn(move || {
                 let mut head = Vec::new();
                 let mut byte = [0u8; 1];
@@ -309,11 +318,12 @@ pub fn canned_upstream(answer: &'static [u8]) -> SocketAddr {
                     }
                     head.push(byte[0]);
                 }
+                let _ = heads.send(String::from_utf8_lossy(&head).into_owned());
                 let _ = stream.write_all(answer);
                 // Held open a moment, so the answer is read before the connection ends.
                 std::thread::sleep(Duration::from_millis(500));
             });
         }
     });
-    addr
+    (addr, received)
 }
