@@ -822,12 +822,37 @@ fn the_access_log_has_a_line_for_every_request_even_refused_or_cut_short() {
     use std::io::{Read, Write};
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
+    // An upstream whose answer breaks off: 10 of the 100 bytes it announces.
+    let broken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let broken_addr = broken.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in broken.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && stream.read_exact(&mut byte).is_ok() {
+                head.push(byte[0]);
+            }
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789");
+        }
+    });
+    let files = dir.path().join("files");
+    std::fs::create_dir_all(&files).unwrap();
+    let file: String = (0..20_000).map(|i| format!("{i}\n")).collect();
+    std::fs::write(files.join("big.txt"), &file).unwrap();
+    let marker = dir.path().join("slow-started");
     let config = config_file(
         dir.path(),
         &format!(
             "[apps.http.servers.main]\nlisten = [\"127.0.0.1:{port}\"]\n\
              [[apps.http.servers.main.routes]]\nname = \"boom\"\nmatch = {{ path = [\"/panic/*\"] }}\nhandle = [{{ handler = \"test_panic\" }}]\n\
-             [[apps.http.servers.main.routes]]\nname = \"fine\"\nhandle = [{{ handler = \"static_response\", body = \"fine\" }}]\n"
+             [[apps.http.servers.main.routes]]\nname = \"files\"\nmatch = {{ path = [\"/big.txt\"] }}\nhandle = [{{ handler = \"file_server\", root = '{files}' }}]\n\
+             [[apps.http.servers.main.routes]]\nname = \"broken\"\nmatch = {{ path = [\"/broken\"] }}\nhandle = [{{ handler = \"reverse_proxy\", upstreams = [\"{broken_addr}\"] }}]\n\
+             [[apps.http.servers.main.routes]]\nname = \"slow\"\nmatch = {{ path = [\"/slow\"] }}\nhandle = [{{ handler = \"test_slow\", millis = 60000, started_marker = '{marker}' }}]\n\
+             [[apps.http.servers.main.routes]]\nname = \"metrics\"\nmatch = {{ path = [\"/metrics\"] }}\nhandle = [{{ handler = \"metrics\" }}]\n\
+             [[apps.http.servers.main.routes]]\nname = \"fine\"\nhandle = [{{ handler = \"static_response\", body = \"fine\" }}]\n",
+            files = files.display(),
+            marker = marker.display(),
         ),
     );
     let addr = format!("127.0.0.1:{port}");
@@ -860,6 +885,45 @@ fn the_access_log_has_a_line_for_every_request_even_refused_or_cut_short() {
             cut.starts_with("HTTP/1.1 200") && cut.contains("partial"),
             "{cut}"
         );
+        // A file delivered in full: no error.
+        let delivered = get(&addr, "/big.txt");
+        assert_eq!(delivered.text(), file);
+        // An upstream's answer that breaks off: the client gets the head and part of it.
+        let partial = raw(b"GET /broken HTTP/1.1\r\nHost: t\r\n\r\n");
+        assert!(partial.starts_with("HTTP/1.1 200"), "{partial}");
+        assert!(!partial.contains(&"0123456789".repeat(10)), "{partial}");
+        // A client that leaves before its answer.
+        let _ = std::fs::remove_file(&marker);
+        let mut leaving = std::net::TcpStream::connect(&addr).unwrap();
+        leaving
+            .write_all(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        let waited = std::time::Instant::now();
+        while !marker.exists() {
+            assert!(waited.elapsed() < crate::support::PATIENCE, "never started");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        drop(leaving);
+        // The metrics count the same requests: those hyper refused, and the abandoned one
+        // once the server has seen the client leave.
+        let counted = |series: &str| {
+            let waited = std::time::Instant::now();
+            loop {
+                let metrics = get(&addr, "/metrics").text();
+                if metrics.lines().any(|l| l == series) {
+                    break;
+                }
+                assert!(
+                    waited.elapsed() < crate::support::PATIENCE,
+                    "no `{series}` in\n{metrics}"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        };
+        counted(r#"http_requests_total{server="main",route="(rejected)",method="-",code="400"} 1"#);
+        counted(r#"http_requests_total{server="main",route="(rejected)",method="-",code="431"} 1"#);
+        counted(r#"http_requests_total{server="main",route="slow",method="GET",code="499"} 1"#);
+        counted(r#"http_requests_total{server="main",route="broken",method="GET",code="200"} 1"#);
         let out = server.stop();
         assert_eq!(out.code, Some(0), "{}", out.stderr);
         let access: Vec<&str> = out
@@ -867,7 +931,10 @@ fn the_access_log_has_a_line_for_every_request_even_refused_or_cut_short() {
             .lines()
             .filter(|l| l.contains("http.access"))
             .collect();
-        assert_eq!(access.len(), 4, "{}", out.stderr);
+        // One line per request, the metrics requests included (they come after the rest).
+        let metrics_lines = access.iter().filter(|l| l.contains("/metrics")).count();
+        assert!(metrics_lines >= 4, "{}", out.stderr);
+        assert_eq!(access.len() - metrics_lines, 7, "{}", out.stderr);
         let fields = |line: &str| -> serde_json::Value {
             if format == "json" {
                 let line: serde_json::Value = serde_json::from_str(line).unwrap();
@@ -908,6 +975,15 @@ fn the_access_log_has_a_line_for_every_request_even_refused_or_cut_short() {
         let line = with("route", "boom".into());
         assert_eq!(line["status"], 200);
         assert_eq!(line["error"], "body_panicked", "{lines:#?}");
+        let line = with("route", "files".into());
+        assert_eq!(line["status"], 200);
+        assert!(line.get("error").is_none(), "{lines:#?}");
+        let line = with("route", "broken".into());
+        assert_eq!(line["status"], 200);
+        assert_eq!(line["error"], "body_failed", "{lines:#?}");
+        let line = with("route", "slow".into());
+        assert_eq!(line["status"], 499);
+        assert_eq!(line["error"], "client_gone", "{lines:#?}");
     }
 }
 

@@ -211,6 +211,7 @@ fn provision_server(
         let name: Arc<str> = format!("{name} (redirect)").into();
         Server {
             unmatched_metrics: RouteMetrics::new(&name, &UNMATCHED.into()),
+            rejected_metrics: RouteMetrics::new(&name, &crate::server::REJECTED.into()),
             name,
             listen: redirect_from,
             routes: Vec::new(),
@@ -225,6 +226,7 @@ fn provision_server(
     });
     let server = Server {
         unmatched_metrics: RouteMetrics::new(&server_name, &UNMATCHED.into()),
+        rejected_metrics: RouteMetrics::new(&server_name, &crate::server::REJECTED.into()),
         name: server_name,
         listen,
         routes,

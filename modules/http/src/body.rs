@@ -151,9 +151,13 @@ impl HttpBody {
     }
 
     /// Whether the body streams (a file, an upstream's answer, a handler's own stream)
-    /// rather than being fixed bytes or the client's upload.
+    /// rather than being fixed bytes: whether it can still fail or be cut short.
     pub(crate) fn is_streaming(&self) -> bool {
-        matches!(self.0, Kind::Boxed { .. })
+        match &self.0 {
+            Kind::Full(_) => false,
+            Kind::Incoming(client) => !client.body.is_end_stream(),
+            Kind::Boxed { .. } => true,
+        }
     }
 
     /// Marks a streaming body as `module`'s (unless an inner handler's already), so its

@@ -192,6 +192,9 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 pub(crate) struct MethodLabel(u32, &'static str);
 
 impl MethodLabel {
+    /// A request hyper could not parse, whose method is unknown.
+    pub const UNPARSED: MethodLabel = MethodLabel(10, "-");
+
     pub fn of(method: &http::Method) -> Self {
         use http::Method;
         let (index, label) = match *method {

@@ -95,6 +95,8 @@ pub(crate) struct Server {
     pub routes: Vec<Route>,
     pub route_metrics: Vec<RouteMetrics>,
     pub unmatched_metrics: RouteMetrics,
+    /// Requests hyper refused before they reached the server (route `(rejected)`).
+    pub rejected_metrics: RouteMetrics,
     pub access_log: bool,
     pub protocols: Protocols,
     pub limits: Limits,
@@ -181,8 +183,16 @@ impl Server {
         } else {
             None
         };
-        let server = self.clone();
+        let mut answering = Answering {
+            server: self.clone(),
+            log,
+            index,
+            method,
+            started,
+            answered: false,
+        };
         async move {
+            let server = &answering.server;
             let (route_name, metrics): (&str, _) = match index {
                 Some(i) => (&server.routes[i].name, &server.route_metrics[i]),
                 None => (UNMATCHED, &server.unmatched_metrics),
@@ -201,10 +211,12 @@ impl Server {
                 }
                 None => text_response(StatusCode::NOT_FOUND, "not found: no route matched\n"),
             };
+            answering.answered = true;
             let elapsed = started.elapsed();
             let status = response.status().as_u16();
             metrics.record(method, status, elapsed);
-            if let Some(mut log) = log {
+            if let Some(mut log) = answering.log.take() {
+                let server = &answering.server;
                 // The ID the log line carries, so a client can quote it.
                 response.headers_mut().insert(REQUEST_ID, id.header_value());
                 // The filter (`XBUILD_LOG`) may leave the line out; the ID header stays.
@@ -215,21 +227,63 @@ impl Server {
                     if response.body().is_streaming() {
                         // Written when the body has been sent, so a body that fails or
                         // panics halfway says so rather than passing for a plain 200.
+                        let expected = announced_length(&log.method, &response);
                         response = response.map(|body| {
                             HttpBody::new(LoggedAtEnd {
                                 body,
                                 server: server.clone(),
                                 log: Some(log),
+                                expected,
+                                sent: 0,
                             })
                         });
                     } else {
-                        log.write(&server, None);
+                        log.write(server, None);
                     }
                 }
             }
             // The connection's watchdog counts the request until its answer is ready.
             drop(in_flight);
             Ok(response)
+        }
+    }
+}
+
+/// The status an abandoned request is counted and logged with: nginx's "client closed
+/// request", which no client ever receives.
+const CLIENT_CLOSED: u16 = 499;
+
+/// A request being answered. Dropped unanswered, the client left before its response
+/// (hyper drops the request's future when the connection closes or, on HTTP/2, when the
+/// client resets the stream): that is still a request the server received, so it is
+/// counted and logged, as status 499 with `error=client_gone`.
+struct Answering {
+    server: Arc<Server>,
+    log: Option<Box<AccessLog>>,
+    index: Option<usize>,
+    method: MethodLabel,
+    started: Instant,
+    answered: bool,
+}
+
+impl Drop for Answering {
+    fn drop(&mut self) {
+        if self.answered {
+            return;
+        }
+        let elapsed = self.started.elapsed();
+        let metrics = match self.index {
+            Some(i) => &self.server.route_metrics[i],
+            None => &self.server.unmatched_metrics,
+        };
+        metrics.record(self.method, CLIENT_CLOSED, elapsed);
+        if let Some(mut log) = self.log.take()
+            && crate::access_log::enabled()
+        {
+            log.route = self.index;
+            log.status = CLIENT_CLOSED;
+            log.duration = elapsed;
+            log.write(&self.server, Some("client_gone"));
         }
     }
 }
@@ -469,16 +523,41 @@ pin_project_lite::pin_project! {
         body: HttpBody,
         server: Arc<Server>,
         log: Option<Box<AccessLog>>,
+        // The body's length when it was announced (Content-Length), and the bytes sent:
+        // hyper stops polling once it has sent an announced length, so reaching it is the
+        // end of the body.
+        expected: Option<u64>,
+        sent: u64,
     }
 
     impl PinnedDrop for LoggedAtEnd {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
             if let Some(log) = this.log.take() {
-                log.write(this.server, Some("client_gone"));
+                // Dropped with all it announced sent (or nothing to send: HEAD, 304) is a
+                // body delivered; dropped short of that, the connection ended first.
+                let delivered = Some(*this.sent) == *this.expected;
+                log.write(this.server, (!delivered).then_some("client_gone"));
             }
         }
     }
+}
+
+/// The bytes of body a response sends: its Content-Length, none for HEAD, 204 and 304;
+/// `None` when not known before the end (chunked).
+fn announced_length(method: &http::Method, response: &Response) -> Option<u64> {
+    let status = response.status();
+    if method == http::Method::HEAD
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+    {
+        return Some(0);
+    }
+    response
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok()?.parse().ok())
+        .or_else(|| http_body::Body::size_hint(response.body()).exact())
 }
 
 impl http_body::Body for LoggedAtEnd {
@@ -493,6 +572,13 @@ impl http_body::Body for LoggedAtEnd {
         let polled = this.body.poll_frame(cx);
         let error = match &polled {
             std::task::Poll::Ready(None) => None,
+            std::task::Poll::Ready(Some(Ok(frame))) => {
+                *this.sent += frame.data_ref().map_or(0, |data| data.len() as u64);
+                if Some(*this.sent) != *this.expected {
+                    return polled;
+                }
+                None
+            }
             std::task::Poll::Ready(Some(Err(err))) => {
                 Some(match err.downcast_ref::<xbuild_core::CallError>() {
                     Some(call) if call.is_panic() => "body_panicked",
@@ -746,7 +832,13 @@ fn spawn_connection<C, E>(
         match watch_connection(connection, activity, server.limits).await {
             Ok(Err(err)) => {
                 let err = err.into();
-                if let Some((status, why)) = rejected(&*err)
+                let rejected = rejected(&*err);
+                if let Some((status, _)) = rejected {
+                    server
+                        .rejected_metrics
+                        .record(MethodLabel::UNPARSED, status, Duration::ZERO);
+                }
+                if let Some((status, why)) = rejected
                     && server.access_log
                     && crate::access_log::enabled()
                 {
@@ -778,7 +870,7 @@ fn spawn_connection<C, E>(
 }
 
 /// The route label of requests hyper refused before they reached the server.
-const REJECTED: &str = "(rejected)";
+pub(crate) const REJECTED: &str = "(rejected)";
 
 /// The status hyper answered a request it could not parse with (see its `on_error`), and
 /// a word for why; `None` when the connection ended for another reason.
