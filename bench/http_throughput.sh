@@ -5,6 +5,8 @@
 #
 #   bench/http_throughput.sh            # defaults below; needs wrk (apt-get install -y wrk)
 #   WORKERS=2 DURATION=20s bench/http_throughput.sh
+#   TLS=1 bench/http_throughput.sh      # both over HTTPS: the host with xbuild-tls against
+#                                       # plain hyper + rustls (same provider, same versions)
 #
 # Each round measures the plain server, the host with its access log off and the host with
 # it on (the default), back to back in a rotating order, so drift in machine load hits all
@@ -33,7 +35,7 @@ fi
 
 wait_for() { # addr
   for _ in $(seq 100); do
-    curl -fs "http://$1/" >/dev/null && return 0
+    curl -kfs "$SCHEME://$1/" >/dev/null && return 0
     sleep 0.05
   done
   echo "error: nothing answers on $1" >&2
@@ -50,10 +52,10 @@ run_one() { # name addr command... -> "requests/s CPU-microseconds-per-request"
   server_pid=$!
   wait_for "$addr"
   # Warm-up: connections, allocator, caches.
-  "${wrk_pin[@]}" wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d1s "http://$addr/" >/dev/null
+  "${wrk_pin[@]}" wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d1s "$SCHEME://$addr/" >/dev/null
   local before after out
   before=$(cpu_ticks "$server_pid")
-  out=$("${wrk_pin[@]}" wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$DURATION" "http://$addr/")
+  out=$("${wrk_pin[@]}" wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$DURATION" "$SCHEME://$addr/")
   after=$(cpu_ticks "$server_pid")
   kill -TERM "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=
   awk -v ticks=$((after - before)) -v hz="$(getconf CLK_TCK)" '
@@ -64,9 +66,9 @@ run_one() { # name addr command... -> "requests/s CPU-microseconds-per-request"
 
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-echo "settings: workers=$WORKERS connections=$CONNECTIONS wrk_threads=$WRK_THREADS duration=$DURATION rounds=$ROUNDS pinned=$([[ ${#server_pin[@]} -gt 0 ]] && echo yes || echo no)"
+echo "settings: scheme=$SCHEME workers=$WORKERS connections=$CONNECTIONS wrk_threads=$WRK_THREADS duration=$DURATION rounds=$ROUNDS pinned=$([[ ${#server_pin[@]} -gt 0 ]] && echo yes || echo no)"
 : >"$work/results"
-run_plain() { WORKERS=$WORKERS run_one plain "$PLAIN_ADDR" "$PLAIN_BIN" "$PLAIN_ADDR"; }
+run_plain() { WORKERS=$WORKERS run_one plain "$PLAIN_ADDR" "$PLAIN_BIN" "${PLAIN_ARGS[@]}"; }
 # The log lines go to a file, as a service's would.
 run_host() { XBUILD_LOG=${XBUILD_LOG:-info} run_one "host-log-$1" "$HOST_ADDR" "$HOST_BIN" run --config "$work/host-log-$1.toml"; }
 for round in $(seq "$ROUNDS"); do

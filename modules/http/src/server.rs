@@ -160,8 +160,11 @@ impl Server {
         // Only `chunked` is decoded: a body in another transfer coding (`gzip, chunked`)
         // would reach handlers and upstreams still coded, with nothing saying so. RFC 9112
         // §6.1: 501.
+        // Only a body of unknown length can be chunked: a GET's headers are not searched.
+        let maybe_chunked = !http_body::Body::is_end_stream(&body)
+            && http_body::Body::size_hint(&body).exact().is_none();
         let refused = refused.or_else(|| {
-            (!only_chunked(&parts.headers)).then_some((
+            (maybe_chunked && !only_chunked(&parts.headers)).then_some((
                 StatusCode::NOT_IMPLEMENTED,
                 "not implemented: only the chunked transfer coding is understood\n",
             ))
