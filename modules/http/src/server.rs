@@ -612,6 +612,10 @@ impl http_body::Body for LoggedAtEnd {
 /// waiting for a client.
 pub(crate) const H2_SEND_BUFFER: usize = 64 << 10;
 
+/// Bytes of request bodies an HTTP/2 client may send before the server reads them, on a
+/// stream and on the whole connection.
+pub(crate) const H2_RECEIVE_WINDOW: u32 = 1 << 20;
+
 pub(crate) async fn serve_listener(
     listener: TcpListener,
     server: Arc<Server>,
@@ -634,6 +638,12 @@ pub(crate) async fn serve_listener(
         .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
         .max_pending_accept_reset_streams(20)
         .max_local_error_reset_streams(1024)
+        // What a client may send ahead unread: 1 MiB of request bodies on a connection,
+        // however many streams (Go's server allows the same), with no growth (hyper's
+        // adaptive window would follow a fast client's bandwidth-delay product).
+        .initial_connection_window_size(H2_RECEIVE_WINDOW)
+        .initial_stream_window_size(H2_RECEIVE_WINDOW)
+        .adaptive_window(false)
         // What a stream may have queued for a client that does not read: with the stream
         // limit, a bound on what one connection can make the server hold (hyper's default,
         // 400 KiB a stream, let a client that opens 100 streams of a large file and never

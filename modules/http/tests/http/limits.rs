@@ -327,3 +327,59 @@ fn a_malformed_body_read_by_a_handler_is_the_clients_fault() {
     );
     assert!(fine.ends_with("read 5 bytes"), "{fine}");
 }
+
+/// Floods an h2c server with `frame` (a whole HTTP/2 frame) after the connection preface,
+/// never reading; returns whether the server ended the connection (the flood's writes
+/// fail) rather than kept taking frames.
+fn flood_without_reading(addr: std::net::SocketAddr, frame: &[u8]) -> bool {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    // The preface and an empty SETTINGS frame.
+    stream
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .unwrap();
+    let batch: Vec<u8> = frame.repeat(1000);
+    // 64 MiB of frames at most: far more than socket buffers hold, so a server that kept
+    // reading would take them all and a bounded one stops reading and times out.
+    let started = std::time::Instant::now();
+    for _ in 0..(64 << 20) / batch.len() {
+        if stream.write_all(&batch).is_err() {
+            return true;
+        }
+        // A safety net, not a timing assertion: the server ends it within seconds.
+        if started.elapsed() > Duration::from_secs(60) {
+            break;
+        }
+    }
+    false
+}
+
+#[test]
+fn http2_ping_and_settings_floods_cost_bounded_memory_and_end_the_connection() {
+    // h2 answers a PING or SETTINGS only once the previous answer is written, and reads
+    // no further frame meanwhile: a client that floods them without reading its answers
+    // stalls its own connection, which write_timeout then closes.
+    let host = Host::start(
+        r#"
+        [apps.http]
+        worker_threads = 1
+        [apps.http.servers.flood]
+        listen = ["{addr}"]
+        access_log = false
+        protocols = ["h2c"]
+        write_timeout = 1
+        [[apps.http.servers.flood.routes]]
+        handle = [{ handler = "static_response", body = "ok" }]
+        "#,
+    );
+    let ping = b"\x00\x00\x08\x06\x00\x00\x00\x00\x00pingpong";
+    assert!(flood_without_reading(host.addr, ping), "PINGs");
+    let settings = b"\x00\x00\x06\x04\x00\x00\x00\x00\x00\x00\x03\x00\x00\x00\x64";
+    assert!(flood_without_reading(host.addr, settings), "SETTINGS");
+    // The server still serves.
+    assert_eq!(
+        crate::support::send_h2(&format!("http://{}/", host.addr))
+            .unwrap()
+            .1,
+        "ok"
+    );
+}
