@@ -45,15 +45,26 @@ pub enum BodyError {
     /// The client's framing broke (bad chunked encoding) or it left mid-body.
     #[error("the request body could not be read: the client's framing broke or it left mid-body")]
     Malformed,
+    /// An upstream's response body (reverse_proxy) broke off: its connection ended or its
+    /// framing broke before the end.
+    #[error("the upstream's response body broke off before its end")]
+    UpstreamBroke,
+    /// An upstream's response body sent nothing for reverse_proxy's `read_timeout`.
+    #[error(
+        "the upstream sent no more of its response body for reverse_proxy's read_timeout ({0:?})"
+    )]
+    UpstreamStalled(Duration),
 }
 
 impl BodyError {
-    /// 413, 408 or 400.
+    /// 413, 408 or 400 for the client's body; 502 or 504 for an upstream's.
     pub fn status(&self) -> http::StatusCode {
         match self {
             BodyError::TooLarge { .. } => http::StatusCode::PAYLOAD_TOO_LARGE,
             BodyError::TimedOut(_) => http::StatusCode::REQUEST_TIMEOUT,
             BodyError::Malformed => http::StatusCode::BAD_REQUEST,
+            BodyError::UpstreamBroke => http::StatusCode::BAD_GATEWAY,
+            BodyError::UpstreamStalled(_) => http::StatusCode::GATEWAY_TIMEOUT,
         }
     }
 
@@ -81,6 +92,9 @@ struct ClientBody {
     // Set while a read waits; only a waiting read pays for a timer.
     waiting: Option<Pin<Box<tokio::time::Sleep>>>,
     failed: bool,
+    /// An upstream's response body rather than the client's request body: its failures are
+    /// the upstream's.
+    upstream: bool,
 }
 
 impl ClientBody {
@@ -100,6 +114,7 @@ impl ClientBody {
                     None => self.fail(BodyError::TooLarge { limit: self.limit }),
                 }
             }
+            Poll::Ready(Some(Err(_))) if self.upstream => self.fail(BodyError::UpstreamBroke),
             Poll::Ready(Some(Err(_))) => self.fail(BodyError::Malformed),
             Poll::Ready(None) => {
                 self.waiting = None;
@@ -111,7 +126,11 @@ impl ClientBody {
                         .waiting
                         .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
                     if timer.as_mut().poll(cx).is_ready() {
-                        return self.fail(BodyError::TimedOut(limit));
+                        return self.fail(if self.upstream {
+                            BodyError::UpstreamStalled(limit)
+                        } else {
+                            BodyError::TimedOut(limit)
+                        });
                     }
                 }
                 Poll::Pending
@@ -190,6 +209,21 @@ impl HttpBody {
             read_timeout,
             waiting: None,
             failed: false,
+            upstream: false,
+        }))
+    }
+
+    /// An upstream's response body, failing when the upstream sends nothing more for
+    /// `read_timeout`.
+    pub(crate) fn from_upstream(body: Incoming, read_timeout: Duration) -> Self {
+        Self(Kind::Incoming(ClientBody {
+            body,
+            remaining: u64::MAX,
+            limit: u64::MAX,
+            read_timeout: Some(read_timeout),
+            waiting: None,
+            failed: false,
+            upstream: true,
         }))
     }
 }

@@ -26,6 +26,10 @@ fn default_connect_timeout() -> f64 {
     5.0
 }
 
+fn default_read_timeout() -> f64 {
+    60.0
+}
+
 #[derive(Deserialize)]
 pub struct ReverseProxy {
     /// `host:port` or `http://host:port`.
@@ -37,6 +41,10 @@ pub struct ReverseProxy {
     /// when absent. Past it the answer is 504.
     #[serde(default)]
     response_timeout: Option<f64>,
+    /// Seconds an upstream's response body may send nothing (nginx's `proxy_read_timeout`);
+    /// past it the body ends as failed, and the access log says `error=body_failed`.
+    #[serde(default = "default_read_timeout")]
+    read_timeout: f64,
     /// Addresses or networks (`10.0.0.0/8`) of proxies in front of this one whose
     /// forwarding headers are believed. From anyone else, `X-Forwarded-*` are replaced and
     /// `Forwarded` and `X-Real-IP` removed, so a client cannot forge what the upstream is
@@ -69,6 +77,7 @@ struct Prepared {
     next: AtomicUsize,
     client: Client<HttpConnector, HttpBody>,
     response_timeout: Option<Duration>,
+    read_timeout: Duration,
     trusted_proxies: TrustedProxies,
     host_header: HostHeader,
     raw_path: bool,
@@ -248,6 +257,16 @@ impl Module for ReverseProxy {
             .response_timeout
             .map(|s| seconds("response_timeout", s))
             .transpose()?;
+        let read_timeout = seconds("read_timeout", self.read_timeout).and_then(|d| {
+            (d <= Duration::from_secs(86_400))
+                .then_some(d)
+                .ok_or_else(|| {
+                    format!(
+                        "invalid read_timeout `{}`: give a number of seconds up to 86400",
+                        self.read_timeout
+                    )
+                })
+        })?;
         let trusted_proxies = TrustedProxies::parse(&self.trusted_proxies)?;
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(connect_timeout));
@@ -258,6 +277,7 @@ impl Module for ReverseProxy {
             next: AtomicUsize::new(0),
             client,
             response_timeout,
+            read_timeout,
             trusted_proxies,
             host_header: self.host_header,
             raw_path: self.raw_path,
@@ -389,7 +409,10 @@ impl Prepared {
                         parts.headers.remove(header::CONTENT_LENGTH);
                     }
                     strip_hop_by_hop(&mut parts.headers);
-                    return Response::from_parts(parts, HttpBody::from(body));
+                    return Response::from_parts(
+                        parts,
+                        HttpBody::from_upstream(body, self.read_timeout),
+                    );
                 }
                 Err(_)
                     if let Some(failure) =

@@ -433,3 +433,49 @@ fn options_asterisk_reaches_the_upstream_as_asterisk() {
     let answer = raw_head(host.addr, "GET * HTTP/1.1\r\nHost: t\r\nConnection: close");
     assert_eq!(raw_status(&answer), 400, "{answer}");
 }
+
+#[test]
+fn an_upstream_body_that_stalls_is_cut_after_read_timeout() {
+    use std::io::{Read, Write};
+    // An upstream that announces 100 bytes, sends 10 and then nothing, holding the
+    // connection open.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let upstream = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && stream.read_exact(&mut byte).is_ok() {
+                head.push(byte[0]);
+            }
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789");
+            held.push(stream);
+        }
+    });
+    let host = Host::start(&format!(
+        r#"
+        [apps.http.servers.main]
+        listen = ["{{addr}}"]
+        access_log = false
+        [[apps.http.servers.main.routes]]
+        handle = [{{ handler = "reverse_proxy", upstreams = ["{upstream}"], read_timeout = 0.5 }}]
+        "#
+    ));
+    let mut client = std::net::TcpStream::connect(host.addr).unwrap();
+    client
+        .set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    client
+        .write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    // The server ends the connection (the read returns) instead of waiting with the
+    // upstream; the client's own limit (60 s) would be an error.
+    let ended = client.read_to_end(&mut answer);
+    assert!(ended.is_ok(), "{ended:?}");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    assert!(answer.ends_with("0123456789"), "{answer}");
+}

@@ -227,3 +227,16 @@ fn the_examples_validate() {
     std::fs::write(&path, fixed).unwrap();
     validate_cli(&path).unwrap();
 }
+
+#[test]
+fn reverse_proxy_read_timeout_out_of_range_is_refused() {
+    for bad in ["0", "-1", "86401"] {
+        let err = error_for(
+            "",
+            &format!(
+                r#"{{ handler = "reverse_proxy", upstreams = ["127.0.0.1:9"], read_timeout = {bad} }}"#
+            ),
+        );
+        assert!(err.contains("invalid read_timeout"), "{bad}: {err}");
+    }
+}
