@@ -235,13 +235,15 @@ mod tests {
     #[test]
     fn suggests_by_crate_name_or_id_segment() {
         assert_eq!(suggestions("file_server"), ["xbuild-http"]);
+        assert_eq!(suggestions("rustls"), ["xbuild-tls"]);
         assert_eq!(
             suggestions("http"),
             [
                 "xbuild-http",
                 "xbuild-http-auth",
                 "xbuild-http-encode",
-                "xbuild-http-ratelimit"
+                "xbuild-http-ratelimit",
+                "xbuild-tls"
             ]
         );
         assert_eq!(suggestions("basic_auth"), ["xbuild-http-auth"]);
