@@ -33,10 +33,20 @@ fn calls(c: &mut Criterion) {
     group.bench_function("direct_dyn_call", |b| {
         b.iter(|| black_box(module.add(black_box(7))))
     });
-    // What hosts do: the call goes through the module's `Loaded` handle.
-    group.bench_function("guarded_call", |b| {
-        b.iter(|| black_box(loaded.call("add", |m| Ok(m.add(black_box(7)))).unwrap()))
-    });
+    // What hosts do: the call goes through the module's `Loaded` handle. At the default
+    // timing (one call in 64 timed), every call timed, and none.
+    use xbuild_core::guard::{CallTiming, set_call_timing};
+    for (name, timing) in [
+        ("guarded_call", CallTiming::DEFAULT),
+        ("guarded_call_every_call_timed", CallTiming::Every),
+        ("guarded_call_timing_off", CallTiming::Off),
+    ] {
+        set_call_timing(timing);
+        group.bench_function(name, |b| {
+            b.iter(|| black_box(loaded.call("add", |m| Ok(m.add(black_box(7)))).unwrap()))
+        });
+    }
+    set_call_timing(CallTiming::DEFAULT);
     // A guarded call named only by strings, as `guard::call` takes it.
     group.bench_function("guarded_call_by_name", |b| {
         b.iter(|| {

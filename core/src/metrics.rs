@@ -104,7 +104,7 @@ pub(crate) fn core() -> &'static CoreMetrics {
         );
         registry.register(
             "module_call_duration_seconds",
-            "Duration of calls from the host into a module",
+            "Duration of calls from the host into a module (a sample: one call in 64 per thread by default, XBUILD_CALL_TIMING)",
             call_seconds.clone(),
         );
         registry.register(

@@ -167,6 +167,22 @@ fn usage_errors_exit_2() {
     assert!(out.stderr.contains("--bogus"), "{}", out.stderr);
     run(HOST, &["run"]).code(2);
     run(HOST, &[]).code(2);
+    // A call-timing setting that is not one is refused before anything runs.
+    let bad_timing = crate::support::Ran::from_output(
+        Command::new(HOST)
+            .args(["list-modules"])
+            .env("XBUILD_CALL_TIMING", "sometimes")
+            .output()
+            .unwrap(),
+    )
+    .code(2);
+    assert!(
+        bad_timing
+            .stderr
+            .starts_with("error: XBUILD_CALL_TIMING: invalid call timing `sometimes`"),
+        "{}",
+        bad_timing.stderr
+    );
     // `--version` and `-V` work as everywhere, the same as the `version` command.
     let version = run(HOST, &["version"]).success().stdout;
     assert!(
@@ -276,7 +292,10 @@ fn a_panicking_module_is_reported_and_counted_while_the_host_keeps_serving() {
     let mut command = Command::new(HOST);
     command
         .args(["run", "--config", &path])
-        .env("RUST_BACKTRACE", "1");
+        .env("RUST_BACKTRACE", "1")
+        // Every call timed, so the histogram's count is the number of calls (by default
+        // one call in 64 per thread is timed).
+        .env("XBUILD_CALL_TIMING", "every");
     let mut host = Spawned::new(command);
     let line = host.wait_for_line("greet_server listening on ");
     let addr = line.rsplit(' ').next().unwrap().to_owned();

@@ -76,6 +76,18 @@ pub fn run(info: BuildInfo, args: Vec<std::ffi::OsString>) -> i32 {
     };
     let wants_logs = matches!(matches.subcommand_name(), Some("run" | "validate"));
     let _flush_logs_on_return = init_logging(if wants_logs { "info" } else { "warn" });
+    // Which module calls are timed (crate::guard::CallTiming), before any module runs.
+    if let Some(text) = std::env::var_os("XBUILD_CALL_TIMING") {
+        match crate::guard::CallTiming::parse(&text.to_string_lossy()) {
+            Ok(timing) => crate::guard::set_call_timing(timing),
+            Err(err) => {
+                eprintln!(
+                    "error: XBUILD_CALL_TIMING: {err}\n  help: unset it for the default (one call in 64)"
+                );
+                return 2;
+            }
+        }
+    }
 
     if let (Ok(registry), Some((name, sub))) = (&registry, matches.subcommand())
         && let Some(extra) = registry.command(name)
