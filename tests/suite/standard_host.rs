@@ -401,7 +401,7 @@ fn a_panicking_handler_answers_500_is_counted_and_the_server_keeps_serving() {
     let config = config_file(
         dir.path(),
         &format!(
-            "[apps.http.servers.main]\nlisten = [\"127.0.0.1:{port}\"]\n\
+            "[apps.http]\ngrace_period = 1\n[apps.http.servers.main]\nlisten = [\"127.0.0.1:{port}\"]\n\
              [[apps.http.servers.main.routes]]\nname = \"boom\"\nmatch = {{ path = [\"/panic\"] }}\nhandle = [{{ handler = \"test_panic\" }}]\n\
              [[apps.http.servers.main.routes]]\nname = \"metrics\"\nmatch = {{ path = [\"/metrics\"] }}\nhandle = [{{ handler = \"metrics\" }}]\n\
              [[apps.http.servers.main.routes]]\nname = \"fine\"\nhandle = [{{ handler = \"static_response\", body = \"still here\" }}]\n"
@@ -844,7 +844,7 @@ fn the_access_log_has_a_line_for_every_request_even_refused_or_cut_short() {
     let config = config_file(
         dir.path(),
         &format!(
-            "[apps.http.servers.main]\nlisten = [\"127.0.0.1:{port}\"]\n\
+            "[apps.http]\ngrace_period = 1\n[apps.http.servers.main]\nlisten = [\"127.0.0.1:{port}\"]\n\
              [[apps.http.servers.main.routes]]\nname = \"boom\"\nmatch = {{ path = [\"/panic/*\"] }}\nhandle = [{{ handler = \"test_panic\" }}]\n\
              [[apps.http.servers.main.routes]]\nname = \"files\"\nmatch = {{ path = [\"/big.txt\"] }}\nhandle = [{{ handler = \"file_server\", root = '{files}' }}]\n\
              [[apps.http.servers.main.routes]]\nname = \"broken\"\nmatch = {{ path = [\"/broken\"] }}\nhandle = [{{ handler = \"reverse_proxy\", upstreams = [\"{broken_addr}\"] }}]\n\
@@ -924,7 +924,19 @@ fn the_access_log_has_a_line_for_every_request_even_refused_or_cut_short() {
         counted(r#"http_requests_total{server="main",route="(rejected)",method="-",code="431"} 1"#);
         counted(r#"http_requests_total{server="main",route="slow",method="GET",code="499"} 1"#);
         counted(r#"http_requests_total{server="main",route="broken",method="GET",code="200"} 1"#);
+        // A request still in flight when the host stops past its grace period (1 s).
+        let _ = std::fs::remove_file(&marker);
+        let mut staying = std::net::TcpStream::connect(&addr).unwrap();
+        staying
+            .write_all(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        let waited = std::time::Instant::now();
+        while !marker.exists() {
+            assert!(waited.elapsed() < crate::support::PATIENCE, "never started");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         let out = server.stop();
+        drop(staying);
         assert_eq!(out.code, Some(0), "{}", out.stderr);
         let access: Vec<&str> = out
             .stderr
@@ -934,7 +946,7 @@ fn the_access_log_has_a_line_for_every_request_even_refused_or_cut_short() {
         // One line per request, the metrics requests included (they come after the rest).
         let metrics_lines = access.iter().filter(|l| l.contains("/metrics")).count();
         assert!(metrics_lines >= 4, "{}", out.stderr);
-        assert_eq!(access.len() - metrics_lines, 7, "{}", out.stderr);
+        assert_eq!(access.len() - metrics_lines, 8, "{}", out.stderr);
         let fields = |line: &str| -> serde_json::Value {
             if format == "json" {
                 let line: serde_json::Value = serde_json::from_str(line).unwrap();
@@ -981,9 +993,12 @@ fn the_access_log_has_a_line_for_every_request_even_refused_or_cut_short() {
         let line = with("route", "broken".into());
         assert_eq!(line["status"], 200);
         assert_eq!(line["error"], "body_failed", "{lines:#?}");
-        let line = with("route", "slow".into());
-        assert_eq!(line["status"], 499);
+        let line = with("status", 499.into());
+        assert_eq!(line["route"], "slow");
         assert_eq!(line["error"], "client_gone", "{lines:#?}");
+        let line = with("status", 503.into());
+        assert_eq!(line["route"], "slow");
+        assert_eq!(line["error"], "server_stopped", "{lines:#?}");
     }
 }
 

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -220,6 +220,7 @@ fn provision_server(
             protocols: Protocols::H1,
             limits,
             tls: None,
+            stopped: AtomicBool::new(false),
             https_port: None,
             redirect_to_https: Some(port),
         }
@@ -235,6 +236,7 @@ fn provision_server(
         protocols,
         limits,
         tls,
+        stopped: AtomicBool::new(false),
         https_port,
         redirect_to_https: None,
     };
@@ -397,6 +399,10 @@ impl App for HttpApp {
                 grace_period = self.grace_period,
                 "requests still in flight after the grace period; closing their connections"
             );
+            // Their access log lines say the server ended them, not the client.
+            for server in &self.provisioned {
+                server.stopped.store(true, Ordering::Relaxed);
+            }
         }
         // Whatever is left (connections over the grace period, client pool tasks) is
         // dropped here.

@@ -102,6 +102,9 @@ pub(crate) struct Server {
     pub limits: Limits,
     /// HTTPS: the module that secures each connection before HTTP is spoken over it.
     pub tls: Option<xbuild_core::Loaded<dyn crate::tls::Tls>>,
+    /// Set when the app stops with requests still in flight after its grace period: those
+    /// are cut by the server, not abandoned by their clients.
+    pub stopped: std::sync::atomic::AtomicBool,
     /// Where a TLS server with `redirect_from_http` listens (its first address, once
     /// bound), for the server that redirects to it.
     pub https_port: Option<Arc<std::sync::atomic::AtomicU16>>,
@@ -256,10 +259,15 @@ impl Server {
 /// request", which no client ever receives.
 const CLIENT_CLOSED: u16 = 499;
 
+/// The status of a request cut off because the host stopped past its grace period (the
+/// client gets its connection closed, not this status).
+const SERVER_STOPPED: u16 = 503;
+
 /// A request being answered. Dropped unanswered, the client left before its response
 /// (hyper drops the request's future when the connection closes or, on HTTP/2, when the
 /// client resets the stream): that is still a request the server received, so it is
-/// counted and logged, as status 499 with `error=client_gone`.
+/// counted and logged, as status 499 with `error=client_gone` (or, when the host stopped
+/// past its grace period with the request in flight, 503 with `error=server_stopped`).
 struct Answering {
     server: Arc<Server>,
     log: Option<Box<AccessLog>>,
@@ -279,14 +287,23 @@ impl Drop for Answering {
             Some(i) => &self.server.route_metrics[i],
             None => &self.server.unmatched_metrics,
         };
-        metrics.record(self.method, CLIENT_CLOSED, elapsed);
+        let (status, why) = if self
+            .server
+            .stopped
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            (SERVER_STOPPED, "server_stopped")
+        } else {
+            (CLIENT_CLOSED, "client_gone")
+        };
+        metrics.record(self.method, status, elapsed);
         if let Some(mut log) = self.log.take()
             && crate::access_log::enabled()
         {
             log.route = self.index;
-            log.status = CLIENT_CLOSED;
+            log.status = status;
             log.duration = elapsed;
-            log.write(&self.server, Some("client_gone"));
+            log.write(&self.server, Some(why));
         }
     }
 }
@@ -540,7 +557,12 @@ pin_project_lite::pin_project! {
                 // Dropped with all it announced sent (or nothing to send: HEAD, 304) is a
                 // body delivered; dropped short of that, the connection ended first.
                 let delivered = Some(*this.sent) == *this.expected;
-                log.write(this.server, (!delivered).then_some("client_gone"));
+                let why = if this.server.stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                    "server_stopped"
+                } else {
+                    "client_gone"
+                };
+                log.write(this.server, (!delivered).then_some(why));
             }
         }
     }
