@@ -6,7 +6,7 @@ use std::process::Command;
 
 use crate::support::Ran;
 use crate::support::registry::TestRoot;
-use crate::support::xbuild::{XBUILD, authors_target, cache_dir, xbuild};
+use crate::support::xbuild::{XBUILD, authors_target, xbuild};
 
 /// `xbuild ARGS` run in `dir` (a module crate), with the suite's shared cache.
 fn xbuild_in(root: &TestRoot, dir: &std::path::Path, args: &[&str]) -> Ran {
@@ -93,7 +93,7 @@ fn a_new_module_crate_tests_and_runs_in_a_host() {
     let outside = Ran::from_output(
         Command::new(XBUILD)
             .args(["run", "--path", "/"])
-            .env("XBUILD_CACHE_DIR", cache_dir())
+            .envs(crate::support::xbuild::shared_cache())
             .output()
             .unwrap(),
     )

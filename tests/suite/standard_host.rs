@@ -6,7 +6,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use crate::support::http::{free_port, get, request, wait_listening};
-use crate::support::xbuild::{XBUILD, cache_dir, core_path};
+use crate::support::xbuild::{XBUILD, core_path};
 use crate::support::{Ran, Spawned, run, write};
 
 fn repo_root() -> &'static Path {
@@ -31,7 +31,7 @@ fn host() -> &'static str {
                 .arg(&output)
                 .arg("-q")
                 .env("TMPDIR", dir.join("tmp"))
-                .env("XBUILD_CACHE_DIR", cache_dir())
+                .envs(crate::support::xbuild::shared_cache())
                 .output()
                 .unwrap(),
         );

@@ -35,7 +35,7 @@ fn an_installed_xbuild_builds_hosts_from_anywhere_with_its_source_tree_gone() {
                 .args(args)
                 .current_dir(&elsewhere)
                 .env("TMPDIR", root.tmp())
-                .env("XBUILD_CACHE_DIR", cache_dir())
+                .envs(crate::support::xbuild::shared_cache())
                 .env_remove("XBUILD_CORE_PATH")
                 .output()
                 .unwrap(),

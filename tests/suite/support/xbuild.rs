@@ -103,6 +103,16 @@ pub fn xbuild_command(root: &TestRoot, args: &[&str]) -> Command {
     command_in(Path::new(XBUILD), root, root.path(), args)
 }
 
+/// The environment that points an xbuild at the suite's shared cache. The cap is set far
+/// above what the suite fills: at the default (2 GiB) a build of one test pruned the
+/// cached hosts another test was about to reuse.
+pub fn shared_cache() -> [(&'static str, std::ffi::OsString); 2] {
+    [
+        ("XBUILD_CACHE_DIR", cache_dir().into_os_string()),
+        ("XBUILD_CACHE_MAX", "1TiB".into()),
+    ]
+}
+
 /// `binary ARGS` (an xbuild: the suite's, or the installed one) run in `dir`, with `root`'s
 /// temp dir and the suite's shared cache.
 pub fn command_in(binary: &Path, root: &TestRoot, dir: &Path, args: &[&str]) -> Command {
@@ -111,9 +121,7 @@ pub fn command_in(binary: &Path, root: &TestRoot, dir: &Path, args: &[&str]) -> 
         .args(args)
         .current_dir(dir)
         .env("TMPDIR", root.tmp())
-        .env("XBUILD_CACHE_DIR", cache_dir())
-        // The shared cache must never be pruned under a running suite.
-        .env("XBUILD_CACHE_MAX", "1TiB")
+        .envs(shared_cache())
         .env_remove("RUST_BACKTRACE")
         .env_remove("XBUILD_CORE_PATH");
     command
