@@ -866,6 +866,20 @@ fn the_access_log_has_a_line_for_every_request_even_refused_or_cut_short() {
         let _ = stream.read_to_end(&mut answer);
         String::from_utf8_lossy(&answer).into_owned()
     };
+    // A connection whose `/slow` request the handler has begun (it touches the marker).
+    let slow_request_started = || {
+        let _ = std::fs::remove_file(&marker);
+        let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+        stream
+            .write_all(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        let waited = std::time::Instant::now();
+        while !marker.exists() {
+            assert!(waited.elapsed() < crate::support::PATIENCE, "never started");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        stream
+    };
     for format in ["text", "json"] {
         let server = Server::start_with_env(&config, &[("XBUILD_LOG_FORMAT", format)]);
         wait_listening(&addr);
@@ -893,16 +907,7 @@ fn the_access_log_has_a_line_for_every_request_even_refused_or_cut_short() {
         assert!(partial.starts_with("HTTP/1.1 200"), "{partial}");
         assert!(!partial.contains(&"0123456789".repeat(10)), "{partial}");
         // A client that leaves before its answer.
-        let _ = std::fs::remove_file(&marker);
-        let mut leaving = std::net::TcpStream::connect(&addr).unwrap();
-        leaving
-            .write_all(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
-            .unwrap();
-        let waited = std::time::Instant::now();
-        while !marker.exists() {
-            assert!(waited.elapsed() < crate::support::PATIENCE, "never started");
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
+        let leaving = slow_request_started();
         drop(leaving);
         // The metrics count the same requests: those hyper refused, and the abandoned one
         // once the server has seen the client leave.
@@ -925,16 +930,7 @@ fn the_access_log_has_a_line_for_every_request_even_refused_or_cut_short() {
         counted(r#"http_requests_total{server="main",route="slow",method="GET",code="499"} 1"#);
         counted(r#"http_requests_total{server="main",route="broken",method="GET",code="200"} 1"#);
         // A request still in flight when the host stops past its grace period (1 s).
-        let _ = std::fs::remove_file(&marker);
-        let mut staying = std::net::TcpStream::connect(&addr).unwrap();
-        staying
-            .write_all(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
-            .unwrap();
-        let waited = std::time::Instant::now();
-        while !marker.exists() {
-            assert!(waited.elapsed() < crate::support::PATIENCE, "never started");
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
+        let staying = slow_request_started();
         let out = server.stop();
         drop(staying);
         assert_eq!(out.code, Some(0), "{}", out.stderr);
