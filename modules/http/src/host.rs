@@ -115,10 +115,20 @@ pub(crate) fn canonical_authority(text: &str) -> Result<Authority, &'static str>
     Ok(Authority { host, port })
 }
 
-/// A host name or IPv4 address, canonical: ASCII letters, digits, `-`, `_` and `.`
-/// (non-ASCII names arrive in their punycode form, `xn--...`), lowercase, without the one
-/// trailing dot of a fully qualified name; no empty label.
+/// A host name or IPv4 address, canonical: ASCII letters, digits, `-`, `_` and `.`,
+/// lowercase, without the one trailing dot of a fully qualified name; no empty label. An
+/// international name (`bücher.example`, as a client may send it raw in `Host`) becomes its
+/// punycode form (`xn--bcher-kva.example`, as browsers send it and DNS knows it), by
+/// UTS #46: the form routes are matched against and upstreams are told.
 fn canonical_name(host: &str) -> Result<String, &'static str> {
+    let ascii;
+    let host = if host.is_ascii() {
+        host
+    } else {
+        ascii = idna::domain_to_ascii(host)
+            .map_err(|_| "bad request: invalid international name in Host\n")?;
+        &ascii
+    };
     let host = host.strip_suffix('.').unwrap_or(host);
     if host.is_empty() || host.len() > 253 {
         return Err("bad request: invalid Host\n");
@@ -144,11 +154,6 @@ pub(crate) fn canonical_pattern(pattern: &str) -> Result<String, String> {
             "invalid host `{pattern}` in `match.host`: {why}; give a host name such as `example.com` or `*.example.com`"
         ))
     };
-    if !pattern.is_ascii() {
-        return refuse(
-            "requests name hosts in ASCII (punycode for international names, `xn--...`), so this never matches",
-        );
-    }
     let (wildcard, name) = match pattern.strip_prefix("*.") {
         Some(rest) => (true, rest),
         None => (false, pattern),
@@ -169,6 +174,9 @@ pub(crate) fn canonical_pattern(pattern: &str) -> Result<String, String> {
             refuse("an IP address has no subdomains")
         }
         Ok(Authority { host, port: None }) => Ok(if wildcard { format!("*.{host}") } else { host }),
+        Err(why) if why.contains("international") => refuse(
+            "it is not a valid international host name (UTS #46), so no request could match it",
+        ),
         Err(_) => refuse("it is not a valid host name, so no request could match it"),
     }
 }
@@ -201,6 +209,27 @@ mod tests {
                 .unwrap()
                 .header_value(),
             "x.example:443"
+        );
+    }
+
+    #[test]
+    fn international_names_become_punycode() {
+        let host = |text: &str| canonical_authority(text).map(|a| a.header_value());
+        for spelling in [
+            "b\u{fc}cher.example",
+            "B\u{dc}CHER.example.",
+            "xn--bcher-kva.example",
+            "b\u{fc}cher\u{3002}example",
+        ] {
+            assert_eq!(
+                host(spelling).as_deref(),
+                Ok("xn--bcher-kva.example"),
+                "{spelling}"
+            );
+        }
+        assert_eq!(
+            host("\u{e9}.example:8080").as_deref(),
+            Ok("xn--9ca.example:8080")
         );
     }
 
@@ -261,8 +290,8 @@ mod tests {
             "[::1",
             "[nothing]",
             "[::1]x",
-            "\u{e9}.example",
             "a%2eb",
+            "\u{fffd}.example",
         ] {
             assert!(canonical_authority(bad).is_err(), "{bad:?} accepted");
         }
@@ -275,9 +304,13 @@ mod tests {
             "admin.example"
         );
         assert_eq!(canonical_pattern("*.Example.com").unwrap(), "*.example.com");
+        assert_eq!(
+            canonical_pattern("*.B\u{dc}cher.example").unwrap(),
+            "*.xn--bcher-kva.example"
+        );
         for (bad, why) in [
             ("admin.example:80", "the port is not part of the match"),
-            ("b\u{fc}cher.example", "punycode"),
+            ("a\u{200d}.example", "international"),
             ("a*.example", "`*` is only allowed"),
             ("*.*.example", "`*` is only allowed"),
             ("a b", "not a valid host name"),

@@ -480,7 +480,9 @@ fn canonical_host(parts: &mut http::request::Parts) -> Option<&'static str> {
         None => {
             let mut hosts = parts.headers.get_all(http::header::HOST).iter();
             match (hosts.next(), hosts.next()) {
-                (Some(host), None) => match host.to_str() {
+                // UTF-8 rather than visible ASCII only: a client may send an
+                // international name raw, which becomes its punycode form.
+                (Some(host), None) => match std::str::from_utf8(host.as_bytes()) {
                     Ok(host) => host,
                     Err(_) => return Some("bad request: invalid Host\n"),
                 },
