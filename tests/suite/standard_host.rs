@@ -1137,3 +1137,41 @@ fn slow_idle_and_surplus_connections_are_bounded() {
         out.stderr
     );
 }
+
+/// A start that fails on a later server's address (in use) has served nothing: every
+/// address is bound before any is served, so no server ever said it was listening; the
+/// error names the server and the address; the earlier server's address is free again.
+#[test]
+fn a_start_that_fails_on_a_later_address_has_served_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = taken.local_addr().unwrap().to_string();
+    let first = format!("127.0.0.1:{}", free_port());
+    // Servers start in name order: `a` is bound first, `b` fails.
+    let config = config_file(
+        dir.path(),
+        &format!(
+            "[apps.http.servers.a]\nlisten = [\"{first}\"]\n\
+             [[apps.http.servers.a.routes]]\nhandle = [{{ handler = \"static_response\" }}]\n\
+             [apps.http.servers.b]\nlisten = [\"{taken}\"]\n\
+             [[apps.http.servers.b.routes]]\nhandle = [{{ handler = \"static_response\" }}]\n"
+        ),
+    );
+    let failed = Ran::from_output(
+        Command::new(host())
+            .args(["run", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(failed.code, Some(1), "{failed:?}");
+    assert!(
+        failed
+            .stderr
+            .contains(&format!("server `b` cannot listen on `{taken}`")),
+        "{}",
+        failed.stderr
+    );
+    assert!(!failed.stderr.contains("listening"), "{}", failed.stderr);
+    std::net::TcpListener::bind(&first).expect("the first server's address is free again");
+}
