@@ -402,6 +402,7 @@ fn a_panicking_handler_answers_500_is_counted_and_the_server_keeps_serving() {
         dir.path(),
         &format!(
             "[apps.http]\ngrace_period = 1\n[apps.http.servers.main]\nlisten = [\"127.0.0.1:{port}\"]\n\
+             protocols = [\"h1\", \"h2c\"]\nmax_header_bytes = 8192\n\
              [[apps.http.servers.main.routes]]\nname = \"boom\"\nmatch = {{ path = [\"/panic\"] }}\nhandle = [{{ handler = \"test_panic\" }}]\n\
              [[apps.http.servers.main.routes]]\nname = \"metrics\"\nmatch = {{ path = [\"/metrics\"] }}\nhandle = [{{ handler = \"metrics\" }}]\n\
              [[apps.http.servers.main.routes]]\nname = \"fine\"\nhandle = [{{ handler = \"static_response\", body = \"still here\" }}]\n"
@@ -849,6 +850,7 @@ fn the_access_log_has_a_line_for_every_request_even_refused_or_cut_short() {
         dir.path(),
         &format!(
             "[apps.http]\ngrace_period = 1\n[apps.http.servers.main]\nlisten = [\"127.0.0.1:{port}\"]\n\
+             protocols = [\"h1\", \"h2c\"]\nmax_header_bytes = 8192\n\
              [[apps.http.servers.main.routes]]\nname = \"boom\"\nmatch = {{ path = [\"/panic/*\"] }}\nhandle = [{{ handler = \"test_panic\" }}]\n\
              [[apps.http.servers.main.routes]]\nname = \"files\"\nmatch = {{ path = [\"/big.txt\"] }}\nhandle = [{{ handler = \"file_server\", root = '{files}' }}]\n\
              [[apps.http.servers.main.routes]]\nname = \"broken\"\nmatch = {{ path = [\"/broken\"] }}\nhandle = [{{ handler = \"reverse_proxy\", upstreams = [\"{broken_addr}\"] }}]\n\
@@ -910,6 +912,11 @@ fn the_access_log_has_a_line_for_every_request_even_refused_or_cut_short() {
         let partial = raw(b"GET /broken HTTP/1.1\r\nHost: t\r\n\r\n");
         assert!(partial.starts_with("HTTP/1.1 200"), "{partial}");
         assert!(!partial.contains(&"0123456789".repeat(10)), "{partial}");
+        // Over HTTP/2, the h2 layer refuses a header list past max_header_bytes (431) and
+        // resets a request without `:method`, both before the server sees them; a third
+        // request on the connection is served.
+        let h2 = raw(&h2_refused_requests());
+        assert!(h2.contains("fine"), "{h2:?}");
         // A client that leaves before its answer.
         let leaving = slow_request_started();
         drop(leaving);
@@ -933,6 +940,7 @@ fn the_access_log_has_a_line_for_every_request_even_refused_or_cut_short() {
         counted(r#"http_requests_total{server="main",route="(rejected)",method="-",code="431"} 1"#);
         counted(r#"http_requests_total{server="main",route="slow",method="GET",code="499"} 1"#);
         counted(r#"http_requests_total{server="main",route="broken",method="GET",code="200"} 1"#);
+        counted(r#"http_requests_total{server="main",route="(rejected)",method="-",code="-"} 2"#);
         // A request still in flight when the host stops past its grace period (1 s).
         let staying = slow_request_started();
         let out = server.stop();
@@ -946,7 +954,7 @@ fn the_access_log_has_a_line_for_every_request_even_refused_or_cut_short() {
         // One line per request, the metrics requests included (they come after the rest).
         let metrics_lines = access.iter().filter(|l| l.contains("/metrics")).count();
         assert!(metrics_lines >= 4, "{}", out.stderr);
-        assert_eq!(access.len() - metrics_lines, 8, "{}", out.stderr);
+        assert_eq!(access.len() - metrics_lines, 11, "{}", out.stderr);
         let fields = |line: &str| -> serde_json::Value {
             if format == "json" {
                 let line: serde_json::Value = serde_json::from_str(line).unwrap();
@@ -999,7 +1007,79 @@ fn the_access_log_has_a_line_for_every_request_even_refused_or_cut_short() {
         let line = with("status", 503.into());
         assert_eq!(line["route"], "slow");
         assert_eq!(line["error"], "server_stopped", "{lines:#?}");
+        let refused: Vec<_> = lines
+            .iter()
+            .filter(|l| l["error"] == "refused_by_http2")
+            .collect();
+        assert_eq!(refused.len(), 2, "{lines:#?}");
+        for line in refused {
+            assert_eq!(line["route"], "(rejected)");
+            // No status is known: h2 answered 431 to one and reset the other.
+            let no_status = if format == "json" {
+                serde_json::Value::Null
+            } else {
+                "-".into()
+            };
+            assert_eq!(line["status"], no_status, "{line}");
+        }
     }
+}
+
+/// An HTTP/2 (prior knowledge) connection's bytes, written by hand as an attacker would:
+/// the preface, SETTINGS, then three GET requests on streams 1, 3 and 5 (HPACK without
+/// indexing): stream 1 with a 10,000-byte header, stream 3 with no `:method`, stream 5
+/// fine; then a GOAWAY once the answers are in (the reader waits for the server to close).
+fn h2_refused_requests() -> Vec<u8> {
+    fn hpack_length(mut n: usize, out: &mut Vec<u8>) {
+        // An HPACK integer with a 7-bit prefix (RFC 7541, section 5.1), no Huffman coding.
+        if n < 127 {
+            out.push(n as u8);
+            return;
+        }
+        out.push(127);
+        n -= 127;
+        while n >= 128 {
+            out.push((n % 128) as u8 | 0x80);
+            n /= 128;
+        }
+        out.push(n as u8);
+    }
+    fn literal(name: &str, value: &str, out: &mut Vec<u8>) {
+        out.push(0x00);
+        hpack_length(name.len(), out);
+        out.extend(name.as_bytes());
+        hpack_length(value.len(), out);
+        out.extend(value.as_bytes());
+    }
+    fn headers(stream: u32, block: &[u8], out: &mut Vec<u8>) {
+        out.extend(&(block.len() as u32).to_be_bytes()[1..]);
+        // HEADERS, END_STREAM | END_HEADERS.
+        out.extend([0x01, 0x05]);
+        out.extend(stream.to_be_bytes());
+        out.extend(block);
+    }
+    // :scheme http, :path /fine (literal), :authority t.
+    let common = |out: &mut Vec<u8>| {
+        out.push(0x86);
+        out.extend([0x04, 0x05]);
+        out.extend(b"/fine");
+        out.extend([0x01, 0x01, b't']);
+    };
+    let mut bytes =
+        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00".to_vec();
+    let mut big = vec![0x82];
+    common(&mut big);
+    literal("x-big", &"x".repeat(10_000), &mut big);
+    headers(1, &big, &mut bytes);
+    let mut no_method = Vec::new();
+    common(&mut no_method);
+    headers(3, &no_method, &mut bytes);
+    let mut fine = vec![0x82];
+    common(&mut fine);
+    headers(5, &fine, &mut bytes);
+    // GOAWAY (last stream 0, NO_ERROR): the server finishes stream 5 and closes.
+    bytes.extend([0, 0, 8, 0x07, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    bytes
 }
 
 /// Sends one keep-alive request on `stream` and reads its response's body.

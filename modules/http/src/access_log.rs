@@ -25,11 +25,16 @@ pub(crate) struct AccessLine<'a> {
     pub method: &'a str,
     /// `-` when the request could not be parsed.
     pub uri: Option<&'a http::Uri>,
+    /// [`NO_STATUS`] when the server does not know what the client was answered.
     pub status: u16,
     pub duration: Duration,
     /// Why a streamed response ended short.
     pub error: Option<&'a str>,
 }
+
+/// The status of a request whose answer the server does not know (one the HTTP/2 layer
+/// refused or reset on its own): written `-` (`null` in JSON).
+pub(crate) const NO_STATUS: u16 = 0;
 
 /// Whether the host's log filter lets `http.access` lines through. Asked once: the host
 /// sets its filter before any app starts and does not change it, and asking `tracing`
@@ -113,7 +118,10 @@ fn format_text(out: &mut Vec<u8>, now: SystemTime, line: &AccessLine<'_>) {
     out.extend_from_slice(b" uri=");
     write_uri(out, line.uri, escape_text);
     out.extend_from_slice(b" status=");
-    out.extend_from_slice(itoa::Buffer::new().format(line.status).as_bytes());
+    match line.status {
+        NO_STATUS => out.push(b'-'),
+        status => out.extend_from_slice(itoa::Buffer::new().format(status).as_bytes()),
+    }
     out.extend_from_slice(b" duration_us=");
     out.extend_from_slice(itoa::Buffer::new().format(micros(line.duration)).as_bytes());
     if let Some(error) = line.error {
@@ -140,7 +148,10 @@ fn format_json(out: &mut Vec<u8>, now: SystemTime, line: &AccessLine<'_>) {
     out.extend_from_slice(br#","uri":""#);
     write_uri(out, line.uri, json_inner);
     out.extend_from_slice(br#"","status":"#);
-    out.extend_from_slice(itoa::Buffer::new().format(line.status).as_bytes());
+    match line.status {
+        NO_STATUS => out.extend_from_slice(b"null"),
+        status => out.extend_from_slice(itoa::Buffer::new().format(status).as_bytes()),
+    }
     out.extend_from_slice(br#","duration_us":"#);
     out.extend_from_slice(itoa::Buffer::new().format(micros(line.duration)).as_bytes());
     if let Some(error) = line.error {

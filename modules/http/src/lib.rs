@@ -43,6 +43,7 @@ mod app;
 mod body;
 pub mod client;
 mod connections;
+mod h2_streams;
 pub mod handlers;
 mod host;
 mod limits;

@@ -269,6 +269,10 @@ pub(crate) struct Activity {
     /// The server shed the connection; `shed_now` wakes the connection's watchdog to close it.
     shed: AtomicBool,
     shed_now: tokio::sync::Notify,
+    /// HTTP/2 requests (streams) the client opened (crate::h2_streams), and requests the
+    /// server was handed (`requests` counts both starts and ends, as activity).
+    streams_opened: AtomicU64,
+    served: AtomicU64,
 }
 
 /// The counters at one moment.
@@ -304,8 +308,21 @@ impl Activity {
     pub fn request(self: &Arc<Self>) -> InFlight {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         self.requests.fetch_add(1, Ordering::Relaxed);
+        self.served.fetch_add(1, Ordering::Relaxed);
         self.mark_reads();
         InFlight(self.clone())
+    }
+
+    /// Notes HTTP/2 requests the client opened, whether or not they reach the server.
+    pub fn streams_opened(&self, n: u64) {
+        self.streams_opened.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// HTTP/2 requests the client opened that never reached the server: the h2 layer
+    /// refused or reset them (crate::h2_streams). Meant for when the connection has ended.
+    pub fn streams_refused(&self) -> u64 {
+        let opened = self.streams_opened.load(Ordering::Relaxed);
+        opened.saturating_sub(self.served.load(Ordering::Relaxed))
     }
 
     /// Nothing in flight (an idle keep-alive connection), and not being shed already.

@@ -81,7 +81,21 @@ struct RequestLabels {
     server: Label,
     route: Label,
     method: &'static str,
-    code: u16,
+    code: StatusLabel,
+}
+
+/// A status code as a label: `-` for [`NO_STATUS`](crate::access_log::NO_STATUS), as the
+/// access log writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct StatusLabel(u16);
+
+impl EncodeLabelValue for StatusLabel {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> std::fmt::Result {
+        match self.0 {
+            crate::access_log::NO_STATUS => encoder.write_str("-"),
+            code => encoder.write_str(itoa::Buffer::new().format(code)),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -166,7 +180,7 @@ impl RouteMetrics {
                     server: self.server.clone(),
                     route: self.route.clone(),
                     method,
-                    code,
+                    code: StatusLabel(code),
                 })
                 .clone();
             counter.inc();

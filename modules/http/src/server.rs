@@ -20,7 +20,9 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
+use crate::access_log::NO_STATUS;
 use crate::connections::{Admitted, Connections};
+use crate::h2_streams::CountStreams;
 use crate::limits::{Activity, Closed, Limits, Tracked, watch_connection};
 
 use crate::observe::{MethodLabel, REQUEST_ID, RequestId, RequestInfo, RouteMetrics, UNMATCHED};
@@ -784,18 +786,24 @@ pub(crate) async fn serve_listener(
             spawn_connection(connection, &server, remote, activity, held);
             continue;
         }
-        let io = TokioIo::new(stream);
-        // HTTP/1-only connections skip the protocol detection (and its per-read cost).
+        // HTTP/1-only connections skip the protocol detection (and its per-read cost), and
+        // the counting of HTTP/2 streams.
         match server.protocols {
             Protocols::H1 => spawn_connection(
-                graceful.watch(http1.serve_connection(io, service)),
+                graceful.watch(http1.serve_connection(TokioIo::new(stream), service)),
                 &server,
                 remote,
                 activity,
                 held,
             ),
             _ => spawn_connection(
-                graceful.watch(auto.serve_connection(io, service).into_owned()),
+                graceful.watch(
+                    auto.serve_connection(
+                        TokioIo::new(CountStreams::new(stream, activity.clone())),
+                        service,
+                    )
+                    .into_owned(),
+                ),
                 &server,
                 remote,
                 activity,
@@ -838,14 +846,18 @@ where
     let secured = tls
         .call_async("handshake", |tls| tls.handshake(connection, offer))
         .await?;
-    let io = TokioIo::new(secured.stream);
     match secured.protocol {
         Negotiated::Http1 => watcher
-            .watch(builders.http1.serve_connection(io, service))
+            .watch(
+                builders
+                    .http1
+                    .serve_connection(TokioIo::new(secured.stream), service),
+            )
             .await
             .map_err(Into::into),
         Negotiated::Http2 => {
             activity.http2();
+            let io = TokioIo::new(CountStreams::new(secured.stream, activity));
             watcher
                 .watch(builders.http2.serve_connection(io, service))
                 .await
@@ -866,7 +878,9 @@ fn spawn_connection<C, E>(
 {
     let server = server.clone();
     tokio::spawn(async move {
-        match watch_connection(connection, activity, server.limits).await {
+        let ended = watch_connection(connection, activity.clone(), server.limits).await;
+        log_refused_streams(&server, remote, activity.streams_refused());
+        match ended {
             Ok(Err(err)) => {
                 let err = err.into();
                 let rejected = rejected(&*err);
@@ -904,6 +918,36 @@ fn spawn_connection<C, E>(
         }
         drop(permit);
     });
+}
+
+/// Gives each HTTP/2 request the h2 layer refused or reset before it reached the server
+/// (crate::h2_streams) its access log line and its count, once its connection has ended:
+/// status `-` (h2 answered 431 or reset the stream, and does not say which),
+/// `error=refused_by_http2`.
+fn log_refused_streams(server: &Server, remote: SocketAddr, refused: u64) {
+    if refused == 0 {
+        return;
+    }
+    let logged = server.access_log && crate::access_log::enabled();
+    let remote_text = crate::access_log::RemoteText::new(remote);
+    for _ in 0..refused {
+        server
+            .rejected_metrics
+            .record(MethodLabel::UNPARSED, NO_STATUS, Duration::ZERO);
+        if logged {
+            crate::access_log::log(&crate::access_log::AccessLine {
+                server: &server.name,
+                route: REJECTED,
+                request_id: crate::RequestId::next(),
+                remote: &remote_text,
+                method: "-",
+                uri: None,
+                status: NO_STATUS,
+                duration: Duration::ZERO,
+                error: Some("refused_by_http2"),
+            });
+        }
+    }
 }
 
 /// The route label of requests hyper refused before they reached the server.
