@@ -445,6 +445,30 @@ impl Apps {
         errors.extend(self.cleanup());
         errors
     }
+
+    /// Replaces these running apps with those of `config`, as Caddy reloads: the new apps
+    /// are provisioned, validated and started beside the running ones (an app that shares
+    /// what it cannot hold twice, as the HTTP app shares its listening sockets, switches
+    /// over without a gap), and only then are the old ones stopped (in-flight work finishing
+    /// within each app's grace period) and cleaned up. If anything of the new config fails,
+    /// the new apps already started are stopped, all of them are cleaned up, and these keep
+    /// running untouched; the error says what failed.
+    ///
+    /// Returns the errors of stopping and cleaning up the old apps: the new config runs
+    /// whatever they were.
+    pub fn reload(
+        &mut self,
+        registry: &Registry<'_>,
+        config: Value,
+    ) -> Result<Vec<CallError>, LifecycleError> {
+        let mut next = Apps::provision(registry, config)?;
+        if let Err(err) = next.start() {
+            next.cleanup();
+            return Err(err);
+        }
+        let mut old = std::mem::replace(self, next);
+        Ok(old.shutdown())
+    }
 }
 
 #[cfg(test)]

@@ -74,6 +74,29 @@ pub(crate) struct CoreMetrics {
     pub call_total: Family<CallStatus, Counter>,
     pub call_seconds: Histograms<CallLabel>,
     pub failed: Family<ModuleLabel, Gauge>,
+    reloads: Family<ReloadStatus, Counter>,
+    last_reload: Gauge,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReloadStatus {
+    status: &'static str,
+}
+
+impl CoreMetrics {
+    /// Counts a reload by outcome: `ok`, `error` or `unchanged`.
+    pub fn reload_total(&self, status: &'static str) {
+        self.reloads.get_or_create(&ReloadStatus { status }).inc();
+    }
+
+    /// Counts a successful reload and notes its time.
+    pub fn reload_ok(&self) {
+        self.reload_total("ok");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        self.last_reload.set(i64::try_from(now).unwrap_or(i64::MAX));
+    }
 }
 
 pub(crate) fn core() -> &'static CoreMetrics {
@@ -86,6 +109,8 @@ pub(crate) fn core() -> &'static CoreMetrics {
         let call_total = Family::<CallStatus, Counter>::default();
         let call_seconds: Histograms<CallLabel> = Family::new_with_constructor(call_buckets);
         let failed = Family::<ModuleLabel, Gauge>::default();
+        let reloads = Family::<ReloadStatus, Counter>::default();
+        let last_reload = Gauge::default();
         // The client appends `_total` to counters itself.
         registry.register(
             "module_provision",
@@ -112,6 +137,16 @@ pub(crate) fn core() -> &'static CoreMetrics {
             "1 once a module has panicked; the host keeps it loaded (it cannot be unloaded)",
             failed.clone(),
         );
+        registry.register(
+            "config_reload",
+            "Config reloads (SIGHUP or `reload`), by outcome (ok, error, unchanged)",
+            reloads.clone(),
+        );
+        registry.register(
+            "config_last_reload_success_timestamp_seconds",
+            "When the config was last reloaded successfully (Unix time; 0 before any reload)",
+            last_reload.clone(),
+        );
         CoreMetrics {
             registry: Mutex::new(registry),
             provision_total,
@@ -119,6 +154,8 @@ pub(crate) fn core() -> &'static CoreMetrics {
             call_total,
             call_seconds,
             failed,
+            reloads,
+            last_reload,
         }
     })
 }

@@ -1255,3 +1255,88 @@ fn a_start_that_fails_on_a_later_address_has_served_nothing() {
     assert!(!failed.stderr.contains("listening"), "{}", failed.stderr);
     std::net::TcpListener::bind(&first).expect("the first server's address is free again");
 }
+
+/// SIGHUP reloads the config file while the host serves: under a steady client loop, 20
+/// reloads alternating two configs switch the answer without one failed request; a broken
+/// file and a config whose new address is in use are refused, logged, and leave the
+/// running config serving; SIGHUP never stops the host.
+#[test]
+#[ignore = "known failure, issue 18: a connection the old config accepted before it has sent its request is closed unanswered by the old config's graceful shutdown; run with --ignored"]
+fn sighup_reloads_the_config_under_load_without_a_failed_request() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let config_with = |body: &str, extra_listen: &str| {
+        format!(
+            "[apps.http]\ngrace_period = 5\n[apps.http.servers.main]\nlisten = [\"{addr}\"{extra_listen}]\n\
+             [[apps.http.servers.main.routes]]\nhandle = [{{ handler = \"static_response\", body = \"{body}\" }}]\n"
+        )
+    };
+    let config = config_file(dir.path(), &config_with("one", ""));
+    let server = Server::start(&config);
+    wait_listening(&addr);
+    let stop = Arc::new(AtomicBool::new(false));
+    let client = {
+        let (stop, addr) = (stop.clone(), addr.clone());
+        std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let answer = get(&addr, "/");
+                assert_eq!(answer.status, 200, "{answer:?}");
+                let body = answer.text();
+                assert!(body == "one" || body == "two", "{body:?}");
+                if seen.last() != Some(&body) {
+                    seen.push(body);
+                }
+            }
+            seen
+        })
+    };
+    let answers = |expected: &str| {
+        let waited = std::time::Instant::now();
+        while get(&addr, "/").text() != expected {
+            assert!(
+                waited.elapsed() < crate::support::PATIENCE,
+                "never answered {expected}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    };
+    let process = server.process.as_ref().unwrap();
+    for round in 0..20 {
+        let body = if round % 2 == 0 { "two" } else { "one" };
+        write(&config, &config_with(body, ""));
+        process.signal("HUP");
+        answers(body);
+    }
+    // A broken file, and an address another process holds: refused, the old config serves.
+    write(&config, "[apps.http.servers.main\n");
+    process.signal("HUP");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = taken.local_addr().unwrap();
+    write(&config, &config_with("three", &format!(", \"{taken}\"")));
+    process.signal("HUP");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    stop.store(true, Ordering::Relaxed);
+    let seen = client
+        .join()
+        .expect("every request of the client loop was answered");
+    assert!(seen.len() >= 10, "the answers switched: {seen:?}");
+    assert_eq!(get(&addr, "/").text(), "one");
+    let out = server.stop();
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(
+        out.stderr.matches("config reloaded").count(),
+        20,
+        "{}",
+        out.stderr
+    );
+    let failed: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("config reload failed"))
+        .collect();
+    assert_eq!(failed.len(), 2, "{}", out.stderr);
+    assert!(failed[1].contains(&taken.to_string()), "{}", failed[1]);
+}

@@ -6,7 +6,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use crate::build_info::BuildInfo;
@@ -348,20 +348,37 @@ enum ShutdownError {
     Errors(Vec<String>),
 }
 
-/// `run`: provision, start (all or nothing), wait for SIGINT/SIGTERM, then stop apps in
-/// reverse order and clean up, bounded by `limit`.
+/// `run`: provision, start (all or nothing), then serve until SIGINT or SIGTERM: stop apps
+/// in reverse order and clean up, bounded by `limit`. SIGHUP reloads the config file
+/// ([`reload`]); a reload that fails leaves the running config as it was.
 pub fn run(registry: &Registry<'static>, path: &Path, limit: Duration) -> OpResult {
     let config = config::load_file(path)?;
     // Listen before starting so a signal during startup is not lost.
-    let mut signals = Signals::new([SIGINT, SIGTERM])?;
-    let mut apps = Apps::provision(registry, config)?;
-    if let Err(err) = apps.start() {
-        apps.cleanup();
+    let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])?;
+    let mut running = Running {
+        apps: Apps::provision(registry, config.clone())?,
+        config,
+    };
+    if let Err(err) = running.apps.start() {
+        running.apps.cleanup();
         return Err(Box::new(err));
     }
-    tracing::info!(apps = ?apps.ids(), "host running; stop with SIGINT or SIGTERM");
-    let signal = signals.forever().next().unwrap_or(SIGTERM);
+    tracing::info!(
+        apps = ?running.apps.ids(),
+        "host running; stop with SIGINT or SIGTERM, reload the config with SIGHUP"
+    );
+    let signal = loop {
+        match signals.forever().next() {
+            Some(SIGHUP) => {
+                // The outcome is logged and counted; a failed reload changes nothing.
+                let _ = reload(registry, &mut running, path, false);
+            }
+            Some(signal) => break signal,
+            None => break SIGTERM,
+        }
+    };
     tracing::info!(signal, "signal received; stopping apps in reverse order");
+    let mut apps = running.apps;
 
     let (done, finished) = mpsc::channel();
     std::thread::spawn(move || {
@@ -383,11 +400,79 @@ pub fn run(registry: &Registry<'static>, path: &Path, limit: Duration) -> OpResu
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
         }
-        if signals.pending().next().is_some() {
+        if signals.pending().any(|signal| signal != SIGHUP) {
             return Err(Box::new(ShutdownError::Interrupted));
         }
         if Instant::now() >= deadline {
             return Err(Box::new(ShutdownError::Timeout(limit)));
+        }
+    }
+}
+
+/// The apps a host runs and the config they came from.
+pub(crate) struct Running {
+    pub apps: Apps,
+    pub config: config::Value,
+}
+
+/// What a reload did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reloaded {
+    /// The new config runs.
+    Switched,
+    /// The file holds the config already running; nothing was done (`force` reloads anyway).
+    Unchanged,
+}
+
+/// Why a reload was refused: the running config is untouched.
+#[derive(Debug, thiserror::Error)]
+#[error("config `{path}` not reloaded, the running config is unchanged: {source}")]
+pub(crate) struct ReloadError {
+    path: String,
+    #[source]
+    source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+/// Reloads the host's config from `path` (Apps::reload): one log line says how it went,
+/// and `config_reload_total{status}` counts it (`ok`, `error`, `unchanged`).
+pub(crate) fn reload(
+    registry: &Registry<'_>,
+    running: &mut Running,
+    path: &Path,
+    force: bool,
+) -> Result<Reloaded, ReloadError> {
+    let started = Instant::now();
+    let metrics = crate::metrics::core();
+    let outcome = (|| {
+        let config = config::load_file(path)?;
+        if !force && config == running.config {
+            return Ok(Reloaded::Unchanged);
+        }
+        let old_errors = running.apps.reload(registry, config.clone())?;
+        running.config = config;
+        for err in old_errors {
+            tracing::warn!(error = %err, "stopping the previous config's apps failed");
+        }
+        Ok(Reloaded::Switched)
+    })();
+    let took_ms = started.elapsed().as_millis() as u64;
+    let file = path.display().to_string();
+    match outcome {
+        Ok(Reloaded::Switched) => {
+            metrics.reload_ok();
+            tracing::info!(config = file, took_ms, apps = ?running.apps.ids(), "config reloaded");
+            Ok(Reloaded::Switched)
+        }
+        Ok(Reloaded::Unchanged) => {
+            metrics.reload_total("unchanged");
+            tracing::info!(config = file, "config unchanged, not reloaded");
+            Ok(Reloaded::Unchanged)
+        }
+        Err(source) => {
+            metrics.reload_total("error");
+            let err = ReloadError { path: file, source };
+            tracing::error!(error = %err, took_ms, "config reload failed");
+            Err(err)
         }
     }
 }

@@ -102,6 +102,9 @@ struct Running {
     runtime: Runtime,
     stop: watch::Sender<bool>,
     listeners: Vec<JoinHandle<()>>,
+    /// The listening sockets, shared with the next config after a reload
+    /// (crate::listeners): each closes when the last config holding it lets go.
+    sockets: Vec<Arc<std::net::TcpListener>>,
 }
 
 /// Parses a listen address; `:8080` means every interface.
@@ -333,14 +336,15 @@ impl App for HttpApp {
         let mut bound = Vec::new();
         for server in &self.provisioned {
             for addr in &server.listen {
-                let listener = {
+                // The socket a running config (before a reload) listens on at this
+                // address, else a new one; the accept loop gets its own descriptor of it.
+                let listener = crate::listeners::listen(*addr).and_then(|socket| {
                     let _entered = runtime.enter();
-                    std::net::TcpListener::bind(addr)
-                        .and_then(|l| l.set_nonblocking(true).map(|()| l))
-                        .and_then(tokio::net::TcpListener::from_std)
-                };
+                    let accepting = tokio::net::TcpListener::from_std(socket.try_clone()?)?;
+                    Ok((socket, accepting))
+                });
                 match listener {
-                    Ok(listener) => bound.push((server.clone(), listener)),
+                    Ok((socket, listener)) => bound.push((server.clone(), socket, listener)),
                     Err(err) => {
                         drop(bound);
                         runtime.shutdown_background();
@@ -357,10 +361,12 @@ impl App for HttpApp {
         let first_of_server: Vec<bool> = bound
             .iter()
             .enumerate()
-            .map(|(i, (server, _))| i == 0 || !Arc::ptr_eq(&bound[i - 1].0, server))
+            .map(|(i, (server, _, _))| i == 0 || !Arc::ptr_eq(&bound[i - 1].0, server))
             .collect();
         let mut listeners = Vec::new();
-        for (i, (server, listener)) in bound.into_iter().enumerate() {
+        let mut sockets = Vec::new();
+        for (i, (server, socket, listener)) in bound.into_iter().enumerate() {
+            sockets.push(socket);
             let address = listener.local_addr().unwrap_or(server.listen[0]);
             if let Some(port) = &server.https_port
                 && first_of_server[i]
@@ -376,6 +382,7 @@ impl App for HttpApp {
             runtime,
             stop,
             listeners,
+            sockets,
         });
         Ok(())
     }
@@ -384,11 +391,21 @@ impl App for HttpApp {
         let Some(running) = self.running.take() else {
             return Ok(());
         };
-        let _ = running.stop.send(true);
+        let Running {
+            runtime,
+            stop,
+            listeners,
+            sockets,
+        } = running;
+        let _ = stop.send(true);
+        // Each accept loop holds a descriptor of its socket until it has stopped; a socket
+        // no other config holds closes then, and new connections are refused rather than
+        // left waiting through the grace period.
+        drop(sockets);
         let grace = Duration::from_secs_f64(self.grace_period);
-        let drained = running.runtime.block_on(async {
+        let drained = runtime.block_on(async {
             tokio::time::timeout(grace, async {
-                for listener in running.listeners {
+                for listener in listeners {
                     let _ = listener.await;
                 }
             })
@@ -406,7 +423,7 @@ impl App for HttpApp {
         }
         // Whatever is left (connections over the grace period, client pool tasks) is
         // dropped here.
-        running.runtime.shutdown_timeout(Duration::from_secs(1));
+        runtime.shutdown_timeout(Duration::from_secs(1));
         crate::access_log::flush();
         Ok(())
     }

@@ -47,6 +47,7 @@ mod h2_streams;
 pub mod handlers;
 mod host;
 mod limits;
+mod listeners;
 mod observe;
 pub mod path;
 mod route;
