@@ -1261,7 +1261,7 @@ fn a_start_that_fails_on_a_later_address_has_served_nothing() {
 /// file and a config whose new address is in use are refused, logged, and leave the
 /// running config serving; SIGHUP never stops the host.
 #[test]
-#[ignore = "known failure, issue 18: a connection the old config accepted before it has sent its request is closed unanswered by the old config's graceful shutdown; run with --ignored"]
+
 fn sighup_reloads_the_config_under_load_without_a_failed_request() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};

@@ -98,6 +98,14 @@ impl Connections {
         }
     }
 
+    /// Whether a connection is open that has not had its first request yet.
+    pub fn any_awaiting_first_request(&self) -> bool {
+        self.lock()
+            .open
+            .values()
+            .any(|activity| !activity.has_served())
+    }
+
     #[cfg(test)]
     fn held_by(&self, ip: IpAddr) -> usize {
         self.lock()

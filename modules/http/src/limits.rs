@@ -325,6 +325,11 @@ impl Activity {
         opened.saturating_sub(self.served.load(Ordering::Relaxed))
     }
 
+    /// Whether the connection has had a request yet.
+    pub fn has_served(&self) -> bool {
+        self.served.load(Ordering::Relaxed) > 0
+    }
+
     /// Nothing in flight (an idle keep-alive connection), and not being shed already.
     pub fn is_idle(&self) -> bool {
         self.in_flight.load(Ordering::Relaxed) == 0 && !self.shed.load(Ordering::Relaxed)

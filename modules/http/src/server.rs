@@ -642,6 +642,10 @@ pub(crate) const H2_SEND_BUFFER: usize = 64 << 10;
 /// stream and on the whole connection.
 pub(crate) const H2_RECEIVE_WINDOW: u32 = 1 << 20;
 
+/// How long a stopping server waits for the first request of connections it accepted
+/// just before it stopped.
+const FIRST_REQUEST_WAIT: Duration = Duration::from_secs(1);
+
 pub(crate) async fn serve_listener(
     listener: TcpListener,
     server: Arc<Server>,
@@ -811,8 +815,18 @@ pub(crate) async fn serve_listener(
             ),
         }
     }
-    // Refuse new connections right away, then let the open ones drain.
+    // Refuse new connections right away (unless the next config shares the socket, after
+    // a reload), then let the open ones drain.
     drop(listener);
+    // A graceful shutdown closes a connection with nothing in flight at once, and hyper
+    // cannot tell one that is idle between requests from one accepted a moment ago whose
+    // first request is still on its way: that client connected while the server listened
+    // and would see its request fail. So such connections get a moment to send it first
+    // (it is then answered, with `Connection: close`).
+    let waited = Instant::now();
+    while connections.any_awaiting_first_request() && waited.elapsed() < FIRST_REQUEST_WAIT {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     graceful.shutdown().await;
 }
 

@@ -66,6 +66,9 @@ pub struct Spawned {
     pub child: Child,
     lines: Receiver<String>,
     pub seen: Vec<String>,
+    /// stderr, read as it comes: a process that logs more than a pipe holds (a host's
+    /// access log under load) would otherwise block on its next write.
+    stderr: Option<std::thread::JoinHandle<String>>,
 }
 
 impl Spawned {
@@ -84,10 +87,18 @@ impl Spawned {
                 }
             }
         });
+        let mut stderr = child.stderr.take().unwrap();
+        let stderr = std::thread::spawn(move || {
+            use std::io::Read;
+            let mut bytes = Vec::new();
+            let _ = stderr.read_to_end(&mut bytes);
+            String::from_utf8_lossy(&bytes).into_owned()
+        });
         Self {
             child,
             lines,
             seen: Vec::new(),
+            stderr: Some(stderr),
         }
     }
 
@@ -152,13 +163,12 @@ impl Spawned {
         }
     }
 
+    /// All of stderr; the process must have exited (or been killed).
     fn stderr(&mut self) -> String {
-        use std::io::Read;
-        let mut text = String::new();
-        if let Some(mut err) = self.child.stderr.take() {
-            let _ = err.read_to_string(&mut text);
-        }
-        text
+        self.stderr
+            .take()
+            .and_then(|reader| reader.join().ok())
+            .unwrap_or_default()
     }
 }
 
