@@ -1261,7 +1261,6 @@ fn a_start_that_fails_on_a_later_address_has_served_nothing() {
 /// file and a config whose new address is in use are refused, logged, and leave the
 /// running config serving; SIGHUP never stops the host.
 #[test]
-
 fn sighup_reloads_the_config_under_load_without_a_failed_request() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -1274,7 +1273,7 @@ fn sighup_reloads_the_config_under_load_without_a_failed_request() {
         )
     };
     let config = config_file(dir.path(), &config_with("one", ""));
-    let server = Server::start(&config);
+    let mut server = Server::start(&config);
     wait_listening(&addr);
     let stop = Arc::new(AtomicBool::new(false));
     let client = {
@@ -1303,7 +1302,7 @@ fn sighup_reloads_the_config_under_load_without_a_failed_request() {
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
     };
-    let process = server.process.as_ref().unwrap();
+    let process = server.process.as_mut().unwrap();
     for round in 0..20 {
         let body = if round % 2 == 0 { "two" } else { "one" };
         write(&config, &config_with(body, ""));
@@ -1311,13 +1310,15 @@ fn sighup_reloads_the_config_under_load_without_a_failed_request() {
         answers(body);
     }
     // A broken file, and an address another process holds: refused, the old config serves.
+    // Each refusal is awaited: two SIGHUPs sent before the host handles the first are one.
     write(&config, "[apps.http.servers.main\n");
     process.signal("HUP");
+    process.wait_for_stderr("config reload failed", 1);
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let taken = taken.local_addr().unwrap();
     write(&config, &config_with("three", &format!(", \"{taken}\"")));
     process.signal("HUP");
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    process.wait_for_stderr("config reload failed", 2);
     stop.store(true, Ordering::Relaxed);
     let seen = client
         .join()

@@ -5,6 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Safety net so a broken test fails instead of hanging; never a performance assertion.
@@ -68,7 +69,8 @@ pub struct Spawned {
     pub seen: Vec<String>,
     /// stderr, read as it comes: a process that logs more than a pipe holds (a host's
     /// access log under load) would otherwise block on its next write.
-    stderr: Option<std::thread::JoinHandle<String>>,
+    stderr: Arc<Mutex<String>>,
+    stderr_reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Spawned {
@@ -87,18 +89,44 @@ impl Spawned {
                 }
             }
         });
-        let mut stderr = child.stderr.take().unwrap();
-        let stderr = std::thread::spawn(move || {
-            use std::io::Read;
-            let mut bytes = Vec::new();
-            let _ = stderr.read_to_end(&mut bytes);
-            String::from_utf8_lossy(&bytes).into_owned()
-        });
+        let pipe = child.stderr.take().unwrap();
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let stderr_reader = {
+            let stderr = stderr.clone();
+            std::thread::spawn(move || {
+                let mut pipe = BufReader::new(pipe);
+                let mut line = Vec::new();
+                while matches!(pipe.read_until(b'\n', &mut line), Ok(n) if n > 0) {
+                    stderr
+                        .lock()
+                        .unwrap()
+                        .push_str(&String::from_utf8_lossy(&line));
+                    line.clear();
+                }
+            })
+        };
         Self {
             child,
             lines,
             seen: Vec::new(),
-            stderr: Some(stderr),
+            stderr,
+            stderr_reader: Some(stderr_reader),
+        }
+    }
+
+    /// Waits until stderr holds `needle` at least `count` times: a signal sent before the
+    /// process acted on the previous one can be merged with it.
+    pub fn wait_for_stderr(&mut self, needle: &str, count: usize) {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        while self.stderr.lock().unwrap().matches(needle).count() < count {
+            if std::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!(
+                    "stderr never held {needle:?} {count} times:\n{}",
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 
@@ -165,10 +193,10 @@ impl Spawned {
 
     /// All of stderr; the process must have exited (or been killed).
     fn stderr(&mut self) -> String {
-        self.stderr
-            .take()
-            .and_then(|reader| reader.join().ok())
-            .unwrap_or_default()
+        if let Some(reader) = self.stderr_reader.take() {
+            let _ = reader.join();
+        }
+        self.stderr.lock().unwrap().clone()
     }
 }
 
