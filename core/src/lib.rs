@@ -15,7 +15,7 @@
 //!   stop, cleanup; startup is all or nothing.
 //! - **Call-site safety**: every call into a module goes through [`guard`], which catches
 //!   panics and records metrics ([`metrics::render`] gives Prometheus text).
-//! - **The host CLI** ([`host::main`]): `run`, `validate`, `list-modules`, `build-info`,
+//! - **The host CLI** ([`host::main`]): `run`, `validate`, `reload`, `list-modules`, `build-info`,
 //!   `selftest`, `version`, plus commands modules add with [`register_command!`].
 //!
 //! What is where: the crate root holds what a module needs ([`Module`], [`App`],
@@ -186,7 +186,7 @@ macro_rules! __register_module {
 /// code).
 ///
 /// The host runs the command through the guard, so a panic in it is reported as an error,
-/// and its name must not be one of the host's own commands (`run`, `validate`,
+/// and its name must not be one of the host's own commands (`run`, `validate`, `reload`,
 /// `list-modules`, `build-info`, `selftest`, `version`, `help`): the host refuses to start
 /// with such a registration.
 ///

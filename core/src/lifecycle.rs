@@ -313,13 +313,17 @@ impl<I: ?Sized + Module> Drop for Loaded<I> {
 struct HostConfig {
     #[serde(default)]
     apps: serde_json::Map<String, Value>,
+    /// The host's admin socket, read by the host CLI (`crate::host::admin`), not by apps.
+    #[serde(default)]
+    #[allow(dead_code)]
+    admin: Value,
 }
 
 /// Lifecycle failures of a whole host.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LifecycleError {
-    /// The config's top level does not decode (only `apps` is allowed there).
+    /// The config's top level does not decode (only `apps` and `admin` are allowed there).
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// An app could not be loaded; the apps loaded before it were cleaned up.

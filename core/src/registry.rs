@@ -174,6 +174,7 @@ impl CommandRegistration {
 pub(crate) const BUILTIN_COMMANDS: &[&str] = &[
     "run",
     "validate",
+    "reload",
     "list-modules",
     "build-info",
     "selftest",

@@ -1341,3 +1341,138 @@ fn sighup_reloads_the_config_under_load_without_a_failed_request() {
     assert_eq!(failed.len(), 2, "{}", out.stderr);
     assert!(failed[1].contains(&taken.to_string()), "{}", failed[1]);
 }
+
+/// `HOST reload --config FILE`, run from an unrelated directory, reaches the host started
+/// with that file through its admin socket: a new config is switched in, the same one is
+/// skipped unless `--force`, and configs that fail validation or start are refused with a
+/// non-zero exit naming the failure while the running config keeps serving. The socket is
+/// private to the user (its mode and its directory's) and the host listens on no TCP port
+/// but its server's.
+#[test]
+fn reload_through_the_admin_socket_refuses_bad_configs_and_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let config_with = |body: &str, extra: &str| {
+        format!(
+            "[apps.http.servers.main]\nlisten = [\"{addr}\"{extra}]\n\
+             [[apps.http.servers.main.routes]]\nhandle = [{{ handler = \"static_response\", body = \"{body}\" }}]\n"
+        )
+    };
+    let config = config_file(dir.path(), &config_with("one", ""));
+    let mut server = Server::start(&config);
+    wait_listening(&addr);
+    let process = server.process.as_mut().unwrap();
+    let log = process.wait_for_stderr("host running", 1);
+    let socket = log
+        .split("admin_socket=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("the host logs its admin socket:\n{log}"));
+    let socket = Path::new(socket);
+
+    // Private: only this user can connect, and nothing else listens on TCP.
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let meta = std::fs::metadata(socket).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{socket:?}");
+    let parent = std::fs::metadata(socket.parent().unwrap()).unwrap();
+    assert_eq!(parent.permissions().mode() & 0o077, 0, "{socket:?}");
+    assert_eq!(meta.uid(), parent.uid());
+    let pid = process.child.id();
+    assert_eq!(tcp_ports_listening(pid), vec![port]);
+
+    let reload = |file: &Path, extra: &[&str]| {
+        Ran::from_output(
+            Command::new(host())
+                .arg("reload")
+                .arg("--config")
+                .arg(file)
+                .args(extra)
+                .current_dir(elsewhere.path())
+                .output()
+                .unwrap(),
+        )
+    };
+    write(&config, &config_with("two", ""));
+    let ran = reload(&config, &[]).success();
+    assert!(ran.stdout.contains("reloaded"), "{ran:?}");
+    assert_eq!(get(&addr, "/").text(), "two");
+    let ran = reload(&config, &[]).success();
+    assert!(ran.stdout.contains("already running"), "{ran:?}");
+    reload(&config, &["--force"]).success();
+
+    // Fails validation: an unknown handler option.
+    write(
+        &config,
+        &config_with("three", "").replace("body =", "bogus_option = 1, body ="),
+    );
+    let ran = reload(&config, &[]).code(1);
+    assert!(
+        ran.stderr.contains("the running host refused config"),
+        "{ran:?}"
+    );
+    assert!(ran.stderr.contains("bogus_option"), "{ran:?}");
+    assert_eq!(get(&addr, "/").text(), "two");
+
+    // Fails at start: an address another process holds.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = taken.local_addr().unwrap().to_string();
+    write(&config, &config_with("three", &format!(", \"{taken}\"")));
+    let ran = reload(&config, &[]).code(1);
+    assert!(ran.stderr.contains(&taken), "{ran:?}");
+    assert_eq!(get(&addr, "/").text(), "two");
+    assert_eq!(tcp_ports_listening(pid), vec![port]);
+
+    // A file that does not parse never reaches the host.
+    write(&config, "[apps.http\n");
+    let ran = reload(&config, &[]).code(1);
+    assert!(ran.stderr.contains("is not valid TOML"), "{ran:?}");
+
+    let out = server.stop();
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(
+        out.stderr.matches("config reload failed").count(),
+        2,
+        "{}",
+        out.stderr
+    );
+    assert!(!socket.exists(), "a stopped host removes its socket");
+    // No host: the command says so.
+    write(&config, &config_with("two", ""));
+    let ran = reload(&config, &[]).code(1);
+    assert!(ran.stderr.contains("no running host answers"), "{ran:?}");
+}
+
+/// The TCP ports process `pid` listens on: its socket descriptors matched against the
+/// kernel's table of listening sockets.
+fn tcp_ports_listening(pid: u32) -> Vec<u16> {
+    let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .filter_map(|target| {
+            let target = target.to_str()?.to_owned();
+            Some(
+                target
+                    .strip_prefix("socket:[")?
+                    .strip_suffix(']')?
+                    .to_owned(),
+            )
+        })
+        .collect();
+    let mut ports = Vec::new();
+    for table in ["tcp", "tcp6"] {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // local_address is HEXIP:HEXPORT, st 0A is LISTEN, the inode is field 9.
+            if fields.len() > 9 && fields[3] == "0A" && inodes.iter().any(|i| i == fields[9]) {
+                let port = fields[1].rsplit(':').next().unwrap();
+                ports.push(u16::from_str_radix(port, 16).unwrap());
+            }
+        }
+    }
+    ports.sort();
+    ports.dedup();
+    ports
+}

@@ -18,8 +18,12 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Provision and start the apps of a config, and run until SIGINT or SIGTERM.
+    /// Provision and start the apps of a config, and run until SIGINT or SIGTERM (SIGHUP
+    /// reloads the config file).
     Run(RunArgs),
+    /// Hand a new config to the host running on this machine, through its admin socket; the
+    /// running config stays if the new one fails.
+    Reload(ReloadArgs),
     /// Provision and validate a config without starting anything.
     Validate(ConfigArg),
     /// List every registered module ID.
@@ -47,6 +51,19 @@ pub struct RunArgs {
     /// How long apps get to stop after a signal before the host gives up on them.
     #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = positive_seconds)]
     pub stop_timeout: std::time::Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct ReloadArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Reload even if the running host already runs this config (to re-read files it names).
+    #[arg(long)]
+    pub force: bool,
+    /// The running host's admin socket, if not the one the config file names (the host logs
+    /// it at start).
+    #[arg(long, value_name = "SOCKET")]
+    pub address: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

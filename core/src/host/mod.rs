@@ -1,6 +1,7 @@
 //! The host CLI every built binary has. `main` is what the generated `main.rs` calls; each
 //! subcommand is a thin layer over an operation in `ops` that the core's tests call directly.
 
+mod admin;
 mod cli;
 pub(crate) mod ops;
 
@@ -132,6 +133,9 @@ pub fn run(info: BuildInfo, args: Vec<std::ffi::OsString>) -> i32 {
     let result = match cli.command {
         Command::Run(args) => ops::run(&registry, &args.config.config, args.stop_timeout),
         Command::Validate(args) => ops::validate(&registry, &args.config),
+        Command::Reload(args) => {
+            ops::reload_command(&args.config.config, args.force, args.address.as_deref())
+        }
         Command::ListModules(args) => {
             print!(
                 "{}",

@@ -1,7 +1,7 @@
 //! The operations behind the host subcommands, callable without a CLI.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -9,6 +9,7 @@ use serde::Serialize;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
+use super::admin;
 use crate::build_info::BuildInfo;
 use crate::config;
 use crate::lifecycle::{Apps, Context, LoadError};
@@ -324,6 +325,7 @@ pub fn selftest_command(registry: &Registry<'_>, info: &BuildInfo, json: bool) -
 /// starting them, then cleans them up.
 pub fn validate(registry: &Registry<'_>, path: &Path) -> OpResult {
     let config = config::load_file(path)?;
+    admin::endpoint(&config, path)?;
     let mut apps = Apps::provision(registry, config)?;
     let ids = apps.ids();
     let errors = apps.cleanup();
@@ -348,36 +350,93 @@ enum ShutdownError {
     Errors(Vec<String>),
 }
 
+/// What the host's main loop waits for.
+enum Event {
+    Signal(i32),
+    Admin(admin::Request, mpsc::Sender<admin::Response>),
+}
+
 /// `run`: provision, start (all or nothing), then serve until SIGINT or SIGTERM: stop apps
-/// in reverse order and clean up, bounded by `limit`. SIGHUP reloads the config file
-/// ([`reload`]); a reload that fails leaves the running config as it was.
+/// in reverse order and clean up, bounded by `limit`. SIGHUP reloads the config file, and
+/// so does `reload` through the admin socket ([`reload`]); a reload that fails leaves the
+/// running config as it was.
 pub fn run(registry: &Registry<'static>, path: &Path, limit: Duration) -> OpResult {
     let config = config::load_file(path)?;
+    let admin_socket = admin::endpoint(&config, path)?;
     // Listen before starting so a signal during startup is not lost.
     let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])?;
+    let signals_handle = signals.handle();
+    let (events, next_event) = mpsc::channel();
+    {
+        let events = events.clone();
+        std::thread::spawn(move || {
+            for signal in signals.forever() {
+                if events.send(Event::Signal(signal)).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    // Before the apps start, so a host whose socket another host holds serves nothing.
+    let admin = match &admin_socket {
+        Some(socket) => Some(open_admin(socket, &events)?),
+        None => None,
+    };
     let mut running = Running {
         apps: Apps::provision(registry, config.clone())?,
         config,
+        // As the `reload` command sends it, so the same file is recognised as unchanged.
+        path: std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned()),
+        admin,
+        events,
     };
     if let Err(err) = running.apps.start() {
         running.apps.cleanup();
         return Err(Box::new(err));
     }
-    tracing::info!(
-        apps = ?running.apps.ids(),
-        "host running; stop with SIGINT or SIGTERM, reload the config with SIGHUP"
-    );
+    match &running.admin {
+        Some(admin) => tracing::info!(
+            apps = ?running.apps.ids(),
+            admin_socket = %admin.socket().path.display(),
+            "host running; stop with SIGINT or SIGTERM, reload the config with SIGHUP or the `reload` command"
+        ),
+        None => tracing::info!(
+            apps = ?running.apps.ids(),
+            "host running; stop with SIGINT or SIGTERM, reload the config with SIGHUP (the admin socket is disabled)"
+        ),
+    }
     let signal = loop {
-        match signals.forever().next() {
-            Some(SIGHUP) => {
+        match next_event.recv() {
+            Ok(Event::Signal(SIGHUP)) => {
                 // The outcome is logged and counted; a failed reload changes nothing.
-                let _ = reload(registry, &mut running, path, false);
+                let file = running.path.clone();
+                let _ = reload(registry, &mut running, Source::File(&file), false);
             }
-            Some(signal) => break signal,
-            None => break SIGTERM,
+            Ok(Event::Signal(signal)) => break signal,
+            Ok(Event::Admin(
+                admin::Request::Reload {
+                    config_file,
+                    config,
+                    force,
+                },
+                reply,
+            )) => {
+                let source = Source::Loaded(&config_file, config);
+                let response = match reload(registry, &mut running, source, force) {
+                    Ok(Reloaded::Switched) => admin::Response::Reloaded,
+                    Ok(Reloaded::Unchanged) => admin::Response::Unchanged,
+                    Err(err) => admin::Response::Error {
+                        error: super::error_chain(&err),
+                    },
+                };
+                let _ = reply.send(response);
+            }
+            Err(_) => break SIGTERM,
         }
     };
     tracing::info!(signal, "signal received; stopping apps in reverse order");
+    // No reload once stopping has begun: the socket goes first.
+    drop(running.admin.take());
     let mut apps = running.apps;
 
     let (done, finished) = mpsc::channel();
@@ -386,33 +445,61 @@ pub fn run(registry: &Registry<'static>, path: &Path, limit: Duration) -> OpResu
         let _ = done.send(errors);
     });
     let deadline = Instant::now() + limit;
-    loop {
+    let outcome = loop {
         match finished.recv_timeout(Duration::from_millis(50)) {
             Ok(errors) if errors.is_empty() => {
                 tracing::info!("stopped cleanly");
-                return Ok(());
+                break Ok(());
             }
-            Ok(errors) => return Err(Box::new(ShutdownError::Errors(errors))),
+            Ok(errors) => break Err(ShutdownError::Errors(errors)),
             Err(mpsc::RecvTimeoutError::Disconnected) => {
-                return Err(Box::new(ShutdownError::Errors(vec![
-                    "shutdown thread died".into(),
-                ])));
+                break Err(ShutdownError::Errors(vec!["shutdown thread died".into()]));
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
         }
-        if signals.pending().any(|signal| signal != SIGHUP) {
-            return Err(Box::new(ShutdownError::Interrupted));
+        let interrupted = next_event
+            .try_iter()
+            .any(|event| matches!(event, Event::Signal(signal) if signal != SIGHUP));
+        if interrupted {
+            break Err(ShutdownError::Interrupted);
         }
         if Instant::now() >= deadline {
-            return Err(Box::new(ShutdownError::Timeout(limit)));
+            break Err(ShutdownError::Timeout(limit));
         }
-    }
+    };
+    signals_handle.close();
+    outcome.map_err(Into::into)
 }
 
-/// The apps a host runs and the config they came from.
+fn open_admin(
+    socket: &admin::Socket,
+    events: &mpsc::Sender<Event>,
+) -> Result<admin::Server, admin::AdminError> {
+    let events = events.clone();
+    admin::Server::open(
+        socket,
+        Box::new(move |request, reply| {
+            let _ = events.send(Event::Admin(request, reply));
+        }),
+    )
+}
+
+/// The apps a host runs, the config they came from, and how it is reached.
 pub(crate) struct Running {
     pub apps: Apps,
     pub config: config::Value,
+    /// The config file: SIGHUP re-reads it, and the default admin socket is named by it.
+    path: PathBuf,
+    admin: Option<admin::Server>,
+    events: mpsc::Sender<Event>,
+}
+
+/// Where a reload's config comes from.
+pub(crate) enum Source<'a> {
+    /// Read the file (SIGHUP).
+    File(&'a Path),
+    /// Already read from the file by the `reload` command.
+    Loaded(&'a Path, config::Value),
 }
 
 /// What a reload did.
@@ -433,27 +520,48 @@ pub(crate) struct ReloadError {
     source: Box<dyn std::error::Error + Send + Sync>,
 }
 
-/// Reloads the host's config from `path` (Apps::reload): one log line says how it went,
-/// and `config_reload_total{status}` counts it (`ok`, `error`, `unchanged`).
+/// Reloads the host's config (Apps::reload), and moves the admin socket if the new config
+/// puts it elsewhere: one log line says how it went, and `config_reload_total{status}`
+/// counts it (`ok`, `error`, `unchanged`).
 pub(crate) fn reload(
     registry: &Registry<'_>,
     running: &mut Running,
-    path: &Path,
+    source: Source<'_>,
     force: bool,
 ) -> Result<Reloaded, ReloadError> {
     let started = Instant::now();
     let metrics = crate::metrics::core();
+    let path = match &source {
+        Source::File(path) | Source::Loaded(path, _) => path.to_path_buf(),
+    };
     let outcome = (|| {
-        let config = config::load_file(path)?;
-        if !force && config == running.config {
+        let config = match source {
+            Source::File(path) => config::load_file(path)?,
+            Source::Loaded(_, config) => config,
+        };
+        if !force && config == running.config && path == running.path {
             return Ok(Reloaded::Unchanged);
         }
+        let socket = admin::endpoint(&config, &path)?;
+        let moved_admin = if socket.as_ref() != running.admin.as_ref().map(|a| a.socket()) {
+            Some(match &socket {
+                Some(socket) => Some(open_admin(socket, &running.events)?),
+                None => None,
+            })
+        } else {
+            None
+        };
+        // If the apps fail, the new socket (if any) is dropped here and removed.
         let old_errors = running.apps.reload(registry, config.clone())?;
         running.config = config;
+        running.path = path.clone();
+        if let Some(admin) = moved_admin {
+            running.admin = admin;
+        }
         for err in old_errors {
             tracing::warn!(error = %err, "stopping the previous config's apps failed");
         }
-        Ok(Reloaded::Switched)
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(Reloaded::Switched)
     })();
     let took_ms = started.elapsed().as_millis() as u64;
     let file = path.display().to_string();
@@ -475,6 +583,52 @@ pub(crate) fn reload(
             Err(err)
         }
     }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the running host refused config `{path}`: {error}")]
+struct Refused {
+    path: String,
+    error: String,
+}
+
+/// `reload`: reads the config file here (a file that does not parse never reaches the
+/// host) and hands it to the host running on the admin socket the file names (or
+/// `address`); succeeds only if that host now runs it or already did.
+pub fn reload_command(path: &Path, force: bool, address: Option<&Path>) -> OpResult {
+    let config = config::load_file(path)?;
+    let socket = match address {
+        Some(address) => address.to_owned(),
+        None => match admin::endpoint(&config, path)? {
+            Some(socket) => socket.path,
+            None => {
+                return Err(Box::new(admin::AdminError::Disabled(
+                    path.display().to_string(),
+                )));
+            }
+        },
+    };
+    // The host may run in another directory: it gets the full path, to re-read on SIGHUP.
+    let config_file = std::fs::canonicalize(path)?;
+    let request = admin::Request::Reload {
+        config_file,
+        config,
+        force,
+    };
+    match admin::send(&socket, &request)? {
+        admin::Response::Reloaded => println!("config `{}` reloaded", path.display()),
+        admin::Response::Unchanged => println!(
+            "config `{}` is already running; not reloaded (`--force` reloads it anyway)",
+            path.display()
+        ),
+        admin::Response::Error { error } => {
+            return Err(Box::new(Refused {
+                path: path.display().to_string(),
+                error,
+            }));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

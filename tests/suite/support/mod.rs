@@ -114,9 +114,9 @@ impl Spawned {
         }
     }
 
-    /// Waits until stderr holds `needle` at least `count` times: a signal sent before the
-    /// process acted on the previous one can be merged with it.
-    pub fn wait_for_stderr(&mut self, needle: &str, count: usize) {
+    /// Waits until stderr holds `needle` at least `count` times (a signal sent before the
+    /// process acted on the previous one can be merged with it); returns stderr so far.
+    pub fn wait_for_stderr(&mut self, needle: &str, count: usize) -> String {
         let deadline = std::time::Instant::now() + PATIENCE;
         while self.stderr.lock().unwrap().matches(needle).count() < count {
             if std::time::Instant::now() > deadline {
@@ -128,6 +128,7 @@ impl Spawned {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
+        self.stderr.lock().unwrap().clone()
     }
 
     /// Waits for a stdout line containing `needle` and returns it.
