@@ -81,8 +81,8 @@ pub mod testing;
 pub use build_info::BuildInfo;
 pub use config::{ConfigError, Value};
 pub use guard::CallError;
-pub use lifecycle::{Context, LoadError, Loaded};
-pub use module::{App, BoxError, Module, Provisioned};
+pub use lifecycle::{Context, LoadError, Loaded, RefreshHooks};
+pub use module::{App, BoxError, Module, Provisioned, Refresh};
 pub use registry::{CommandRegistration, LookupError, ModuleRegistration, Registry, RegistryError};
 
 /// This crate's version; hosts report it in `build-info`.

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use crate::config::{self, ConfigError, Value};
 use crate::guard::{self, CallError, MethodSeries};
 use crate::instance::ModuleInstance;
-use crate::module::{App, BoxError, Module};
+use crate::module::{App, BoxError, Module, Refresh};
 use crate::registry::{InstantiateError, LookupError, ModuleRegistration, Registry};
 use scope::{Membership, Retire, Retiring, Scope};
 
@@ -76,6 +76,41 @@ pub struct Context<'a> {
     /// The children of the module being provisioned; `None` for a context a host or test
     /// made, whose caller cleans up what it loads.
     scope: Option<Scope>,
+    /// The module being provisioned, `None` for a context a host or test made.
+    module: Option<&'static str>,
+    /// [`Refresh`] hooks registered by the modules loaded through this context and the
+    /// contexts of their provisions (one list for a whole config).
+    refresh: RefreshHooks,
+}
+
+/// The [`Refresh`] hooks registered through a context (and the contexts of the modules it
+/// loaded), by module ID, in registration order: what a reload of an unchanged config
+/// calls. A shared handle: clones see the same hooks.
+#[derive(Clone, Default)]
+pub struct RefreshHooks(std::sync::Arc<std::sync::Mutex<Vec<RefreshHook>>>);
+
+/// A [`Refresh`] hook and the ID of the module that registered it.
+type RefreshHook = (&'static str, std::sync::Arc<dyn Refresh>);
+
+impl RefreshHooks {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<RefreshHook>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The IDs of the modules whose hooks these are, one per hook.
+    pub fn ids(&self) -> Vec<&'static str> {
+        self.lock().iter().map(|(id, _)| *id).collect()
+    }
+
+    /// Calls every hook, in registration order, through the guard (panics caught, calls
+    /// counted); returns the errors. A module whose hook fails keeps what it had.
+    pub fn refresh(&self) -> Vec<CallError> {
+        let hooks = self.lock().clone();
+        hooks
+            .iter()
+            .filter_map(|(id, hook)| guard::call(id, "refresh", || hook.refresh()).err())
+            .collect()
+    }
 }
 
 impl<'a> Context<'a> {
@@ -86,7 +121,23 @@ impl<'a> Context<'a> {
         Self {
             registry,
             scope: None,
+            module: None,
+            refresh: RefreshHooks::default(),
         }
+    }
+
+    /// Registers `hook` to be called when the host is asked to reload and the config has
+    /// not changed (see [`Refresh`]). Called from a module's provision; if that provision
+    /// or its validation fails, the hook is dropped with the module.
+    pub fn on_refresh(&mut self, hook: std::sync::Arc<dyn Refresh>) {
+        let module = self.module.unwrap_or("(host)");
+        self.refresh.lock().push((module, hook));
+    }
+
+    /// The [`Refresh`] hooks registered through this context and the modules it loaded: a
+    /// host or test kit calls them as a reload of an unchanged config does.
+    pub fn refresh_hooks(&self) -> RefreshHooks {
+        self.refresh.clone()
     }
 
     /// The registry modules are loaded from, e.g. to list what a namespace offers.
@@ -147,9 +198,12 @@ impl<'a> Context<'a> {
             "provisioning module"
         );
         let children = Scope::default();
+        let hooks_before = self.refresh.lock().len();
         let mut own = Context {
             registry: self.registry,
             scope: Some(children.clone()),
+            module: Some(id),
+            refresh: self.refresh.clone(),
         };
         let outcome = match guard::provision(id, || instance.as_module().provision(&mut own)) {
             Err(err) => Err(err),
@@ -163,6 +217,8 @@ impl<'a> Context<'a> {
         match outcome {
             Ok(()) => Ok((instance, children)),
             Err(err) => {
+                // The hooks it and its children registered go with them.
+                self.refresh.lock().truncate(hooks_before);
                 // Dropping it hands back the children it kept; those it dropped already
                 // wait in the scope. Either way they are cleaned up here, newest first.
                 drop(instance);
@@ -368,6 +424,7 @@ fn describe_start_failure(failed: &CallError, rollback: &[CallError]) -> String 
 pub struct Apps {
     apps: Vec<Loaded<dyn App>>,
     started: usize,
+    refresh: RefreshHooks,
 }
 
 impl Apps {
@@ -384,6 +441,7 @@ impl Apps {
         let mut apps = Apps {
             apps: Vec::with_capacity(host.apps.len()),
             started: 0,
+            refresh: RefreshHooks::default(),
         };
         for (name, section) in host.apps {
             match ctx.load::<dyn App>("", &name, section) {
@@ -394,6 +452,7 @@ impl Apps {
                 }
             }
         }
+        apps.refresh = ctx.refresh_hooks();
         Ok(apps)
     }
 
@@ -436,11 +495,23 @@ impl Apps {
     /// returns the apps' errors (the children's are logged). The apps are gone afterwards.
     pub fn cleanup(&mut self) -> Vec<CallError> {
         self.started = 0;
+        self.refresh = RefreshHooks::default();
         let mut errors = Vec::new();
         while let Some(mut app) = self.apps.pop() {
             errors.extend(app.cleanup().err());
         }
         errors
+    }
+
+    /// Calls every module's [`Refresh`] hook (in the order they were registered) through
+    /// the guard; returns the errors. Each module keeps what it had if its hook fails.
+    pub fn refresh(&self) -> Vec<CallError> {
+        self.refresh.refresh()
+    }
+
+    /// How many [`Refresh`] hooks the modules registered.
+    pub fn refresh_hook_count(&self) -> usize {
+        self.refresh.lock().len()
     }
 
     /// Stop, then cleanup.

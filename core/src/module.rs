@@ -141,6 +141,67 @@ pub trait App: Module {
     fn stop(&mut self) -> Result<(), BoxError>;
 }
 
+/// An optional hook: what a module that reads something besides its config (certificate
+/// files, a cache of remote data) implements to re-read it when the operator asks the host
+/// to reload but the config file has not changed (SIGHUP after certificates were renewed,
+/// `HOST reload` of the running file). A config that changed needs no hook: it is
+/// provisioned afresh, so every module reads its files again.
+///
+/// It is a trait of its own, not a method of [`Module`], so modules that do not need it are
+/// untouched. A module registers an implementation in its provision with
+/// [`Context::on_refresh`](crate::Context::on_refresh), usually an `Arc` of the state it
+/// serves from; it is called through the guard (panics caught, calls counted) while the
+/// module keeps serving, so it swaps in what it read only once all of it has been read.
+///
+/// ```
+/// use std::sync::{Arc, RwLock};
+/// use xbuild_core::{BoxError, Context, Module, Refresh, Registry};
+///
+/// #[derive(serde::Deserialize)]
+/// struct Motd {
+///     file: std::path::PathBuf,
+///     #[serde(skip)]
+///     text: Arc<MotdText>,
+/// }
+/// #[derive(Default)]
+/// struct MotdText {
+///     file: RwLock<std::path::PathBuf>,
+///     current: RwLock<String>,
+/// }
+/// impl Refresh for MotdText {
+///     fn refresh(&self) -> Result<(), BoxError> {
+///         let file = self.file.read().unwrap().clone();
+///         // Read first; a file that cannot be read leaves the current text in place.
+///         let text = std::fs::read_to_string(&file)?;
+///         *self.current.write().unwrap() = text;
+///         Ok(())
+///     }
+/// }
+/// impl Module for Motd {
+///     fn provision(&mut self, ctx: &mut Context<'_>) -> Result<(), BoxError> {
+///         *self.text.file.write().unwrap() = self.file.clone();
+///         self.text.refresh()?;
+///         ctx.on_refresh(self.text.clone());
+///         Ok(())
+///     }
+/// }
+/// xbuild_core::register_module!("doc.motd", Motd as dyn Module);
+/// # let dir = std::env::temp_dir().join(format!("motd-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir)?;
+/// # let file = dir.join("motd.txt");
+/// # std::fs::write(&file, "hello")?;
+/// # let registry = Registry::linked()?;
+/// # let mut ctx = Context::new(&registry);
+/// # ctx.load::<dyn Module>("doc", "motd", serde_json::json!({ "file": file }))?;
+/// # assert_eq!(ctx.refresh_hooks().ids(), ["doc.motd"]);
+/// # Ok::<(), BoxError>(())
+/// ```
+pub trait Refresh: Send + Sync + 'static {
+    /// Reads again what the module took from outside its config; on error, keeps what it
+    /// had (the host logs the error and counts the reload as failed).
+    fn refresh(&self) -> Result<(), BoxError>;
+}
+
 /// State a module builds in [`provision`](Module::provision) and uses in every call after.
 ///
 /// A module's type is decoded from its config before it is provisioned, so what provision

@@ -520,6 +520,11 @@ pub(crate) struct ReloadError {
     source: Box<dyn std::error::Error + Send + Sync>,
 }
 
+/// The config is the one running, and refreshing modules failed (they keep what they had).
+#[derive(Debug, thiserror::Error)]
+#[error("the file is unchanged, and refreshing its modules failed: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+struct RefreshFailed(Vec<crate::guard::CallError>);
+
 /// Reloads the host's config (Apps::reload), and moves the admin socket if the new config
 /// puts it elsewhere: one log line says how it went, and `config_reload_total{status}`
 /// counts it (`ok`, `error`, `unchanged`).
@@ -540,6 +545,11 @@ pub(crate) fn reload(
             Source::Loaded(_, config) => config,
         };
         if !force && config == running.config && path == running.path {
+            // Nothing to re-provision, but modules re-read what lies outside the config.
+            let errors = running.apps.refresh();
+            if !errors.is_empty() {
+                return Err(Box::new(RefreshFailed(errors)).into());
+            }
             return Ok(Reloaded::Unchanged);
         }
         let socket = admin::endpoint(&config, &path)?;
@@ -573,7 +583,11 @@ pub(crate) fn reload(
         }
         Ok(Reloaded::Unchanged) => {
             metrics.reload_total("unchanged");
-            tracing::info!(config = file, "config unchanged, not reloaded");
+            tracing::info!(
+                config = file,
+                refreshed = running.apps.refresh_hook_count(),
+                "config unchanged, not reloaded"
+            );
             Ok(Reloaded::Unchanged)
         }
         Err(source) => {

@@ -98,8 +98,22 @@ struct FortyTwo {
     #[serde(default)]
     fail_provision: bool,
 }
+/// A [`Refresh`] hook that logs `refresh:TAG`, and fails for tag `stale`.
+struct LogRefresh(String);
+impl Refresh for LogRefresh {
+    fn refresh(&self) -> Result<(), BoxError> {
+        log(format!("refresh:{}", self.0));
+        if self.0 == "stale" {
+            return Err("the files are gone".into());
+        }
+        Ok(())
+    }
+}
+
 impl Module for FortyTwo {
-    fn provision(&mut self, _ctx: &mut Context<'_>) -> Result<(), BoxError> {
+    fn provision(&mut self, ctx: &mut Context<'_>) -> Result<(), BoxError> {
+        // Registered before failing: a failed provision must take its hook with it.
+        ctx.on_refresh(std::sync::Arc::new(LogRefresh(self.tag.clone())));
         if self.fail_provision {
             return Err(format!("{} refused to provision", self.tag).into());
         }
@@ -473,4 +487,37 @@ fn a_child_that_outlives_its_parent_is_cleaned_up_when_it_goes() {
     assert!(take_events().is_empty(), "still in use elsewhere");
     KEPT.lock().unwrap().take();
     assert_eq!(take_events(), ["cleanup:forty_twokept"]);
+}
+
+#[test]
+fn refresh_hooks_are_called_in_order_and_go_with_a_failed_module() {
+    take_events();
+    let app = |tag: &str| json!({"name": "a", "children": [{"kind": "forty_two", "tag": tag}]});
+    let apps_ok = apps(json!({"apps": {"one": app("x"), "two": app("y")}})).unwrap();
+    assert_eq!(apps_ok.refresh_hook_count(), 2);
+    take_events();
+    assert!(apps_ok.refresh().is_empty());
+    assert_eq!(take_events(), ["refresh:x", "refresh:y"]);
+
+    let stale = apps(json!({"apps": {"one": app("stale")}})).unwrap();
+    let errors = stale.refresh();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].module(), "test.children.forty_two");
+    assert!(
+        errors[0].to_string().contains("the files are gone"),
+        "{}",
+        errors[0]
+    );
+
+    // A child that fails its provision after registering a hook leaves none behind.
+    let registry = registry();
+    let mut ctx = Context::new(&registry);
+    ctx.load::<dyn Child>("test.children", "forty_two", json!({"tag": "kept"}))
+        .unwrap();
+    let failed = json!({"tag": "gone", "fail_provision": true});
+    assert!(
+        ctx.load::<dyn Child>("test.children", "forty_two", failed)
+            .is_err()
+    );
+    assert_eq!(ctx.refresh_hooks().ids(), ["test.children.forty_two"]);
 }

@@ -305,6 +305,7 @@ xbuild_core::register_module!(
 pub struct TestServer {
     app: Option<Loaded<dyn App>>,
     bound: Vec<(String, SocketAddr)>,
+    refresh: xbuild_core::RefreshHooks,
 }
 
 impl TestServer {
@@ -332,7 +333,8 @@ impl TestServer {
             }
         }
         let registry = Registry::linked()?;
-        let mut app = Context::new(&registry).load::<dyn App>("", "http", config)?;
+        let mut ctx = Context::new(&registry);
+        let mut app = ctx.load::<dyn App>("", "http", config)?;
         BOUND.with(|b| b.borrow_mut().replace(Vec::new()));
         let started = app.call_mut("start", |app| app.start());
         let bound = BOUND.with(|b| b.borrow_mut().take()).unwrap_or_default();
@@ -340,7 +342,18 @@ impl TestServer {
         Ok(Self {
             app: Some(app),
             bound,
+            refresh: ctx.refresh_hooks(),
         })
+    }
+
+    /// What a host does on SIGHUP or `reload` when the config is unchanged: calls the
+    /// [`Refresh`](xbuild_core::Refresh) hooks of the server's modules (xbuild-tls reads its
+    /// certificate files again); the first error, if any.
+    pub fn refresh(&self) -> Result<(), BoxError> {
+        match self.refresh.refresh().into_iter().next() {
+            Some(err) => Err(err.into()),
+            None => Ok(()),
+        }
     }
 
     /// Where server `name` listens.

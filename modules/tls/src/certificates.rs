@@ -1,7 +1,7 @@
 //! Certificate files, and the choice of a certificate by the name a client asks for (SNI).
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
@@ -51,20 +51,35 @@ pub(crate) fn load(
     Ok(certified)
 }
 
-/// The first certificate valid for the name the client asks for, else the first one.
+/// The first certificate valid for the name the client asks for, else the first one. The
+/// set is replaced whole when the files are read again ([`BySni::replace`]); a handshake
+/// uses the set it started with.
 #[derive(Debug)]
 pub(crate) struct BySni {
-    certificates: Vec<Arc<CertifiedKey>>,
+    certificates: RwLock<Arc<Vec<Arc<CertifiedKey>>>>,
 }
 
 impl BySni {
     pub fn new(certificates: Vec<Arc<CertifiedKey>>) -> Self {
         assert!(!certificates.is_empty(), "checked at provision");
-        Self { certificates }
+        Self {
+            certificates: RwLock::new(Arc::new(certificates)),
+        }
+    }
+
+    /// Serves `certificates` from the next handshake on.
+    pub fn replace(&self, certificates: Vec<Arc<CertifiedKey>>) {
+        assert!(!certificates.is_empty(), "checked at provision");
+        *self.certificates.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(certificates);
     }
 
     /// The certificate a client asking for `name` gets.
-    fn for_name(&self, name: Option<&str>) -> &Arc<CertifiedKey> {
+    fn for_name(&self, name: Option<&str>) -> Arc<CertifiedKey> {
+        let certificates = self
+            .certificates
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         let wanted = name.and_then(|name| ServerName::try_from(name).ok());
         let valid_for = |certified: &&Arc<CertifiedKey>| {
             let (Some(wanted), Ok(end_entity)) = (&wanted, certified.end_entity_cert()) else {
@@ -73,15 +88,16 @@ impl BySni {
             webpki::EndEntityCert::try_from(end_entity)
                 .is_ok_and(|cert| cert.verify_is_valid_for_subject_name(wanted).is_ok())
         };
-        self.certificates
+        certificates
             .iter()
             .find(valid_for)
-            .unwrap_or(&self.certificates[0])
+            .unwrap_or(&certificates[0])
+            .clone()
     }
 }
 
 impl ResolvesServerCert for BySni {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(self.for_name(hello.server_name()).clone())
+        Some(self.for_name(hello.server_name()))
     }
 }

@@ -19,7 +19,10 @@
 //!   server's certificate first), each `key` file its private key (PKCS#8, PKCS#1 or SEC1).
 //!   They are read and checked (the key must match the certificate) when the config is
 //!   provisioned, so `host validate` catches a missing or mismatched file, and read again
-//!   whenever the config is loaded anew.
+//!   whenever the config is loaded anew, and on SIGHUP or `host reload` of an unchanged
+//!   config: renewed certificates are served from the next handshake on, without a restart
+//!   (if any file is unreadable or mismatched then, the ones in use stay and the reload is
+//!   reported as failed).
 //! - **SNI**: a client that names a server gets the first certificate valid for that name
 //!   (checked as a client checks it); a client that names none, or a name no certificate
 //!   covers, gets the first certificate.
@@ -42,7 +45,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use tokio_rustls::TlsAcceptor;
-use xbuild_core::{BoxError, Context, Module};
+use xbuild_core::{BoxError, Context, Module, Refresh};
 use xbuild_http::tls::{HandshakeFuture, Offer, Secured, TcpConnection, Tls};
 
 use crate::certificates::BySni;
@@ -88,7 +91,7 @@ fn default_handshake_timeout() -> f64 {
 }
 
 impl Module for RustlsTls {
-    fn provision(&mut self, _ctx: &mut Context<'_>) -> Result<(), BoxError> {
+    fn provision(&mut self, ctx: &mut Context<'_>) -> Result<(), BoxError> {
         if self.certificates.is_empty() {
             return Err("`certificates` is empty: give at least one `{ certificate = \"site.pem\", key = \"site.key\" }`".into());
         }
@@ -116,13 +119,21 @@ impl Module for RustlsTls {
         // to build on a small machine, and every host built with this crate pays for it.
         #[allow(deprecated)]
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut loaded = Vec::with_capacity(self.certificates.len());
-        for (i, files) in self.certificates.iter().enumerate() {
-            let certified = certificates::load(&files.certificate, &files.key, &provider)
-                .map_err(|e| format!("certificates[{i}]: {e}"))?;
-            loaded.push(Arc::new(certified));
-        }
-        let resolver = Arc::new(BySni::new(loaded));
+        let files = Arc::new(Files {
+            pairs: self
+                .certificates
+                .iter()
+                .map(|f| (f.certificate.clone(), f.key.clone()))
+                .collect(),
+            provider: provider.clone(),
+        });
+        let resolver = Arc::new(BySni::new(files.load()?));
+        // SIGHUP (or `reload`) with an unchanged config reads the files again: renewed
+        // certificates are served without a restart.
+        ctx.on_refresh(Arc::new(Refresher {
+            files,
+            resolver: resolver.clone(),
+        }));
         let acceptor = |offer: Offer| -> Result<TlsAcceptor, BoxError> {
             let mut config = rustls::ServerConfig::builder_with_provider(provider.clone())
                 .with_protocol_versions(versions)?
@@ -137,6 +148,40 @@ impl Module for RustlsTls {
             both: acceptor(Offer::Http1AndHttp2)?,
             handshake_timeout: Duration::from_secs_f64(self.handshake_timeout),
         });
+        Ok(())
+    }
+}
+
+/// The certificate and key files of one `tls` table, and how to read them.
+struct Files {
+    pairs: Vec<(PathBuf, PathBuf)>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl Files {
+    /// Every pair, read and checked; the first failure names its place in `certificates`.
+    fn load(&self) -> Result<Vec<Arc<rustls::sign::CertifiedKey>>, BoxError> {
+        self.pairs
+            .iter()
+            .enumerate()
+            .map(|(i, (certificate, key))| {
+                certificates::load(certificate, key, &self.provider)
+                    .map(Arc::new)
+                    .map_err(|e| format!("certificates[{i}]: {e}").into())
+            })
+            .collect()
+    }
+}
+
+/// Reads the files again on a refresh, and serves them only if all of them are good.
+struct Refresher {
+    files: Arc<Files>,
+    resolver: Arc<BySni>,
+}
+
+impl Refresh for Refresher {
+    fn refresh(&self) -> Result<(), BoxError> {
+        self.resolver.replace(self.files.load()?);
         Ok(())
     }
 }

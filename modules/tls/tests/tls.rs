@@ -16,6 +16,7 @@ use xbuild_tls as _;
 /// A CA, and certificates it signed for `a.example` and `b.example`, as PEM files.
 struct Certificates {
     dir: tempfile::TempDir,
+    issuer: CertifiedIssuer<'static, KeyPair>,
     ca: CertificateDer<'static>,
     leaves: Vec<CertificateDer<'static>>,
 }
@@ -29,22 +30,33 @@ impl Certificates {
             .distinguished_name
             .push(DnType::CommonName, "xbuild-tls test CA");
         let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
-        let mut leaves = Vec::new();
-        for name in ["a.example", "b.example"] {
-            let key = KeyPair::generate().unwrap();
-            let cert = CertificateParams::new(vec![name.to_owned()])
-                .unwrap()
-                .signed_by(&key, &ca)
-                .unwrap();
-            std::fs::write(dir.path().join(format!("{name}.pem")), cert.pem()).unwrap();
-            std::fs::write(dir.path().join(format!("{name}.key")), key.serialize_pem()).unwrap();
-            leaves.push(cert.der().clone());
-        }
-        Self {
+        let mut certs = Self {
             dir,
             ca: ca.der().clone(),
-            leaves,
+            issuer: ca,
+            leaves: Vec::new(),
+        };
+        for name in ["a.example", "b.example"] {
+            let leaf = certs.issue(name);
+            certs.leaves.push(leaf);
         }
+        certs
+    }
+
+    /// Writes a new certificate and key for `name` (over any earlier files); returns it.
+    fn issue(&self, name: &str) -> CertificateDer<'static> {
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(vec![name.to_owned()])
+            .unwrap()
+            .signed_by(&key, &self.issuer)
+            .unwrap();
+        std::fs::write(self.dir.path().join(format!("{name}.pem")), cert.pem()).unwrap();
+        std::fs::write(
+            self.dir.path().join(format!("{name}.key")),
+            key.serialize_pem(),
+        )
+        .unwrap();
+        cert.der().clone()
     }
 
     fn path(&self, file: &str) -> String {
@@ -153,6 +165,41 @@ fn each_name_gets_its_certificate_over_http1() {
     // It is not valid for the IP address, so the client refuses it: the server sent one.
     let err = tls.expect_err("the first certificate does not cover 127.0.0.1");
     assert!(err.to_string().contains("certificate"), "{err}");
+}
+
+/// Renewed certificate files are served after a refresh (what SIGHUP or `reload` of an
+/// unchanged config does), without a restart; files that are broken then leave the
+/// certificates in use.
+#[test]
+fn a_refresh_serves_renewed_certificates_and_keeps_the_old_ones_if_the_new_are_broken() {
+    let certs = Certificates::new();
+    let server = TestServer::start_toml(&certs.server("")).unwrap();
+    let config = certs.client(&[b"http/1.1"], &tls12_and_13());
+    let served = || {
+        tls_connect(config.clone(), server.addr(), "a.example")
+            .unwrap()
+            .conn
+            .peer_certificates()
+            .unwrap()[0]
+            .clone()
+    };
+    assert_eq!(served(), certs.leaves[0]);
+    let renewed = certs.issue("a.example");
+    assert_eq!(served(), certs.leaves[0], "files are read on refresh only");
+    server.refresh().unwrap();
+    assert_eq!(served(), renewed);
+
+    // A key that no longer matches its certificate: refused, the renewed pair stays.
+    let unrelated = KeyPair::generate().unwrap();
+    std::fs::write(
+        certs.dir.path().join("a.example.key"),
+        unrelated.serialize_pem(),
+    )
+    .unwrap();
+    let err = server.refresh().unwrap_err().to_string();
+    assert!(err.contains("certificates[0]"), "{err}");
+    assert!(err.contains("is not the key of certificate"), "{err}");
+    assert_eq!(served(), renewed);
 }
 
 #[test]
