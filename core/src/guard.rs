@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::future::{Future, poll_fn};
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::pin;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Once, OnceLock};
 use std::task::Poll;
 use std::time::Duration;
@@ -128,6 +128,7 @@ pub fn call_timing() -> CallTiming {
 }
 
 /// The start of a call, when this call is one of those timed.
+#[inline]
 fn start_timing() -> Option<quanta::Instant> {
     let every = TIMING.load(Ordering::Relaxed);
     let timed = match every {
@@ -162,7 +163,18 @@ thread_local! {
 /// Replaces the default panic output for guarded calls (which would print a raw message and,
 /// with `RUST_BACKTRACE`, a backtrace) with a structured log line from the wrapper. Panics
 /// outside module calls still reach the previous hook.
+#[inline]
 fn install_panic_hook() {
+    // Checked on every call: a relaxed load, with the `Once` behind it only until then.
+    static INSTALLED: AtomicBool = AtomicBool::new(false);
+    if !INSTALLED.load(Ordering::Relaxed) {
+        install_panic_hook_now();
+        INSTALLED.store(true, Ordering::Release);
+    }
+}
+
+#[cold]
+fn install_panic_hook_now() {
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {
         let previous = panic::take_hook();
@@ -179,6 +191,7 @@ fn install_panic_hook() {
     });
 }
 
+#[inline]
 fn enter<R>(f: impl FnOnce() -> R) -> std::thread::Result<R> {
     GUARD_DEPTH.with(|d| d.set(d.get() + 1));
     let result = panic::catch_unwind(AssertUnwindSafe(f));
@@ -208,6 +221,7 @@ fn status_of<R>(outcome: &std::thread::Result<Result<R, BoxError>>) -> &'static 
     }
 }
 
+#[inline]
 fn conclude<R>(
     module: &'static str,
     method: &'static str,
@@ -220,19 +234,29 @@ fn conclude<R>(
             method,
             source,
         }),
-        Err(payload) => {
-            let message = panic_message(payload);
-            metrics::core()
-                .failed
-                .get_or_create(&ModuleLabel { module })
-                .set(1);
-            tracing::error!(module, method, panic = %message, "module panicked; marked failed, host keeps running");
-            Err(CallError::Panicked {
-                module,
-                method,
-                message,
-            })
-        }
+        Err(payload) => Err(panicked(module, method, payload)),
+    }
+}
+
+/// The panic half of [`conclude`], out of line: the common path stays small enough to
+/// inline into every call site.
+#[cold]
+#[inline(never)]
+fn panicked(
+    module: &'static str,
+    method: &'static str,
+    payload: Box<dyn std::any::Any + Send>,
+) -> CallError {
+    let message = panic_message(payload);
+    metrics::core()
+        .failed
+        .get_or_create(&ModuleLabel { module })
+        .set(1);
+    tracing::error!(module, method, panic = %message, "module panicked; marked failed, host keeps running");
+    CallError::Panicked {
+        module,
+        method,
+        message,
     }
 }
 
@@ -261,22 +285,31 @@ impl CallSeries {
         }
     }
 
+    #[inline]
     fn record(&self, module: &'static str, status: usize, elapsed: Option<Duration>) {
-        self.by_status[status]
-            .get_or_init(|| {
-                metrics::core()
-                    .call_total
-                    .get_or_create(&CallStatus {
-                        module,
-                        method: self.method,
-                        status: STATUSES[status],
-                    })
-                    .clone()
-            })
-            .inc();
+        match self.by_status[status].get() {
+            Some(counter) => counter.inc(),
+            None => self.counter(module, status).inc(),
+        };
         if let Some(elapsed) = elapsed {
             self.seconds.observe(elapsed);
         }
+    }
+
+    /// The counter of one status, made on its first call.
+    #[cold]
+    #[inline(never)]
+    fn counter(&self, module: &'static str, status: usize) -> &Counter {
+        self.by_status[status].get_or_init(|| {
+            metrics::core()
+                .call_total
+                .get_or_create(&CallStatus {
+                    module,
+                    method: self.method,
+                    status: STATUSES[status],
+                })
+                .clone()
+        })
     }
 }
 
@@ -296,7 +329,26 @@ struct MethodSlot {
 }
 
 impl MethodSeries {
+    /// The series of `method`: on the fast path (the method already has a slot, as after
+    /// its first call) a load and two compares per slot, inlined into the guard.
+    #[inline]
     fn find(&self, module: &'static str, method: &'static str) -> Option<&CallSeries> {
+        let key = method.as_ptr() as usize;
+        for slot in &self.slots {
+            if slot.method.load(Ordering::Acquire) == key
+                && let Some(series) = slot.series.get()
+                && std::ptr::eq(series.method, method)
+            {
+                return Some(series);
+            }
+        }
+        self.claim(module, method)
+    }
+
+    /// [`find`](Self::find) for a method without a slot yet: claims a free one.
+    #[cold]
+    #[inline(never)]
+    fn claim(&self, module: &'static str, method: &'static str) -> Option<&CallSeries> {
         let key = method.as_ptr() as usize;
         for slot in &self.slots {
             let claimed = match slot.method.load(Ordering::Acquire) {
@@ -352,6 +404,8 @@ thread_local! {
     static CALL_SERIES: RefCell<AddressMap<CallSeries>> = RefCell::new(AddressMap::default());
 }
 
+/// Counts a call (and times it if `started`): the generic part, which only finds the status.
+#[inline]
 fn record_call<R>(
     module: &'static str,
     method: &'static str,
@@ -359,12 +413,23 @@ fn record_call<R>(
     started: Option<quanta::Instant>,
     outcome: &std::thread::Result<Result<R, BoxError>>,
 ) {
-    let elapsed = started.map(|started| started.elapsed());
     let status = match outcome {
         Ok(Ok(_)) => 0,
         Ok(Err(_)) => 1,
         Err(_) => 2,
     };
+    record_status(module, method, known, started, status);
+}
+
+/// [`record_call`] past the status: one copy for every result type.
+fn record_status(
+    module: &'static str,
+    method: &'static str,
+    known: Option<&MethodSeries>,
+    started: Option<quanta::Instant>,
+    status: usize,
+) {
+    let elapsed = started.map(|started| started.elapsed());
     if let Some(series) = known.and_then(|known| known.find(module, method)) {
         series.record(module, status, elapsed);
         return;
