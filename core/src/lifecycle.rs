@@ -81,6 +81,8 @@ pub struct Context<'a> {
     /// [`Refresh`] hooks registered by the modules loaded through this context and the
     /// contexts of their provisions (one list for a whole config).
     refresh: RefreshHooks,
+    /// The modules that asked to be restarted on a reload ([`Context::restart_on_reload`]).
+    restarts: std::sync::Arc<std::sync::Mutex<Vec<&'static str>>>,
 }
 
 /// The [`Refresh`] hooks registered through a context (and the contexts of the modules it
@@ -123,6 +125,21 @@ impl<'a> Context<'a> {
             scope: None,
             module: None,
             refresh: RefreshHooks::default(),
+            restarts: Default::default(),
+        }
+    }
+
+    /// Called in an app's provision by an app that cannot run beside the running config's
+    /// app of the same ID (it holds something it cannot share with it, such as a port or a
+    /// lock): a reload then stops that one before starting this one, a restart with a gap,
+    /// instead of switching in place. If this one then fails to start, the old one is
+    /// started again. Has no effect for modules that are not apps.
+    pub fn restart_on_reload(&mut self) {
+        if let Some(module) = self.module {
+            self.restarts
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(module);
         }
     }
 
@@ -204,6 +221,7 @@ impl<'a> Context<'a> {
             scope: Some(children.clone()),
             module: Some(id),
             refresh: self.refresh.clone(),
+            restarts: self.restarts.clone(),
         };
         let outcome = match guard::provision(id, || instance.as_module().provision(&mut own)) {
             Err(err) => Err(err),
@@ -424,6 +442,10 @@ fn describe_start_failure(failed: &CallError, rollback: &[CallError]) -> String 
 pub struct Apps {
     apps: Vec<Loaded<dyn App>>,
     started: usize,
+    /// Started apps stopped ahead of the others by a reload that restarts them.
+    paused: Vec<usize>,
+    /// The IDs of the apps that restart on a reload ([`Context::restart_on_reload`]).
+    restarts: Vec<&'static str>,
     refresh: RefreshHooks,
 }
 
@@ -441,6 +463,8 @@ impl Apps {
         let mut apps = Apps {
             apps: Vec::with_capacity(host.apps.len()),
             started: 0,
+            paused: Vec::new(),
+            restarts: Vec::new(),
             refresh: RefreshHooks::default(),
         };
         for (name, section) in host.apps {
@@ -453,6 +477,11 @@ impl Apps {
             }
         }
         apps.refresh = ctx.refresh_hooks();
+        apps.restarts = ctx
+            .restarts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         Ok(apps)
     }
 
@@ -482,12 +511,16 @@ impl Apps {
         let mut errors = Vec::new();
         while self.started > 0 {
             self.started -= 1;
+            if self.paused.contains(&self.started) {
+                continue;
+            }
             let app = &mut self.apps[self.started];
             tracing::info!(app = app.id(), "stopping app");
             if let Err(err) = app.call_mut("stop", |a| a.stop()) {
                 errors.push(err);
             }
         }
+        self.paused.clear();
         errors
     }
 
@@ -514,6 +547,18 @@ impl Apps {
         self.refresh.lock().len()
     }
 
+    /// Starts again the apps a failed reload stopped ahead of the others.
+    fn resume(&mut self) {
+        for index in std::mem::take(&mut self.paused).into_iter().rev() {
+            let app = &mut self.apps[index];
+            tracing::info!(app = app.id(), "starting app again: the reload failed");
+            if let Err(err) = app.call_mut("start", |a| a.start()) {
+                tracing::error!(app = app.id(), error = %err, "app could not be started again; it is down until the next reload");
+                self.paused.push(index);
+            }
+        }
+    }
+
     /// Stop, then cleanup.
     pub fn shutdown(&mut self) -> Vec<CallError> {
         let mut errors = self.stop();
@@ -529,6 +574,10 @@ impl Apps {
     /// the new apps already started are stopped, all of them are cleaned up, and these keep
     /// running untouched; the error says what failed.
     ///
+    /// An app whose new instance asked for it ([`Context::restart_on_reload`]) is restarted
+    /// instead: once the new config is provisioned and validated, the running instance is
+    /// stopped before the new apps start; if they fail to start, it is started again.
+    ///
     /// Returns the errors of stopping and cleaning up the old apps: the new config runs
     /// whatever they were.
     pub fn reload(
@@ -537,12 +586,27 @@ impl Apps {
         config: Value,
     ) -> Result<Vec<CallError>, LifecycleError> {
         let mut next = Apps::provision(registry, config)?;
+        // Apps that cannot run beside their predecessor: it stops first (a restart).
+        let mut old_errors = Vec::new();
+        for index in (0..self.started).rev() {
+            let app = &mut self.apps[index];
+            if next.restarts.contains(&app.id()) {
+                tracing::info!(
+                    app = app.id(),
+                    "stopping app to restart it with the new config"
+                );
+                old_errors.extend(app.call_mut("stop", |a| a.stop()).err());
+                self.paused.push(index);
+            }
+        }
         if let Err(err) = next.start() {
             next.cleanup();
+            self.resume();
             return Err(err);
         }
         let mut old = std::mem::replace(self, next);
-        Ok(old.shutdown())
+        old_errors.extend(old.shutdown());
+        Ok(old_errors)
     }
 }
 

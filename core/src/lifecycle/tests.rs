@@ -39,6 +39,9 @@ struct Recorder {
     children: Vec<Value>,
     #[serde(skip)]
     loaded_children: Vec<Loaded<dyn Child>>,
+    /// Asks to be restarted, not switched in place, on a reload.
+    #[serde(default)]
+    restart: bool,
 }
 
 impl Recorder {
@@ -63,6 +66,9 @@ impl Module for Recorder {
         for child in std::mem::take(&mut self.children) {
             let loaded = ctx.load_inline::<dyn Child>("test.children", "kind", child)?;
             self.loaded_children.insert(0, loaded);
+        }
+        if self.restart {
+            ctx.restart_on_reload();
         }
         self.hook("provision")
     }
@@ -520,4 +526,59 @@ fn refresh_hooks_are_called_in_order_and_go_with_a_failed_module() {
             .is_err()
     );
     assert_eq!(ctx.refresh_hooks().ids(), ["test.children.forty_two"]);
+}
+
+#[test]
+fn a_reload_switches_in_place_or_restarts_the_apps_that_ask_for_it() {
+    let registry = Box::leak(Box::new(registry()));
+    let config = |suffix: &str, fail: &[&str]| {
+        json!({"apps": {
+            "one": {"name": format!("a{suffix}")},
+            "two": {"name": format!("b{suffix}"), "restart": true, "fail": fail},
+        }})
+    };
+    let mut apps = Apps::provision(registry, config("", &[])).unwrap();
+    apps.start().unwrap();
+    take_events();
+    assert!(apps.reload(registry, config("2", &[])).unwrap().is_empty());
+    assert_eq!(
+        take_events(),
+        [
+            "provision:a2",
+            "validate:a2",
+            "provision:b2",
+            "validate:b2",
+            // `two` restarts: its old instance stops before the new apps start...
+            "stop:b",
+            "start:a2",
+            "start:b2",
+            // ...while `one` switches in place: the old one stops after.
+            "stop:a",
+            "cleanup:b",
+            "cleanup:a",
+        ]
+    );
+
+    // The new `two` fails to start: the old one is started again, and both old apps run.
+    let err = apps.reload(registry, config("3", &["start"])).unwrap_err();
+    assert!(err.to_string().contains("b3 refused to start"), "{err}");
+    let events = take_events();
+    let after_provision = &events[4..];
+    assert_eq!(
+        after_provision,
+        [
+            "stop:b2",
+            "start:a3",
+            "start:b3",
+            "stop:a3",
+            "cleanup:b3",
+            "cleanup:a3",
+            "start:b2"
+        ]
+    );
+    assert!(apps.shutdown().is_empty());
+    assert_eq!(
+        take_events(),
+        ["stop:b2", "stop:a2", "cleanup:b2", "cleanup:a2"]
+    );
 }
