@@ -194,6 +194,7 @@ pub trait App: Module {
 /// # let mut ctx = Context::new(&registry);
 /// # ctx.load::<dyn Module>("doc", "motd", serde_json::json!({ "file": file }))?;
 /// # assert_eq!(ctx.refresh_hooks().ids(), ["doc.motd"]);
+/// # std::fs::remove_dir_all(&dir)?;
 /// # Ok::<(), BoxError>(())
 /// ```
 pub trait Refresh: Send + Sync + 'static {

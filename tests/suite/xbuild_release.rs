@@ -7,7 +7,7 @@ use std::path::Path;
 
 use crate::support::registry::TestRoot;
 use crate::support::xbuild::{build_args, events, manifest, steps, xbuild};
-use crate::support::{Ran, run, sha256};
+use crate::support::{Ran, run, sha256, write};
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -163,6 +163,34 @@ fn a_spec_builds_its_distributions_with_a_lock_sboms_and_hosts_that_verify() {
         failed.stderr.contains("does not match its manifest"),
         "{}",
         failed.stderr
+    );
+
+    // A host replaced by a script that leaves a mark when run: a mismatch, and never run.
+    let impostor = root.path().join("impostor");
+    let mark = root.path().join("impostor-ran");
+    write(
+        &impostor,
+        &format!("#!/bin/sh\ntouch '{}'\necho '[]'\n", mark.display()),
+    );
+    std::fs::set_permissions(
+        &impostor,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    std::fs::copy(
+        format!("{}.manifest.json", minimal.display()),
+        format!("{}.manifest.json", impostor.display()),
+    )
+    .unwrap();
+    let failed = xbuild(&root, &["verify", impostor.to_str().unwrap()]).code(1);
+    assert!(
+        failed.stderr.contains("MISMATCH sha256"),
+        "{}",
+        failed.stderr
+    );
+    assert!(
+        !mark.exists(),
+        "verify ran a host that does not match its manifest"
     );
 
     // The reproducibility proof: compiled again from what the host carries, same bytes.

@@ -72,7 +72,8 @@ pub fn check(host: &Path, manifest: &Manifest, run_host: bool) -> Result<Vec<Fin
     })?;
     let mut findings = Vec::new();
     let sha256 = crate::sbom::sha256_hex(&bytes);
-    findings.push(if sha256 == manifest.sha256 {
+    let trusted = sha256 == manifest.sha256;
+    findings.push(if trusted {
         finding("sha256", true, sha256)
     } else {
         finding(
@@ -154,8 +155,13 @@ pub fn check(host: &Path, manifest: &Manifest, run_host: bool) -> Result<Vec<Fin
             }
         }
     }
-    if run_host {
-        findings.push(registered_modules(host, manifest));
+    if run_host && trusted {
+        findings.push(registered_modules(&bytes, manifest));
+    } else if run_host {
+        findings.push(warning(
+            "modules",
+            "not asked: xbuild never runs a host whose sha256 does not match its manifest",
+        ));
     }
     if manifest.static_link {
         findings.push(match crate::elf::dynamic_dependencies(host) {
@@ -179,12 +185,10 @@ pub fn check(host: &Path, manifest: &Manifest, run_host: bool) -> Result<Vec<Fin
 }
 
 /// The module IDs the host registers (asked with `list-modules --json`) against those the
-/// manifest lists.
-fn registered_modules(host: &Path, manifest: &Manifest) -> Finding {
-    let output = std::process::Command::new(host)
-        .args(["list-modules", "--json"])
-        .env_remove("XBUILD_LOG")
-        .output();
+/// manifest lists. `bytes` are the host as read and hashed: what runs is a private copy of
+/// them, so a file swapped after the hash was checked is never run.
+fn registered_modules(bytes: &[u8], manifest: &Manifest) -> Finding {
+    let output = run_private_copy(bytes, &["list-modules", "--json"]);
     let listed: Vec<serde_json::Value> = match output {
         Ok(out) if out.status.success() => serde_json::from_slice(&out.stdout).unwrap_or_default(),
         Ok(out) => {
@@ -245,6 +249,19 @@ fn registered_modules(host: &Path, manifest: &Manifest) -> Finding {
         }
         finding("modules", false, detail.join("; "))
     }
+}
+
+/// Runs `bytes` as a program from an owner-only temporary directory, with `args`.
+fn run_private_copy(bytes: &[u8], args: &[&str]) -> std::io::Result<std::process::Output> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::Builder::new().prefix("xbuild-verify").tempdir()?;
+    let copy = dir.path().join("host");
+    std::fs::write(&copy, bytes)?;
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o700))?;
+    std::process::Command::new(&copy)
+        .args(args)
+        .env_remove("XBUILD_LOG")
+        .output()
 }
 
 /// Rebuilds `host` from the spec and resolution it carries, in a temporary directory with
