@@ -142,6 +142,20 @@ fn a_spec_builds_its_distributions_with_a_lock_sboms_and_hosts_that_verify() {
             verified.stdout
         );
     }
+    // A bare file name is the file in this directory, not a program looked up in PATH.
+    let dist = minimal.parent().unwrap();
+    let bare = crate::support::xbuild::xbuild_in(
+        Path::new(crate::support::xbuild::XBUILD),
+        &root,
+        dist,
+        &["verify", "minimal"],
+    )
+    .success();
+    assert!(
+        bare.stdout.contains("matches its manifest"),
+        "{}",
+        bare.stdout
+    );
     let tampered = root.path().join("tampered");
     std::fs::copy(&minimal, &tampered).unwrap();
     std::fs::copy(
