@@ -207,6 +207,97 @@ fn a_spec_builds_its_distributions_with_a_lock_sboms_and_hosts_that_verify() {
         "verify ran a host that does not match its manifest"
     );
 
+    // A manifest that misdescribes the host, one field at a time: each a named mismatch.
+    let edited = root.path().join("edited");
+    std::fs::copy(&minimal, &edited).unwrap();
+    let original = manifest(&minimal);
+    type Edit = fn(&mut serde_json::Value);
+    let edits: [(&str, Edit, &str); 9] = [
+        (
+            "a module crate removed",
+            |m| m["modules"] = serde_json::json!([]),
+            "crates",
+        ),
+        (
+            "a version changed",
+            |m| m["modules"][0]["version"] = "9.9.9".into(),
+            "crates",
+        ),
+        (
+            "a source changed",
+            |m| m["modules"][0]["source"] = "registry+https://example.com/index".into(),
+            "crates",
+        ),
+        (
+            "a crate invented",
+            |m| {
+                m["modules"].as_array_mut().unwrap().push(serde_json::json!(
+            {"crate": "invented", "version": "1.0.0", "source": "registry+x", "ids": []}))
+            },
+            "crates",
+        ),
+        ("the profile", |m| m["profile"] = "debug".into(), "profile"),
+        (
+            "the compiler",
+            |m| m["rustc"] = "rustc 1.0.0".into(),
+            "rustc",
+        ),
+        (
+            "the core version",
+            |m| m["core_version"] = "0.0.1".into(),
+            "core",
+        ),
+        (
+            "the target",
+            |m| m["target"] = "aarch64-unknown-linux-gnu".into(),
+            "target",
+        ),
+        ("static", |m| m["static"] = false.into(), "static"),
+    ];
+    for (what, edit, check) in edits {
+        let mut changed = original.clone();
+        edit(&mut changed);
+        write(
+            Path::new(&format!("{}.manifest.json", edited.display())),
+            &changed.to_string(),
+        );
+        let failed = xbuild(&root, &["verify", edited.to_str().unwrap()]).code(1);
+        assert!(
+            failed.stderr.contains(&format!("MISMATCH {check:<10}")),
+            "{what}: {}",
+            failed.stderr
+        );
+    }
+    // The build information inside the binary edited (the manifest's sha256 made to fit):
+    // it no longer agrees with the SBOM linked beside it.
+    let mut bytes = std::fs::read(&minimal).unwrap();
+    let version = original["modules"][0]["version"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let needle = format!("\"crate\": \"acme-greet\",\n      \"version\": \"{version}\"");
+    let at = bytes
+        .windows(needle.len())
+        .position(|w| w == needle.as_bytes())
+        .expect("the build information is in the binary");
+    let digit = at + needle.len() - 2;
+    bytes[digit] = if bytes[digit] == b'9' { b'8' } else { b'9' };
+    std::fs::write(&edited, &bytes).unwrap();
+    let mut fitted = original.clone();
+    fitted["sha256"] = sha256(&edited).into();
+    fitted["modules"][0]["version"] =
+        format!("{}{}", &version[..version.len() - 1], bytes[digit] as char).into();
+    write(
+        Path::new(&format!("{}.manifest.json", edited.display())),
+        &fitted.to_string(),
+    );
+    let failed = xbuild(&root, &["verify", edited.to_str().unwrap()]).code(1);
+    assert!(
+        failed.stderr.contains("MISMATCH build info"),
+        "{}",
+        failed.stderr
+    );
+
     // The reproducibility proof: compiled again from what the host carries, same bytes.
     let rebuilt = xbuild(&root, &["verify", "--rebuild", minimal.to_str().unwrap()]).success();
     assert!(

@@ -120,6 +120,7 @@ pub fn check(host: &Path, manifest: &Manifest, run_host: bool) -> Result<Vec<Fin
                 }
                 _ => finding("sbom", false, "the host has no .dep-v0 section"),
             });
+            findings.extend(manifest_fields(manifest, &embedded));
             if !run_host {
                 // Not runnable here: the crates it was built with, by its own account.
                 let embedded_crates: BTreeSet<(String, String)> = embedded
@@ -157,13 +158,25 @@ pub fn check(host: &Path, manifest: &Manifest, run_host: bool) -> Result<Vec<Fin
     }
     if run_host && trusted {
         findings.push(registered_modules(&bytes, manifest));
+        findings.push(reported_build(&bytes, manifest));
     } else if run_host {
         findings.push(warning(
             "modules",
             "not asked: xbuild never runs a host whose sha256 does not match its manifest",
         ));
     }
-    if manifest.static_link {
+    if !manifest.static_link {
+        // A manifest that says "dynamic" of a static host misdescribes it too.
+        if let Ok(found) = crate::elf::dynamic_dependencies(host)
+            && found.is_empty()
+        {
+            findings.push(finding(
+                "static",
+                false,
+                "the manifest says not static, but the host has no program interpreter and no shared libraries",
+            ));
+        }
+    } else {
         findings.push(match crate::elf::dynamic_dependencies(host) {
             Ok(found) if found.is_empty() => finding(
                 "static",
@@ -182,6 +195,186 @@ pub fn check(host: &Path, manifest: &Manifest, run_host: bool) -> Result<Vec<Fin
         });
     }
     Ok(findings)
+}
+
+/// The manifest's fields against what the host carries without being run: its build
+/// information (module crates, profile, target) and its SBOM (every crate linked in, so
+/// also the core's version, and a check that the build information was not edited apart
+/// from the rest of the binary).
+fn manifest_fields(manifest: &Manifest, embedded: &crate::hostinfo::HostInfo) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    // Read as plain JSON: only each package's name and version are needed.
+    let sbom: Option<Vec<(String, String)>> = embedded.sbom_section.as_deref().and_then(|bytes| {
+        let info: serde_json::Value =
+            serde_json::from_reader(flate2::read::ZlibDecoder::new(bytes)).ok()?;
+        info["packages"]
+            .as_array()?
+            .iter()
+            .map(|p| {
+                Some((
+                    p["name"].as_str()?.to_owned(),
+                    p["version"].as_str()?.to_owned(),
+                ))
+            })
+            .collect()
+    });
+    let in_sbom = |name: &str, version: &str| {
+        sbom.as_ref()
+            .is_some_and(|crates| crates.iter().any(|(n, v)| n == name && v == version))
+    };
+    let declared = &embedded.info.modules;
+
+    // The module crates: each one the build declared must be in the manifest as built, and
+    // each one the manifest adds (a crate that registered modules without being declared)
+    // must be linked in at that version.
+    let mut problems = Vec::new();
+    for module in &manifest.modules {
+        match declared.iter().find(|d| d.name == module.name) {
+            Some(built) if built.version != module.version => problems.push(format!(
+                "{} is version {} in the manifest, {} in the host",
+                module.name, module.version, built.version
+            )),
+            Some(built) if built.source.as_deref().is_some_and(|s| s != module.source) => problems
+                .push(format!(
+                    "{}'s source is `{}` in the manifest, `{}` in the host",
+                    module.name,
+                    module.source,
+                    built.source.as_deref().unwrap_or_default()
+                )),
+            Some(_) => {}
+            None if in_sbom(&module.name, &module.version) => {}
+            None => problems.push(format!(
+                "{} {} is in the manifest but not in the host",
+                module.name, module.version
+            )),
+        }
+    }
+    for built in declared {
+        if !manifest.modules.iter().any(|m| m.name == built.name) {
+            problems.push(format!(
+                "{} {} is in the host but not in the manifest",
+                built.name, built.version
+            ));
+        }
+    }
+    findings.push(if problems.is_empty() {
+        finding(
+            "crates",
+            true,
+            format!(
+                "{} module crates as the host was built",
+                manifest.modules.len()
+            ),
+        )
+    } else {
+        finding("crates", false, problems.join("; "))
+    });
+
+    // The build information against the SBOM: both are written by the same build, so a
+    // module crate at a version the SBOM does not have means one of them was edited.
+    if sbom.is_some() {
+        let edited: Vec<String> = declared
+            .iter()
+            .filter(|d| !in_sbom(&d.name, &d.version))
+            .map(|d| format!("{} {}", d.name, d.version))
+            .collect();
+        findings.push(if edited.is_empty() {
+            finding("build info", true, "its module crates are the ones linked in")
+        } else {
+            finding(
+                "build info",
+                false,
+                format!(
+                    "the host's build information names {}, which its SBOM does not have: the build information was edited",
+                    edited.join(", ")
+                ),
+            )
+        });
+        let cores: Vec<&str> = sbom
+            .iter()
+            .flatten()
+            .filter(|(n, _)| n == "xbuild-core")
+            .map(|(_, v)| v.as_str())
+            .collect();
+        findings.push(match cores.as_slice() {
+            [core] if *core == manifest.core_version => {
+                finding("core", true, format!("xbuild-core {core}"))
+            }
+            [core] => finding(
+                "core",
+                false,
+                format!(
+                    "the manifest says xbuild-core {}, the host links {core}",
+                    manifest.core_version
+                ),
+            ),
+            _ => finding(
+                "core",
+                false,
+                format!("the host's SBOM lists xbuild-core {} times", cores.len()),
+            ),
+        });
+    }
+    if let Some(profile) = &embedded.info.profile {
+        findings.push(field("profile", &manifest.profile, profile));
+    }
+    if let Some(rebuild) = &embedded.rebuild {
+        findings.push(field("target", &manifest.target, &rebuild.target));
+    }
+    findings
+}
+
+/// A manifest field against the host's value.
+fn field(check: &'static str, manifest: &str, host: &str) -> Finding {
+    if manifest == host {
+        finding(check, true, host.to_owned())
+    } else {
+        finding(
+            check,
+            false,
+            format!("the manifest says `{manifest}`, the host `{host}`"),
+        )
+    }
+}
+
+/// What the host reports of its own build (`build-info --json`: the compiler, the core,
+/// the target and profile compiled into it) against the manifest.
+fn reported_build(bytes: &[u8], manifest: &Manifest) -> Finding {
+    let report: serde_json::Value = match run_private_copy(bytes, &["build-info", "--json"]) {
+        Ok(out) if out.status.success() => serde_json::from_slice(&out.stdout).unwrap_or_default(),
+        Ok(out) => {
+            return finding(
+                "rustc",
+                false,
+                format!(
+                    "`build-info` failed: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ),
+            );
+        }
+        Err(e) => return finding("rustc", false, format!("cannot run the host: {e}")),
+    };
+    let text = |key: &str| report[key].as_str().unwrap_or("(none)").to_owned();
+    let differing: Vec<String> = [
+        ("rustc", &manifest.rustc),
+        ("core_version", &manifest.core_version),
+        ("target", &manifest.target),
+        ("profile", &manifest.profile),
+    ]
+    .into_iter()
+    .filter(|(key, expected)| text(key) != **expected)
+    .map(|(key, expected)| {
+        format!(
+            "{key}: the manifest says `{expected}`, the host `{}`",
+            text(key)
+        )
+    })
+    .collect();
+    if differing.is_empty() {
+        finding("rustc", true, text("rustc"))
+    } else {
+        finding("rustc", false, differing.join("; "))
+    }
 }
 
 /// The module IDs the host registers (asked with `list-modules --json`) against those the
