@@ -506,3 +506,112 @@ fn a_module_crate_that_registers_nothing_fails_the_selftest() {
     );
     assert!(!output.exists());
 }
+
+/// A file made immutable (`chattr +i`: not even root may rename it or over it) for as long
+/// as this lives.
+struct Immutable<'a>(&'a Path);
+
+impl<'a> Immutable<'a> {
+    /// `None` where `chattr` cannot do it (not root, or a file system without the flag).
+    fn set(path: &'a Path) -> Option<Self> {
+        let done = Command::new("chattr").arg("+i").arg(path).output().ok()?;
+        done.status.success().then_some(Self(path))
+    }
+}
+
+impl Drop for Immutable<'_> {
+    fn drop(&mut self) {
+        let _ = Command::new("chattr").arg("-i").arg(self.0).status();
+    }
+}
+
+/// Binary, manifest and lock change together or not at all: a build to an existing output
+/// whose manifest cannot be replaced fails naming it and saying what it left, and the
+/// previous three are there byte for byte, with nothing staged left beside them.
+#[test]
+fn an_install_that_cannot_replace_the_manifest_leaves_the_previous_set_byte_for_byte() {
+    let root = TestRoot::new();
+    let output = output_in(&root);
+    std::fs::create_dir_all(output.parent().unwrap()).unwrap();
+    let spec = format!("fixture-greeters={}", fixture("fixture-greeters").display());
+    let extra = format!("fixture-extra={}", fixture("fixture-extra").display());
+    let args = build_args(
+        output.to_str().unwrap(),
+        &[
+            "--with",
+            &spec,
+            "--with",
+            &extra,
+            "--core-path",
+            core_path(),
+        ],
+    );
+    xbuild(&root, &args).success();
+    let manifest = output.with_file_name("host.manifest.json");
+    let lock = output.with_file_name("host.lock");
+    // The previous set, made different from what the next build installs.
+    let mut host = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&output)
+        .unwrap();
+    std::io::Write::write_all(&mut host, b"previous").unwrap();
+    drop(host);
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, format!("{text}\n")).unwrap();
+    let files = [&output, &manifest, &lock];
+    let before = files.map(|p| std::fs::read(p).unwrap());
+    let Some(immutable) = Immutable::set(&manifest) else {
+        eprintln!("skipped: `chattr +i` is not available here (it needs root)");
+        return;
+    };
+    let failed = xbuild(&root, &args).code(1);
+    drop(immutable);
+    assert!(
+        failed
+            .stderr
+            .contains(&format!("cannot install `{}`", output.display())),
+        "{}",
+        failed.stderr
+    );
+    assert!(
+        failed.stderr.contains(&format!(
+            "cannot move the previous `{}` aside",
+            manifest.display()
+        )),
+        "{}",
+        failed.stderr
+    );
+    assert!(
+        failed.stderr.contains("nothing was changed"),
+        "{}",
+        failed.stderr
+    );
+    assert!(
+        failed
+            .stderr
+            .contains(&format!("the lock `{}` was not written", lock.display())),
+        "{}",
+        failed.stderr
+    );
+    let after = files.map(|p| std::fs::read(p).unwrap());
+    for ((file, before), after) in files.iter().zip(&before).zip(&after) {
+        assert!(before == after, "`{}` changed", file.display());
+    }
+    let stray: Vec<_> = std::fs::read_dir(output.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(".xbuild"))
+        .collect();
+    assert!(stray.is_empty(), "{stray:?}");
+    // Writable again: the same build installs the new set, the lock readable by all as
+    // cargo's Cargo.lock is.
+    std::fs::remove_file(&lock).unwrap();
+    xbuild(&root, &args).success();
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&lock).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o644);
+    assert_eq!(
+        crate::support::xbuild::manifest(&output)["sha256"],
+        crate::support::sha256(&output)
+    );
+}

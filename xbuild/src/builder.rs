@@ -44,6 +44,20 @@ pub enum BuildError {
     CannotStart { output: PathBuf, report: String },
     #[error("the new host failed its selftest, so `{}` was left as it was:\n{report}", .output.display())]
     Selftest { output: PathBuf, report: String },
+    /// `source` stopped a set of builds after some outputs were installed; `state` says
+    /// what was done about them.
+    #[error("{source}")]
+    Undone {
+        source: Box<BuildError>,
+        state: String,
+    },
+    /// Moving the new files into place failed; `state` says what the output holds now.
+    #[error("cannot install `{}`: {failed}", .output.display())]
+    Install {
+        output: PathBuf,
+        failed: String,
+        state: String,
+    },
 }
 
 impl From<Box<ResolveError>> for BuildError {
@@ -77,12 +91,22 @@ impl Diagnostic for BuildError {
             BuildError::Selftest { .. } => vec![
                 "fix the modules named above, or pass --skip-selftest to install it anyway".into(),
             ],
+            BuildError::Install { .. } => vec![
+                "make the output's files and folder writable (and free space), then build again: the build is cached".into(),
+            ],
+            BuildError::Undone { source, .. } => source.help(),
         }
     }
 
     fn notes(&self) -> Vec<String> {
         match self {
             BuildError::Usage(e) => e.notes(),
+            BuildError::Install { state, .. } => vec![state.clone()],
+            BuildError::Undone { source, state } => {
+                let mut notes = source.notes();
+                notes.push(state.clone());
+                notes
+            }
             _ => Vec::new(),
         }
     }
@@ -93,6 +117,7 @@ impl BuildError {
     /// interrupted, 1 otherwise.
     pub fn exit_code(&self) -> i32 {
         match self {
+            BuildError::Undone { source, .. } => source.exit_code(),
             BuildError::Usage(_) | BuildError::Resolve(_) => 2,
             BuildError::Cargo(CargoError::Interrupted) => 130,
             _ => 1,
@@ -118,6 +143,9 @@ pub struct Outcome {
     pub cargo_lock: String,
     /// The CycloneDX SBOM beside the output, when asked for.
     pub sbom: Option<PathBuf>,
+    /// The files this build replaced, kept until the set is final (the caller writes the
+    /// lock, then lets it drop; or undoes the install if the lock cannot be written).
+    pub replaced: crate::install::Replaced,
 }
 
 /// Runs the whole build for `plan`, using the xbuild cache `cache`.

@@ -1,7 +1,10 @@
-//! The last step of a build: the host moves to the output with its manifest beside it, each
-//! staged in the output's directory and renamed into place, so a failure or an interrupt
-//! leaves the previous output as it was. (The lock file is the caller's: one lock may hold
-//! several builds.)
+//! The last step of a build: the host moves to the output with its manifest (and SBOM)
+//! beside it, all or nothing. Each file is staged in the output's directory; then the
+//! previous files are moved aside and the new ones renamed into place, and if any step
+//! fails, what was moved is put back, so a reader finds the old set or the new one. The
+//! previous files stay aside (in [`Replaced`]) until the caller has written the lock file
+//! too (one lock may hold several builds), so a lock that cannot be written undoes the
+//! installs as well.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -93,24 +96,22 @@ pub fn install(
         step: Step::Install,
         message: plan.output.display().to_string(),
     });
-    // Binary and manifest move in one after the other; a lock on their directory keeps
-    // another xbuild installing to the same place from interleaving with this one.
+    // A lock on their directory keeps another xbuild installing to the same place from
+    // interleaving with this one.
     let _dir_lock = lock_dir(dir)?;
-    staged
-        .persist(&plan.output)
-        .map_err(|e| io(format!("move the host to `{}`", plan.output.display()))(e.error))?;
-    staged_manifest
-        .persist(&manifest_path)
-        .map_err(|e| io(format!("write `{}`", manifest_path.display()))(e.error))?;
-    let sbom = match staged_sbom {
-        Some((staged, path)) => {
-            staged
-                .persist(&path)
-                .map_err(|e| io(format!("write `{}`", path.display()))(e.error))?;
-            Some(path)
-        }
-        None => None,
-    };
+    let mut files = vec![
+        (staged, plan.output.clone()),
+        (staged_manifest, manifest_path.clone()),
+    ];
+    let sbom = staged_sbom.map(|(staged, path)| {
+        files.push((staged, path.clone()));
+        path
+    });
+    let replaced = replace(files).map_err(|(failed, state)| BuildError::Install {
+        output: plan.output.clone(),
+        failed,
+        state,
+    })?;
     Ok(Outcome {
         output: plan.output.clone(),
         manifest: manifest_path,
@@ -119,7 +120,110 @@ pub fn install(
         cached,
         cargo_lock: lock,
         sbom,
+        replaced,
     })
+}
+
+/// The files an install moved into place, and the previous ones it moved aside. Dropping
+/// it makes the install final (the previous files are deleted); [`Replaced::undo`] puts
+/// the previous files back.
+#[derive(Debug, Default)]
+pub struct Replaced {
+    /// Each destination, and where its previous file waits (`None`: there was none).
+    moved: Vec<(PathBuf, Option<PathBuf>)>,
+}
+
+impl Replaced {
+    /// Puts back what was there before, newest first. On failure, says what is where.
+    pub fn undo(mut self) -> Result<(), String> {
+        let mut stuck = Vec::new();
+        while let Some((dest, previous)) = self.moved.pop() {
+            let restored = match &previous {
+                Some(previous) => std::fs::rename(previous, &dest),
+                None => std::fs::remove_file(&dest),
+            };
+            if let Err(e) = restored {
+                stuck.push(match previous {
+                    Some(previous) => format!(
+                        "the previous `{}` is kept as `{}` ({e})",
+                        dest.display(),
+                        previous.display()
+                    ),
+                    None => format!("the new `{}` could not be removed ({e})", dest.display()),
+                });
+            }
+        }
+        if stuck.is_empty() {
+            Ok(())
+        } else {
+            Err(stuck.join("; "))
+        }
+    }
+}
+
+impl Drop for Replaced {
+    fn drop(&mut self) {
+        for previous in self
+            .moved
+            .iter()
+            .filter_map(|(_, previous)| previous.as_ref())
+        {
+            let _ = std::fs::remove_file(previous);
+        }
+    }
+}
+
+/// Moves each staged file to its destination, the destination's previous file moved aside
+/// first. All or nothing: on a failure, what was done is undone, and the error is the
+/// failure and the state the destinations are left in.
+fn replace(files: Vec<(tempfile::TempPath, PathBuf)>) -> Result<Replaced, (String, String)> {
+    let names = files
+        .iter()
+        .map(|(_, dest)| format!("`{}`", dest.display()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut replaced = Replaced::default();
+    for (staged, dest) in files {
+        let previous = if std::fs::symlink_metadata(&dest).is_ok() {
+            let name = dest.file_name().unwrap_or_default().to_string_lossy();
+            let aside =
+                dest.with_file_name(format!(".xbuild-previous-{}-{name}", std::process::id()));
+            if let Err(e) = std::fs::rename(&dest, &aside) {
+                let failed = format!("cannot move the previous `{}` aside: {e}", dest.display());
+                return Err((failed, undone(replaced, &names)));
+            }
+            Some(aside)
+        } else {
+            None
+        };
+        if let Err(e) = staged.persist(&dest) {
+            let failed = format!(
+                "cannot move the new file to `{}`: {}",
+                dest.display(),
+                e.error
+            );
+            let back = previous.map(|aside| std::fs::rename(&aside, &dest).map_err(|e| (aside, e)));
+            let mut state = undone(replaced, &names);
+            if let Some(Err((aside, e))) = back {
+                state = format!(
+                    "{state}, except the previous `{}`, kept as `{}` ({e})",
+                    dest.display(),
+                    aside.display()
+                );
+            }
+            return Err((failed, state));
+        }
+        replaced.moved.push((dest, previous));
+    }
+    Ok(replaced)
+}
+
+/// Undoes `replaced` and says in what state that left `names`.
+fn undone(replaced: Replaced, names: &str) -> String {
+    match replaced.undo() {
+        Ok(()) => format!("nothing was changed: {names} are as they were before this build"),
+        Err(stuck) => format!("the output is mixed: {stuck}"),
+    }
 }
 
 /// `<output>.cdx.json`, the CycloneDX SBOM beside an output.

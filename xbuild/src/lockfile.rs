@@ -150,6 +150,11 @@ impl LockFile {
             .prefix(".xbuild-lock-")
             .tempfile_in(dir)?;
         std::fs::write(staged.path(), &text)?;
+        // Readable as cargo's Cargo.lock is (a temporary file starts owner-only).
+        std::fs::set_permissions(
+            staged.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o644),
+        )?;
         staged.persist(path).map_err(|e| e.error)?;
         Ok(true)
     }

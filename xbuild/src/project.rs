@@ -249,9 +249,14 @@ pub fn build(
         keep_workdir: args.keep_workdir,
     };
     let plans = plans(&builds, lock.as_ref(), args.locked, &mode, &toolchain)?;
-    let mut outcomes = Vec::new();
+    // Every output and the lock change together: an install is undone if a later build
+    // or the lock fails.
+    let mut outcomes: Vec<Outcome> = Vec::new();
     for plan in &plans {
-        outcomes.push(builder::build(plan, cache, options, reporter, interrupt)?);
+        match builder::build(plan, cache, options, reporter, interrupt) {
+            Ok(outcome) => outcomes.push(outcome),
+            Err(err) => return Err(undo_installs(outcomes, err, &builds.lock_path)),
+        }
     }
     let done: Vec<(&BuildPlan, String)> = plans
         .iter()
@@ -259,13 +264,57 @@ pub fn build(
         .map(|(plan, outcome)| (plan, outcome.cargo_lock.clone()))
         .collect();
     let new_lock = updated_lock(lock, &done, builds.spec_names.as_deref());
-    if write_lock(&new_lock, &builds.lock_path)? {
-        reporter.report(Event::Step {
+    match write_lock(&new_lock, &builds.lock_path) {
+        Ok(true) => reporter.report(Event::Step {
             step: Step::Lock,
             message: builds.lock_path.display().to_string(),
-        });
+        }),
+        Ok(false) => {}
+        Err(err) => return Err(undo_installs(outcomes, err, &builds.lock_path)),
     }
     Ok(outcomes)
+}
+
+/// Puts back what `outcomes` replaced, after `err` stopped the set from being completed;
+/// the error then also says what state the outputs are in.
+fn undo_installs(outcomes: Vec<Outcome>, err: BuildError, lock: &Path) -> BuildError {
+    let err = match err {
+        BuildError::Install {
+            output,
+            failed,
+            state,
+        } => BuildError::Install {
+            output,
+            failed,
+            state: format!("{state}; the lock `{}` was not written", lock.display()),
+        },
+        other => other,
+    };
+    if outcomes.is_empty() {
+        return err;
+    }
+    let outputs: Vec<String> = outcomes
+        .iter()
+        .map(|o| format!("`{}`", o.output.display()))
+        .collect();
+    let mut stuck = Vec::new();
+    for outcome in outcomes.into_iter().rev() {
+        if let Err(e) = outcome.replaced.undo() {
+            stuck.push(e);
+        }
+    }
+    let state = if stuck.is_empty() {
+        format!(
+            "the outputs already installed by this run ({}) were put back as they were",
+            outputs.join(", ")
+        )
+    } else {
+        format!("the outputs are mixed: {}", stuck.join("; "))
+    };
+    BuildError::Undone {
+        source: Box::new(err),
+        state,
+    }
 }
 
 /// `xbuild update [CRATE…]`: resolves the spec's distributions again (nothing is
