@@ -293,8 +293,9 @@ pub struct BuildArgs {
     #[arg(long)]
     pub no_static: bool,
 
-    /// Directory of the xbuild-core crate to build against (default: the source tree this
-    /// xbuild was built from).
+    /// Directory of an xbuild-core crate to build against, with the standard modules from
+    /// DIR/../modules (default: the copies carried in this xbuild, or the registry's at
+    /// this xbuild's version; `xbuild --version` says which).
     #[arg(long, value_name = "DIR", env = "XBUILD_CORE_PATH")]
     pub core_path: Option<PathBuf>,
 
