@@ -531,8 +531,9 @@ impl Drop for Immutable<'_> {
 #[test]
 fn an_install_that_cannot_replace_the_manifest_leaves_the_previous_set_byte_for_byte() {
     let root = TestRoot::new();
+    // In a directory that does not exist yet: the install creates it, as cargo would.
     let output = output_in(&root);
-    std::fs::create_dir_all(output.parent().unwrap()).unwrap();
+    assert!(!output.parent().unwrap().exists());
     let spec = format!("fixture-greeters={}", fixture("fixture-greeters").display());
     let extra = format!("fixture-extra={}", fixture("fixture-extra").display());
     let args = build_args(

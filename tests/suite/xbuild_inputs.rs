@@ -14,6 +14,9 @@ fn bad_inputs_are_named_usage_errors_and_nothing_runs_or_is_written() {
     let other_name = root.path_crate("other-name", "", &[("src/lib.rs", "")]);
     let existing_dir = root.path().join("a-dir");
     std::fs::create_dir_all(&existing_dir).unwrap();
+    let a_file = root.path().join("a-file");
+    std::fs::write(&a_file, "").unwrap();
+    let under_a_file = a_file.join("dir/host");
     let not_a_crate_spec = format!("foo={}", not_a_crate.display());
     let other_name_spec = format!("foo={}", other_name.display());
     let cases: Vec<(Vec<&str>, &str)> = vec![
@@ -88,8 +91,8 @@ fn bad_inputs_are_named_usage_errors_and_nothing_runs_or_is_written() {
             "is an existing directory",
         ),
         (
-            vec!["--output", "/nonexistent/dir/host"],
-            "directory of --output `/nonexistent/dir/host` does not exist",
+            vec!["--output", under_a_file.to_str().unwrap()],
+            "cannot be created: `",
         ),
         (
             vec!["--locked"],

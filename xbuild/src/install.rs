@@ -56,6 +56,9 @@ pub fn install(
         .output
         .parent()
         .expect("output paths are absolute files");
+    // Created only now, once there is something to install (`--output` checked that it
+    // can be).
+    std::fs::create_dir_all(dir).map_err(io(format!("create `{}`", dir.display())))?;
     // Staged beside the output so the final rename is atomic (same file system).
     let staged = tempfile::Builder::new()
         .prefix(".xbuild-staged-")

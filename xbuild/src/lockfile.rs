@@ -68,7 +68,16 @@ impl LockFile {
     pub fn read(path: &Path) -> Result<Option<Self>, UsageError> {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            // No lock yet, also when its directory is yet to be created (or cannot be: the
+            // output's own checks say why).
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                return Ok(None);
+            }
             Err(e) => {
                 return Err(UsageError::new(format!(
                     "cannot read the lock file `{}`: {e}",

@@ -446,23 +446,38 @@ fn output_path(path: &Path) -> Result<PathBuf, UsageError> {
         ))
         .help(format!("give a file path, e.g. `{}/host`", path.display())));
     }
+    // A directory that does not exist yet is created by the install step, as cargo
+    // creates its output directories; the nearest existing one must allow that.
     let parent = absolute.parent().unwrap_or(Path::new("/"));
-    if !parent.is_dir() {
+    let existing = parent
+        .ancestors()
+        .find(|dir| dir.exists())
+        .unwrap_or(Path::new("/"));
+    if !existing.is_dir() {
         return Err(usage(format!(
-            "the directory of --output `{}` does not exist",
-            path.display()
+            "the directory of --output `{}` cannot be created: `{}` is a file",
+            path.display(),
+            existing.display()
         ))
-        .help(format!("create `{}` first", parent.display())));
+        .help("choose an --output whose directories are directories"));
     }
     // Found out now rather than after minutes of compiling; staged the way the install
     // step will stage the binary.
     tempfile::Builder::new()
         .prefix(".xbuild-check-")
-        .tempfile_in(parent)
+        .tempfile_in(existing)
         .map_err(|e| {
+            let what = if existing == parent {
+                "the directory of --output".to_owned()
+            } else {
+                format!(
+                    "where --output's directory `{}` is to be created",
+                    parent.display()
+                )
+            };
             usage(format!(
-                "cannot write into `{}`, the directory of --output: {e}",
-                parent.display()
+                "cannot write into `{}`, {what}: {e}",
+                existing.display()
             ))
             .help("choose an --output in a directory you can write to")
         })?;
