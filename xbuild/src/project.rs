@@ -105,11 +105,7 @@ fn what_to_build(args: &BuildArgs) -> Result<Builds, UsageError> {
                 ))
                 .help("it was built by an older xbuild: rebuild it once with this one"));
             };
-            let mut dist = rebuild.spec;
-            dist.apply_flags(args, true)?;
-            if args.target.is_none() {
-                dist.targets = vec![rebuild.target];
-            }
+            let dist = dist_from_host(rebuild.spec, rebuild.target, args)?;
             (dist, (!args.upgrade).then_some(rebuild.cargo_lock))
         }
         None => (Distribution::from_args(args)?, None),
@@ -229,6 +225,33 @@ fn write_lock(lock: &LockFile, path: &Path) -> Result<bool, BuildError> {
         "write the lock file `{}`",
         path.display()
     )))
+}
+
+/// The distribution a `--from` build makes of the one a host was built as (`spec`, for
+/// `target`), with the flags applied. Another module set is another host: it keeps no
+/// distribution name, version or description (a host that said `edge 1.0.0` would misstate
+/// what it is); a plain rebuild keeps them.
+fn dist_from_host(
+    mut spec: Distribution,
+    target: String,
+    args: &BuildArgs,
+) -> Result<Distribution, UsageError> {
+    spec.apply_flags(args, true)?;
+    if args.target.is_none() {
+        spec.targets = vec![target];
+    }
+    let modules_changed = !args.with.is_empty()
+        || !args.without.is_empty()
+        || !args.replace.is_empty()
+        || !args.features.is_empty()
+        || args.no_standard
+        || args.upgrade;
+    if modules_changed {
+        spec.name = crate::specfile::FLAGS_DIST.to_owned();
+        spec.version = None;
+        spec.description = None;
+    }
+    Ok(spec)
 }
 
 /// `xbuild build` in all its forms; returns every build's outcome.
@@ -490,4 +513,48 @@ pub fn build_for_run(
     };
     build(&flags, cache, options, reporter, interrupt)?;
     Ok(output)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        build: BuildArgs,
+    }
+
+    fn flags(args: &[&str]) -> BuildArgs {
+        Flags::parse_from([&["xbuild", "--from", "./host"][..], args].concat()).build
+    }
+
+    #[test]
+    fn a_build_from_a_host_with_other_modules_is_no_longer_its_distribution() {
+        let mut edge = Distribution::named("edge");
+        edge.apply_flags(&flags(&["--with", "acme-greet@1"]), false)
+            .unwrap();
+        edge.version = Some("1.0.0".into());
+        edge.description = Some("the edge proxy".into());
+        let target = "x86_64-unknown-linux-gnu".to_owned();
+        let rebuilt = dist_from_host(edge.clone(), target.clone(), &flags(&[])).unwrap();
+        assert_eq!(
+            (rebuilt.name.as_str(), rebuilt.version.as_deref()),
+            ("edge", Some("1.0.0"))
+        );
+        assert_eq!(rebuilt.targets, [target.clone()]);
+        for changed in [
+            &["--with", "extra@1"][..],
+            &["--without", "acme-greet"],
+            &["--upgrade"],
+            &["--replace", "itoa=../itoa"],
+        ] {
+            let other = dist_from_host(edge.clone(), target.clone(), &flags(changed)).unwrap();
+            assert_eq!(other.name, crate::specfile::FLAGS_DIST, "{changed:?}");
+            assert_eq!(other.version, None, "{changed:?}");
+            assert_eq!(other.description, None, "{changed:?}");
+        }
+    }
 }
