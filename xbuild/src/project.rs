@@ -544,7 +544,7 @@ mod tests {
             (rebuilt.name.as_str(), rebuilt.version.as_deref()),
             ("edge", Some("1.0.0"))
         );
-        assert_eq!(rebuilt.targets, [target.clone()]);
+        assert_eq!(rebuilt.targets, std::slice::from_ref(&target));
         for changed in [
             &["--with", "extra@1"][..],
             &["--without", "acme-greet"],
