@@ -616,3 +616,56 @@ fn an_install_that_cannot_replace_the_manifest_leaves_the_previous_set_byte_for_
         crate::support::sha256(&output)
     );
 }
+
+/// Under a file size limit (`ulimit -f`) smaller than the host, the install fails with a
+/// message saying so (not a silent death by SIGXFSZ) and leaves nothing in the output's
+/// directory.
+#[test]
+fn a_file_size_limit_is_reported_and_leaves_nothing_behind() {
+    let root = TestRoot::new();
+    let output = output_in(&root);
+    let spec = format!("fixture-greeters={}", fixture("fixture-greeters").display());
+    let extra = format!("fixture-extra={}", fixture("fixture-extra").display());
+    let args = build_args(
+        output.to_str().unwrap(),
+        &[
+            "--with",
+            &spec,
+            "--with",
+            &extra,
+            "--core-path",
+            core_path(),
+        ],
+    );
+    // Built (or found in the suite's cache) first, so the limit meets the install.
+    xbuild(&root, &args).success();
+    std::fs::remove_dir_all(output.parent().unwrap()).unwrap();
+    let inner = xbuild_command(&root, &args);
+    let mut limited = Command::new("sh");
+    limited
+        .arg("-c")
+        .arg("ulimit -f 1024 && exec \"$0\" \"$@\"")
+        .arg(inner.get_program())
+        .args(inner.get_args());
+    for (key, value) in inner.get_envs() {
+        match value {
+            Some(value) => limited.env(key, value),
+            None => limited.env_remove(key),
+        };
+    }
+    if let Some(dir) = inner.get_current_dir() {
+        limited.current_dir(dir);
+    }
+    let failed = Ran::from_output(limited.output().unwrap());
+    assert_eq!(failed.code, Some(1), "{}", failed.stderr);
+    assert!(
+        failed.stderr.contains("File too large"),
+        "{}",
+        failed.stderr
+    );
+    assert!(failed.stderr.contains("ulimit -f"), "{}", failed.stderr);
+    let left: Vec<_> = std::fs::read_dir(output.parent().unwrap())
+        .map(|entries| entries.map(|e| e.unwrap().file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+}

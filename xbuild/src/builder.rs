@@ -78,7 +78,16 @@ impl Diagnostic for BuildError {
             BuildError::Usage(e) => e.help(),
             BuildError::Resolve(e) => e.help(),
             BuildError::Cargo(e) => e.help(),
-            BuildError::Io { .. } | BuildError::Compile { .. } => Vec::new(),
+            BuildError::Io { source, .. } => match source.raw_os_error() {
+                Some(libc::EFBIG) => vec![
+                    "a file size limit stopped the write (`ulimit -f`): raise it for this shell, then build again".into(),
+                ],
+                Some(libc::ENOSPC) => vec![
+                    "the disk is full: free space, e.g. with `xbuild clean` or a lower XBUILD_CACHE_MAX".into(),
+                ],
+                _ => Vec::new(),
+            },
+            BuildError::Compile { .. } => Vec::new(),
             BuildError::NotStatic { .. } => vec![
                 "a -sys crate may force dynamic linking; build with --no-static to accept that"
                     .into(),

@@ -21,6 +21,14 @@ pub struct Interrupt(Arc<AtomicBool>);
 
 impl Interrupt {
     pub fn install() -> std::io::Result<Self> {
+        // A file size limit (`ulimit -f`) would otherwise kill xbuild mid-write with no word
+        // and leave its staged files behind; ignored, the write fails with EFBIG, which is
+        // reported and cleaned up like any other write error (and the cargo it runs, which
+        // inherits the setting, reports it too).
+        // SAFETY: setting a signal's disposition to "ignore" touches no Rust state.
+        unsafe {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+        }
         let flag = Arc::new(AtomicBool::new(false));
         for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
             signal_hook::flag::register(signal, flag.clone())?;
