@@ -115,6 +115,27 @@ fn a_spec_builds_its_distributions_with_a_lock_sboms_and_hosts_that_verify() {
         "the lock is stable"
     );
 
+    // A lock whose resolution was edited by hand into something cargo cannot read: the
+    // error names the lock file (not the generated workspace's Cargo.lock).
+    let broken = lock.replacen("[[package]]", "[[package]", 1);
+    assert_ne!(broken, lock);
+    std::fs::write(&lock_path, &broken).unwrap();
+    let refused = xbuild(&root, &["build", "-f", spec, "--locked"]).code(2);
+    assert!(
+        refused.stderr.contains(&format!(
+            "in the lock file `{}` is not a Cargo.lock cargo can read",
+            lock_path.display()
+        )),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.contains("help: restore"),
+        "{}",
+        refused.stderr
+    );
+    std::fs::write(&lock_path, &lock).unwrap();
+
     // --locked refuses a spec that changed since the lock, naming what.
     let edited = std::fs::read_to_string(project.join("xbuild.toml"))
         .unwrap()
@@ -126,9 +147,10 @@ fn a_spec_builds_its_distributions_with_a_lock_sboms_and_hosts_that_verify() {
     )
     .code(2);
     assert!(
-        refused.stderr.contains(
-            "distribution `minimal` changed since the lock was written: `profile` changed"
-        ),
+        refused.stderr.contains(&format!(
+            "distribution `minimal` changed since the lock file `{}` was written: `profile` changed",
+            lock_path.display()
+        )),
         "{}",
         refused.stderr
     );

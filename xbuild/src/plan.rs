@@ -132,6 +132,9 @@ pub struct BuildPlan {
     /// registry lookup) unless the module set asks for others.
     #[serde(skip)]
     pub previous_lock: Option<String>,
+    /// The xbuild lock file `locked` or `previous_lock` came from, to name it in errors.
+    #[serde(skip)]
+    pub lock_file: Option<PathBuf>,
     pub offline: bool,
     pub output: PathBuf,
     pub keep_workdir: bool,
@@ -558,6 +561,7 @@ impl BuildPlan {
             profile,
             locked: mode.locked,
             previous_lock: mode.previous_lock,
+            lock_file: None,
             offline: mode.offline,
             output: output.to_path_buf(),
             keep_workdir: mode.keep_workdir,
@@ -682,6 +686,7 @@ pub mod tests_support {
             static_link: true,
             locked: None,
             previous_lock: None,
+            lock_file: None,
             offline: false,
             output: "/tmp/host".into(),
             keep_workdir: false,

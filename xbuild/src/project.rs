@@ -158,8 +158,12 @@ fn plans(
                 .clone()
                 .or_else(|| entry.map(|e| e.cargo_lock.clone()))
                 .or_else(|| lock.and_then(|l| l.legacy.clone()));
+            let from_lock_file = builds.from_lock.is_none() && mode.previous_lock.is_some();
             let mut plan =
                 BuildPlan::from_dist(dist, target, &output, &builds.base, toolchain, mode)?;
+            if from_lock_file {
+                plan.lock_file = Some(builds.lock_path.clone());
+            }
             // A spec's outputs default to `dist/`, which a fresh checkout does not have.
             if builds.spec_names.is_some()
                 && let Some(dir) = output.parent()
@@ -185,8 +189,9 @@ fn plans(
                 let changes = lockfile::spec_changes(&entry.spec, &plan.embedded_dist());
                 if !changes.is_empty() {
                     return Err(usage(format!(
-                        "--locked: distribution `{}` changed since the lock was written: {}",
+                        "--locked: distribution `{}` changed since the lock file `{}` was written: {}",
                         dist.name,
+                        builds.lock_path.display(),
                         changes.join("; ")
                     ))
                     .help("build without --locked (or run `xbuild update`) to resolve it again"));

@@ -56,9 +56,22 @@ pub enum ResolveError {
     #[error("cargo resolved the host without module crate `{0}` (a bug in xbuild)")]
     Missing(String),
     #[error(
-        "--locked: the locked resolution of `{dist}` on {target} does not fit this build: cargo would change it (other modules or versions)"
+        "--locked: the resolution of `{dist}` on {target} in the lock file `{lock}` does not fit this build: cargo would change it (other modules or versions)"
     )]
-    StaleLock { dist: String, target: String },
+    StaleLock {
+        dist: String,
+        target: String,
+        lock: String,
+    },
+    #[error(
+        "the resolution of `{dist}` on {target} in the lock file `{lock}` is not a Cargo.lock cargo can read (was it edited by hand?); cargo says:\n{details}"
+    )]
+    BadLock {
+        dist: String,
+        target: String,
+        lock: String,
+        details: String,
+    },
     #[error(
         "a module crate depends on the xbuild-core at `{}` by path, but this build uses xbuild's own copy",
         .path.display()
@@ -158,6 +171,9 @@ impl Diagnostic for ResolveError {
             ResolveError::StaleLock { .. } => {
                 vec!["build without --locked to resolve again and refresh it".into()]
             }
+            ResolveError::BadLock { lock, .. } => vec![format!(
+                "restore `{lock}` from version control, or delete it (or run `xbuild update`) to resolve again"
+            )],
             ResolveError::NoSuchVersion { yanked, offline, .. } => {
                 let mut help = Vec::new();
                 if *offline {
@@ -241,10 +257,31 @@ fn available_versions(available: &[String]) -> String {
 /// Reads cargo's resolution failure into a [`ResolveError`] when it is about a crate the
 /// user named; `None` leaves cargo's message to be shown as is.
 pub fn explain_cargo_failure(stderr: &str, plan: &BuildPlan) -> Option<ResolveError> {
+    let lock = || {
+        plan.lock_file.as_ref().map_or_else(
+            || "(the host's own)".to_owned(),
+            |p| p.display().to_string(),
+        )
+    };
     if plan.locked.is_some() && stderr.contains("--locked was passed") {
         return Some(ResolveError::StaleLock {
             dist: plan.dist.name.clone(),
             target: plan.target.clone(),
+            lock: lock(),
+        });
+    }
+    if plan.lock_file.is_some() && stderr.contains("failed to parse lock file") {
+        return Some(ResolveError::BadLock {
+            dist: plan.dist.name.clone(),
+            target: plan.target.clone(),
+            lock: lock(),
+            details: stderr
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .skip_while(|l| !l.contains("failed to parse lock file"))
+                .skip(1)
+                .collect::<Vec<_>>()
+                .join("\n"),
         });
     }
     let named = |name: &str| {
