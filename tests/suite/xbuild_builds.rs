@@ -203,10 +203,10 @@ fn a_path_module_builds_a_static_host_with_a_manifest() {
     other.push("--quiet");
     let stale = xbuild(&root, &other).code(2);
     assert!(
-        stale
-            .stderr
-            .contains("changed since the lock was written: module `")
-            && stale.stderr.contains("` was added"),
+        stale.stderr.contains(&format!(
+            "changed since the lock file `{}` was written: module `",
+            output.with_file_name("host.lock").display()
+        )) && stale.stderr.contains("` was added"),
         "{}",
         stale.stderr
     );
