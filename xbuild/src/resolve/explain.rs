@@ -77,6 +77,10 @@ pub enum ResolveError {
         .path.display()
     )]
     CoreByPath { path: std::path::PathBuf },
+    #[error(
+        "crate `{name}` would be in the host twice under different names (a `--with` module and a `--replace` replacement, or two replacements, name the same crate)"
+    )]
+    NamedTwice { name: String },
     #[error("`--replace {name}=...`: nothing in this build depends on `{name}`")]
     ReplacedUnused { name: String },
     #[error("`--replace {name}=...`: cargo did not take the replacement for `{name}` {version}")]
@@ -171,6 +175,9 @@ impl Diagnostic for ResolveError {
             ResolveError::StaleLock { .. } => {
                 vec!["build without --locked to resolve again and refresh it".into()]
             }
+            ResolveError::NamedTwice { name } => vec![format!(
+                "use `{name}` once: drop the `--with {name}`, or replace with another crate"
+            )],
             ResolveError::BadLock { lock, .. } => vec![format!(
                 "restore `{lock}` from version control, or delete it (or run `xbuild update`) to resolve again"
             )],
@@ -433,6 +440,19 @@ pub fn explain_cargo_failure(stderr: &str, plan: &BuildPlan) -> Option<ResolveEr
             available,
         });
     }
+    // `--with itoa --replace ryu=itoa@1`: the host would name `itoa` under two names.
+    if let Some(rest) = stderr
+        .split("multiple times with different names")
+        .next()
+        .filter(|before| before.len() < stderr.len())
+        .and_then(|before| before.rsplit("depends on crate `").next())
+        .filter(|tail| !tail.contains("multiple times"))
+    {
+        let name = rest.split([' ', '`']).next().unwrap_or_default().to_owned();
+        if !name.is_empty() {
+            return Some(ResolveError::NamedTwice { name });
+        }
+    }
     // Checked last: the specific messages above also start with this line's words.
     if let Some(rest) = stderr.split("failed to select a version for `").nth(1) {
         let name = rest.split('`').next().unwrap_or_default().to_owned();
@@ -502,6 +522,15 @@ mod tests {
         );
         assert!(!err.to_string().contains("Updating index"), "{err}");
         assert!(explain_cargo_failure("error: something else", &plan_modules).is_none());
+        let twice = "error: the crate `xbuild-host v0.0.0 (/tmp/xbuild-x)` depends on crate `itoa v1.0.15` multiple times with different names\n";
+        let err = explain_cargo_failure(twice, &plan_modules).unwrap();
+        assert_eq!(
+            err,
+            ResolveError::NamedTwice {
+                name: "itoa".into()
+            }
+        );
+        assert!(err.help()[0].contains("--with itoa"), "{err:?}");
         // cargo 1.95's own words, from the throwaway registry.
         let yanked = "error: failed to select a version for the requirement `mod-a = \"=1.3.0\"`\n  version 1.3.0 is yanked\nlocation searched: `/tmp/scr/reg` index (which is replacing registry `xtest`)\nrequired by package `xbuild-host v0.0.0 (/tmp/xbuild-LAxT4l)`\n";
         let err = explain_cargo_failure(yanked, &plan_modules).unwrap();
