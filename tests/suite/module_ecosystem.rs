@@ -253,7 +253,7 @@ fn the_auth_encode_rate_limit_and_tls_crates_work_in_one_host_beside_the_standar
         let entry = xbuild_cli::known::known_modules()
             .into_iter()
             .find(|m| m.name == krate)
-            .unwrap_or_else(|| panic!("{krate} in xbuild/registry.toml"));
+            .unwrap_or_else(|| panic!("{krate} in registry.toml"));
         let mut indexed = entry.ids.clone();
         indexed.sort_unstable();
         assert_eq!(ids, indexed, "{krate}");
