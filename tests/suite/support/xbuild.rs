@@ -79,10 +79,16 @@ fn copy_checkout(to: &Path) {
     for name in listed.stdout.split(|b| *b == 0).filter(|n| !n.is_empty()) {
         let relative = Path::new(std::str::from_utf8(name).unwrap());
         let from = repo_root().join(relative);
+        let dest = to.join(relative);
+        // A link stays a link (`xbuild/templates` -> `../templates`), as git checks it out.
+        if let Ok(target) = std::fs::read_link(&from) {
+            std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+            std::os::unix::fs::symlink(target, &dest).unwrap();
+            continue;
+        }
         if !from.is_file() {
             continue; // deleted in the work tree
         }
-        let dest = to.join(relative);
         std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
         std::fs::copy(&from, &dest).unwrap();
     }
