@@ -83,6 +83,17 @@ pub enum Command {
     Update(UpdateArgs),
     /// Check a host against its manifest: sha256, build ID, modules, static linking.
     Verify(VerifyArgs),
+    /// Print the spec's distribution × target pairs and each one's output path as one
+    /// JSON line, `{"include":[{"dist","target","output"}]}`: a CI job matrix (GitHub
+    /// Actions' `fromJSON`). A distribution without `targets` is built for this machine's.
+    Matrix {
+        /// The spec file (default: ./xbuild.toml).
+        #[arg(long = "file", short = 'f', value_name = "PATH")]
+        file: Option<PathBuf>,
+        /// Only these distributions. Repeatable.
+        #[arg(long = "dist", value_name = "NAME")]
+        dist: Vec<String>,
+    },
     /// Remove the hosts kept in the xbuild cache (XBUILD_CACHE_DIR); compiled dependencies
     /// stay, so the next build is still quick.
     Clean {

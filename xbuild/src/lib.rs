@@ -86,6 +86,16 @@ pub fn main() -> i32 {
             };
         }
         Some(Command::Verify(args)) => return verify(&args),
+        Some(Command::Matrix { file, dist }) => {
+            let file = file.unwrap_or_else(|| std::path::PathBuf::from(specfile::SPEC_FILE));
+            return match project::matrix(&file, &dist) {
+                Ok(matrix) => {
+                    println!("{matrix}");
+                    0
+                }
+                Err(err) => fail(&err, 2, None, None),
+            };
+        }
         Some(Command::New {
             name,
             namespace,

@@ -232,6 +232,33 @@ fn write_lock(lock: &LockFile, path: &Path) -> Result<bool, BuildError> {
     )))
 }
 
+/// `xbuild matrix`: each distribution of the spec at `file` (or of `names`) on each of its
+/// targets (this machine's when it lists none), with the output path relative to the spec's
+/// directory, as `{"include": [...]}`.
+pub fn matrix(file: &Path, names: &[String]) -> Result<serde_json::Value, UsageError> {
+    let builds = from_spec(file, names, None)?;
+    let here = Toolchain::probe()?.host_triple;
+    let mut include = Vec::new();
+    for dist in &builds.dists {
+        let several = dist.targets.len() > 1;
+        let targets = if dist.targets.is_empty() {
+            vec![here.clone()]
+        } else {
+            dist.targets.clone()
+        };
+        for target in targets {
+            let output = dist.output_for(&builds.base, &target, several);
+            let output = output.strip_prefix(&builds.base).unwrap_or(&output);
+            include.push(serde_json::json!({
+                "dist": dist.name,
+                "target": target,
+                "output": output,
+            }));
+        }
+    }
+    Ok(serde_json::json!({ "include": include }))
+}
+
 /// The distribution a `--from` build makes of the one a host was built as (`spec`, for
 /// `target`), with the flags applied. Another module set is another host: it keeps no
 /// distribution name, version or description (a host that said `edge 1.0.0` would misstate
