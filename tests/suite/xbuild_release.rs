@@ -59,7 +59,8 @@ fn a_spec_builds_its_distributions_with_a_lock_sboms_and_hosts_that_verify() {
                 .as_array()
                 .unwrap()
                 .iter()
-                .any(|c| c["name"] == "acme-greet"),
+                .any(|c| c["name"] == "acme-greet"
+                    && c["licenses"][0]["expression"] == "MIT OR Apache-2.0"),
             "{cdx}"
         );
     }
@@ -342,7 +343,12 @@ fn a_spec_builds_its_distributions_with_a_lock_sboms_and_hosts_that_verify() {
             .iter()
             .any(|p| p.name == "acme-greet" && p.version.to_string() == "1.0.0")
     );
-    assert!(audit.packages.iter().any(|p| p.root));
+    // Its root is the distribution, as in the CycloneDX file beside it.
+    let root = audit.packages.iter().find(|p| p.root).expect("a root");
+    assert_eq!(
+        (root.name.as_str(), root.version.to_string().as_str()),
+        ("web", "1.0.0")
+    );
 }
 
 #[test]
@@ -356,9 +362,27 @@ fn build_from_a_host_adds_a_module_and_keeps_the_other_versions() {
     let first_str = first.to_str().unwrap();
     xbuild(
         &root,
-        &build_args(first_str, &["--with", "drift-mod@1", "--registry", "xtest"]),
+        &build_args(
+            first_str,
+            &["--with", "drift-mod@1", "--registry", "xtest", "--sbom"],
+        ),
     )
     .success();
+    // A crate of another registry has a purl naming that registry's index.
+    let cdx: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{first_str}.cdx.json")).unwrap())
+            .unwrap();
+    let drift = cdx["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "drift-mod")
+        .expect("drift-mod in the SBOM");
+    let purl = drift["purl"].as_str().expect("a purl");
+    assert!(
+        purl.starts_with("pkg:cargo/drift-mod@1.0.0?repository_url="),
+        "{purl}"
+    );
     // Newer versions appear after the host was built; --from keeps what the host has.
     root.package("drift-mod", "1.1.0")
         .xbuild_module("drift.module")

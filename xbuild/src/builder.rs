@@ -350,7 +350,11 @@ fn build_in(
     );
 
     // The SBOM comes from the resolution, before compiling: `main.rs` embeds it.
-    let sbom = Sbom::from_metadata(&metadata, &resolved.host_id, &lock);
+    let mut sbom = Sbom::from_metadata(&metadata, &resolved.host_id, &lock);
+    sbom.name_root(
+        &plan.dist.name,
+        plan.dist.version.as_deref().unwrap_or("0.0.0"),
+    );
     let section = sbom.section_bytes();
     ws.write_sbom_section(&section)
         .map_err(io("write the SBOM section"))?;

@@ -27,6 +27,8 @@ pub struct Crate {
     pub checksum: Option<String>,
     /// Only needed to build (build scripts, proc-macros), not linked into the host.
     pub build_only: bool,
+    /// The SPDX license expression its manifest declares.
+    pub license: Option<String>,
     /// Indices into [`Sbom::crates`].
     pub dependencies: Vec<usize>,
     pub root: bool,
@@ -129,12 +131,23 @@ impl Sbom {
                     version: p.version.clone(),
                     source,
                     build_only: !runtime.contains(id),
+                    license: p.license.clone(),
                     dependencies,
                     root: *id == root,
                 }
             })
             .collect();
         Self { crates }
+    }
+
+    /// Names the host (the root, cargo's generated `xbuild-host 0.0.0`) as its distribution,
+    /// so the embedded section and the CycloneDX file describe the same thing.
+    pub fn name_root(&mut self, name: &str, version: &str) {
+        let version = semver::Version::parse(version).unwrap_or(semver::Version::new(0, 0, 0));
+        for root in self.crates.iter_mut().filter(|c| c.root) {
+            root.name = name.to_owned();
+            root.version = version.clone();
+        }
     }
 
     /// cargo-auditable's data model of these crates.
@@ -188,8 +201,11 @@ impl Sbom {
                     "version": c.version.to_string(),
                     "scope": if c.build_only { "excluded" } else { "required" },
                 });
-                if matches!(auditable_source(c.source.as_deref()), Source::CratesIo) {
-                    component["purl"] = format!("pkg:cargo/{}@{}", c.name, c.version).into();
+                if let Some(purl) = purl(c) {
+                    component["purl"] = purl.into();
+                }
+                if let Some(license) = &c.license {
+                    component["licenses"] = serde_json::json!([{ "expression": license }]);
                 }
                 if let Some(checksum) = &c.checksum {
                     component["hashes"] =
@@ -278,6 +294,39 @@ fn auditable_source(source: Option<&str>) -> Source {
     }
 }
 
+/// The package URL of a crate (purl-spec's `cargo` type): crates.io's plain, another
+/// registry's with its index as `repository_url`, a git crate's with `vcs_url`; a path
+/// crate has none (it is nowhere but on the machine that built the host).
+fn purl(c: &Crate) -> Option<String> {
+    use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+    let base = format!("pkg:cargo/{}@{}", c.name, c.version);
+    let source = c.source.as_deref()?;
+    let qualifier = |key: &str, url: &str| {
+        format!(
+            "{base}?{key}={}",
+            utf8_percent_encode(url, NON_ALPHANUMERIC)
+        )
+    };
+    Some(match auditable_source(Some(source)) {
+        Source::CratesIo => base,
+        Source::Git => {
+            // `git+https://host/repo?rev=x#commit`: the repository, then the commit.
+            let url = source.split(['?', '#']).next().unwrap_or(source);
+            match source.rsplit_once('#') {
+                Some((_, commit)) => qualifier("vcs_url", &format!("{url}@{commit}")),
+                None => qualifier("vcs_url", url),
+            }
+        }
+        _ => {
+            let index = source
+                .strip_prefix("registry+")
+                .or_else(|| source.strip_prefix("sparse+").map(|_| source))
+                .unwrap_or(source);
+            qualifier("repository_url", index)
+        }
+    })
+}
+
 /// `(name, version)` → checksum, from a Cargo.lock.
 fn checksums(cargo_lock: &str) -> BTreeMap<(String, String), String> {
     #[derive(Deserialize)]
@@ -315,6 +364,7 @@ mod tests {
                     source: Some("registry+https://github.com/rust-lang/crates.io-index".into()),
                     checksum: Some("ab".into()),
                     build_only: false,
+                    license: Some("MIT OR Apache-2.0".into()),
                     dependencies: vec![],
                     root: false,
                 },
@@ -324,6 +374,7 @@ mod tests {
                     source: None,
                     checksum: None,
                     build_only: false,
+                    license: None,
                     dependencies: vec![0],
                     root: false,
                 },
@@ -333,6 +384,7 @@ mod tests {
                     source: None,
                     checksum: None,
                     build_only: false,
+                    license: None,
                     dependencies: vec![1],
                     root: true,
                 },
@@ -378,5 +430,41 @@ mod tests {
         assert_eq!(doc, sample().cyclonedx("web", "1.0.0", "build-id"));
         let serial = doc["serialNumber"].as_str().unwrap();
         assert_eq!(serial.len(), "urn:uuid:".len() + 36, "{serial}");
+        assert_eq!(
+            components[0]["licenses"][0]["expression"],
+            "MIT OR Apache-2.0"
+        );
+        assert!(components[1].get("purl").is_none(), "a path crate has none");
+    }
+
+    #[test]
+    fn crates_of_other_registries_and_git_get_purls_naming_where_they_are() {
+        let at = |source: &str| Crate {
+            source: Some(source.into()),
+            ..sample().crates[0].clone()
+        };
+        assert_eq!(
+            purl(&at("sparse+https://crates.example.com/index/")).unwrap(),
+            "pkg:cargo/serde@1.0.0?repository_url=sparse%2Bhttps%3A%2F%2Fcrates%2Eexample%2Ecom%2Findex%2F"
+        );
+        assert_eq!(
+            purl(&at("registry+file:///srv/index")).unwrap(),
+            "pkg:cargo/serde@1.0.0?repository_url=file%3A%2F%2F%2Fsrv%2Findex"
+        );
+        assert_eq!(
+            purl(&at("git+https://github.com/a/b?rev=x#0123abc")).unwrap(),
+            "pkg:cargo/serde@1.0.0?vcs_url=git%2Bhttps%3A%2F%2Fgithub%2Ecom%2Fa%2Fb%400123abc"
+        );
+    }
+
+    #[test]
+    fn the_root_is_named_as_the_distribution() {
+        let mut sbom = sample();
+        sbom.name_root("web", "1.2.0");
+        let root = sbom.crates.iter().find(|c| c.root).unwrap();
+        assert_eq!(
+            (root.name.as_str(), root.version.to_string().as_str()),
+            ("web", "1.2.0")
+        );
     }
 }
