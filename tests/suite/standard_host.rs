@@ -1476,3 +1476,40 @@ fn tcp_ports_listening(pid: u32) -> Vec<u16> {
     ports.dedup();
     ports
 }
+
+/// `XBUILD_LOG` filters by target (`info,http.access=off` keeps the host's lines and drops
+/// the access log); a value that is not a filter is named in a warning and the default used.
+#[test]
+fn xbuild_log_filters_by_target_and_a_bad_filter_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let config = config_file(
+        dir.path(),
+        &format!(
+            "[apps.http.servers.main]\nlisten = [\"{addr}\"]\n\
+             [[apps.http.servers.main.routes]]\nhandle = [{{ handler = \"static_response\", body = \"hi\" }}]\n"
+        ),
+    );
+    for (filter, access_lines) in [("info,http.access=off", false), ("info,http=loud", true)] {
+        let server = Server::start_with_env(&config, &[("XBUILD_LOG", filter)]);
+        wait_listening(&addr);
+        assert_eq!(get(&addr, "/").text(), "hi");
+        let out = server.stop();
+        assert_eq!(out.code, Some(0), "{}", out.stderr);
+        assert!(
+            out.stderr.contains("host running"),
+            "{filter}: {}",
+            out.stderr
+        );
+        assert_eq!(
+            out.stderr.contains("http.access"),
+            access_lines,
+            "{filter}: {}",
+            out.stderr
+        );
+        let warned = out.stderr.contains(&format!(
+            "warning: XBUILD_LOG `{filter}` is not a log filter"
+        ));
+        assert_eq!(warned, access_lines, "{filter}: {}", out.stderr);
+    }
+}
