@@ -669,3 +669,44 @@ fn a_file_size_limit_is_reported_and_leaves_nothing_behind() {
         .unwrap_or_default();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// With less free space than a compile needs where the cache lives (as reported through
+/// XBUILD_DISK_FREE), the build is refused before compiling, naming the folder, what is free
+/// and what is needed, and how to make room; nothing is installed.
+#[test]
+fn a_build_without_room_to_compile_is_refused_before_compiling() {
+    let root = TestRoot::new();
+    let output = output_in(&root);
+    // Never built before, so it would compile.
+    let roomless = root.path_crate(
+        "roomless-mod",
+        "",
+        &[("src/lib.rs", &module_source("roomless.module"))],
+    );
+    let spec = format!("roomless-mod={}", roomless.display());
+    let args = build_args(output.to_str().unwrap(), &["--with", &spec]);
+    let ran = Ran::from_output(
+        xbuild_command(&root, &args)
+            .env("XBUILD_DISK_FREE", (100u64 << 20).to_string())
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    let cache = crate::support::xbuild::cache_dir();
+    assert!(
+        ran.stderr.contains(&format!(
+            "not enough free space for compiling a host: `{}` has 100.0 MiB free, and compiling a host needs about 1.0 GiB",
+            cache.display()
+        )),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        ran.stderr.contains("help: make room: `xbuild clean`"),
+        "{}",
+        ran.stderr
+    );
+    let taken = steps(&ran);
+    assert!(!taken.iter().any(|s| s == "compile"), "{taken:?}");
+    assert!(!output.exists());
+}

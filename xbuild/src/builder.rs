@@ -44,6 +44,19 @@ pub enum BuildError {
     CannotStart { output: PathBuf, report: String },
     #[error("the new host failed its selftest, so `{}` was left as it was:\n{report}", .output.display())]
     Selftest { output: PathBuf, report: String },
+    /// Not enough free space where the build would write.
+    #[error(
+        "not enough free space for {what}: `{}` has {} free, and {what} needs about {}",
+        .dir.display(),
+        crate::space::human(*.free),
+        crate::space::human(*.needed)
+    )]
+    NoSpace {
+        dir: PathBuf,
+        free: u64,
+        needed: u64,
+        what: &'static str,
+    },
     /// `source` stopped a set of builds after some outputs were installed; `state` says
     /// what was done about them.
     #[error("{source}")]
@@ -104,6 +117,9 @@ impl Diagnostic for BuildError {
                 "make the output's files and folder writable (and free space), then build again: the build is cached".into(),
             ],
             BuildError::Undone { source, .. } => source.help(),
+            BuildError::NoSpace { .. } => vec![
+                "make room: `xbuild clean` removes the hosts the cache keeps (compiled dependencies stay), `xbuild clean --all` everything; a lower XBUILD_CACHE_MAX keeps it smaller, XBUILD_CACHE_DIR moves it to a larger disk".into(),
+            ],
         }
     }
 
@@ -374,6 +390,15 @@ fn build_in(
             (hit.binary, hit.entry, true)
         }
         _ => {
+            // Checked before minutes of compiling, not found by the linker after them.
+            crate::space::ensure(
+                cache.root(),
+                crate::space::COMPILE_NEEDS,
+                "compiling a host",
+            )?;
+            if let Some(dir) = plan.output.parent() {
+                crate::space::ensure(dir, crate::space::INSTALL_NEEDS, "installing the host")?;
+            }
             let compiling = std::time::SystemTime::now();
             let info = build_info(plan, &resolved, &build_id, &lock, summary);
             let (binary, entry) = compile_and_test(
