@@ -117,11 +117,21 @@ pub enum ConfigFileError {
         source: serde_json::Error,
     },
     /// The extension is neither `.toml` nor `.json`, so the format is unknown.
-    #[error("config file `{path}` has an unknown extension\n  hint: name it `*.toml` or `*.json`")]
+    #[error("config file `{path}` has an unknown extension")]
     Extension {
         /// The file, as given.
         path: String,
     },
+}
+
+impl ConfigFileError {
+    /// What the user can do about it.
+    pub(crate) fn help(&self) -> Vec<String> {
+        match self {
+            ConfigFileError::Extension { .. } => vec!["name it `*.toml` or `*.json`".into()],
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// Reads a TOML or JSON config file into a tree.

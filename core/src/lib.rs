@@ -67,6 +67,7 @@
 
 pub mod build_info;
 mod config;
+pub mod error;
 pub mod guard;
 pub mod host;
 pub mod id;
@@ -80,6 +81,7 @@ pub mod testing;
 
 pub use build_info::BuildInfo;
 pub use config::{ConfigError, Value};
+pub use error::Hinted;
 pub use guard::CallError;
 pub use lifecycle::{Context, LoadError, Loaded, RefreshHooks};
 pub use module::{App, BoxError, Module, Provisioned, Refresh};

@@ -27,9 +27,7 @@ pub enum LoadError {
     Config(#[from] ConfigError),
     /// The module exists but was registered as another interface than the one asked for;
     /// nothing was provisioned.
-    #[error(
-        "module `{id}` is registered as `{registered}`, but `{requested}` was asked for\n  hint: it cannot be used in this place; pick a module of namespace `{namespace}` written for it"
-    )]
+    #[error("module `{id}` is registered as `{registered}`, but `{requested}` was asked for")]
     WrongInterface {
         /// ID of the module found.
         id: &'static str,
@@ -41,7 +39,7 @@ pub enum LoadError {
         requested: &'static str,
     },
     /// [`Context::load_inline`] found no string field naming the module.
-    #[error("a module config in namespace `{namespace}` needs a `{key}` field naming the module{}", available_hint(.available))]
+    #[error("a module config in namespace `{namespace}` needs a `{key}` field naming the module")]
     MissingKey {
         /// The namespace the module would come from.
         namespace: String,
@@ -56,11 +54,26 @@ pub enum LoadError {
     Call(#[from] CallError),
 }
 
-fn available_hint(available: &[&str]) -> String {
+fn one_of(available: &[&str]) -> Vec<String> {
     if available.is_empty() {
-        String::new()
+        Vec::new()
     } else {
-        format!("\n  hint: one of {}", available.join(", "))
+        vec![format!("one of {}", available.join(", "))]
+    }
+}
+
+impl LoadError {
+    /// What the user can do about it.
+    pub(crate) fn help(&self) -> Vec<String> {
+        match self {
+            LoadError::WrongInterface { namespace, .. } => vec![format!(
+                "it cannot be used in this place; pick a module of namespace `{namespace}` written for it"
+            )],
+            LoadError::MissingKey { available, .. } => one_of(available),
+            // `transparent`: the chain skips the inner error, so its help is asked here.
+            LoadError::Lookup(inner) => inner.help(),
+            _ => Vec::new(),
+        }
     }
 }
 
@@ -410,7 +423,7 @@ pub enum LifecycleError {
         source: LoadError,
     },
     /// The config names no apps.
-    #[error("the config has no apps, so there is nothing to run\n  hint: add a section such as `[apps.http]`{}", available_hint(.available))]
+    #[error("the config has no apps, so there is nothing to run")]
     NoApps {
         /// IDs of the registered apps, for the hint.
         available: Vec<&'static str>,
@@ -423,6 +436,20 @@ pub enum LifecycleError {
         /// Errors from stopping the apps already started; empty if they all stopped.
         rollback: Vec<CallError>,
     },
+}
+
+impl LifecycleError {
+    /// What the user can do about it.
+    pub(crate) fn help(&self) -> Vec<String> {
+        match self {
+            LifecycleError::NoApps { available } => {
+                let mut help = vec!["add a section such as `[apps.http]`".to_owned()];
+                help.extend(one_of(available));
+                help
+            }
+            _ => Vec::new(),
+        }
+    }
 }
 
 fn describe_start_failure(failed: &CallError, rollback: &[CallError]) -> String {

@@ -186,9 +186,7 @@ pub(crate) const BUILTIN_COMMANDS: &[&str] = &[
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum RegistryProblem {
     /// Two registrations share one module ID.
-    #[error(
-        "module ID `{id}` is registered twice: by {first} and by {second}\n  hint: remove one of the two crates from the build, or ask its author to rename the module"
-    )]
+    #[error("module ID `{id}` is registered twice: by {first} and by {second}")]
     DuplicateId {
         /// The shared ID.
         id: String,
@@ -387,7 +385,7 @@ impl<'a> Registry<'a> {
 /// A namespace lookup that found nothing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-#[error("{}", describe_miss(.namespace, .requested, .available))]
+#[error("{}", describe_miss(.namespace, .requested))]
 pub struct LookupError {
     /// The namespace searched (`""` for apps).
     pub namespace: String,
@@ -397,26 +395,47 @@ pub struct LookupError {
     pub available: Vec<String>,
 }
 
-fn describe_miss(namespace: &str, requested: &str, available: &[String]) -> String {
+fn describe_miss(namespace: &str, requested: &str) -> String {
     let place = if namespace.is_empty() {
         "among the apps (top-level modules)".to_owned()
     } else {
         format!("in namespace `{namespace}`")
     };
-    let have = if available.is_empty() {
-        "none are registered: add a module crate that provides one (`xbuild --with CRATE`)"
-            .to_owned()
-    } else {
-        format!(
-            "available: {}",
-            available
-                .iter()
-                .map(|a| format!("`{a}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    };
-    format!("unknown module `{requested}` {place}\n  hint: {have}")
+    format!("unknown module `{requested}` {place}")
+}
+
+impl LookupError {
+    /// What the user can do about it: the modules there are, or how to get one.
+    pub(crate) fn help(&self) -> Vec<String> {
+        vec![if self.available.is_empty() {
+            "none are registered: add a module crate that provides one (`xbuild --with CRATE`)"
+                .to_owned()
+        } else {
+            format!(
+                "available: {}",
+                self.available
+                    .iter()
+                    .map(|a| format!("`{a}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }]
+    }
+}
+
+impl RegistryError {
+    /// What the user can do about it.
+    pub(crate) fn help(&self) -> Vec<String> {
+        if self
+            .0
+            .iter()
+            .any(|p| matches!(p, RegistryProblem::DuplicateId { .. }))
+        {
+            vec!["remove one of the two crates from the build, or ask its author to rename the module".into()]
+        } else {
+            Vec::new()
+        }
+    }
 }
 
 #[cfg(test)]
@@ -465,13 +484,14 @@ pub(crate) mod tests {
         let err = registry.lookup("http.handlers", "nope").unwrap_err();
         assert_eq!(err.requested, "http.handlers.nope");
         assert_eq!(err.available, ["http.handlers.a", "http.handlers.b"]);
-        let text = err.to_string();
+        let text = crate::host::error_chain(&err);
         assert!(text.contains("`http.handlers`"), "{text}");
+        assert!(text.contains("\nhelp: available: "), "{text}");
         assert!(
             text.contains("`http.handlers.a`, `http.handlers.b`"),
             "{text}"
         );
-        let empty = registry.lookup("tls", "x").unwrap_err().to_string();
+        let empty = crate::host::error_chain(&registry.lookup("tls", "x").unwrap_err());
         assert!(empty.contains("none are registered"), "{empty}");
     }
 

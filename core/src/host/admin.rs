@@ -55,12 +55,10 @@ pub(crate) struct Socket {
 pub(crate) enum AdminError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error(
-        "invalid config for `admin` at `socket`: `{0}` is not an absolute path\n  help: give the full path of a Unix socket, e.g. `/run/myhost/admin.sock` (the admin endpoint is never TCP)"
-    )]
+    #[error("invalid config for `admin` at `socket`: `{0}` is not an absolute path")]
     NotAbsolute(String),
     #[error(
-        "invalid config for `admin` at `socket`: `{0}` is longer than {MAX_SOCKET_PATH} bytes, more than a Unix socket address holds\n  help: choose a shorter path"
+        "invalid config for `admin` at `socket`: `{0}` is longer than {MAX_SOCKET_PATH} bytes, more than a Unix socket address holds"
     )]
     TooLong(String),
     #[error("cannot find config file `{path}` to name its admin socket: {source}")]
@@ -76,39 +74,48 @@ pub(crate) enum AdminError {
         source: std::io::Error,
     },
     #[error(
-        "the admin socket directory `{dir}` {problem}, so other users could reach the admin socket\n  help: remove the directory (the host creates it owner-only), or set `socket` in the config's `[admin]` section"
+        "the admin socket directory `{dir}` {problem}, so other users could reach the admin socket"
     )]
     NotPrivate { dir: String, problem: String },
-    #[error(
-        "another running host answers on admin socket `{0}`\n  help: stop it, or give this host its own socket with `socket = \"PATH\"` in the config's `[admin]` section (or `disabled = true`)"
-    )]
+    #[error("another running host answers on admin socket `{0}`")]
     InUse(String),
-    #[error(
-        "`{0}` exists and is not a socket; the admin socket cannot be created there\n  help: remove it, or set another `socket` in the config's `[admin]` section"
-    )]
+    #[error("`{0}` exists and is not a socket; the admin socket cannot be created there")]
     NotASocket(String),
-    #[error(
-        "cannot create admin socket `{path}`: {source}\n  help: check that its directory exists and is writable, or set `disabled = true` in the config's `[admin]` section"
-    )]
+    #[error("cannot create admin socket `{path}`: {source}")]
     Bind {
         path: String,
         #[source]
         source: std::io::Error,
     },
-    #[error(
-        "no running host answers on admin socket `{path}`: {source}\n  help: start the host with `run --config` and this config file, or pass the socket a running host logged at start with `--address`"
-    )]
+    #[error("no running host answers on admin socket `{path}`: {source}")]
     NoHost {
         path: String,
         #[source]
         source: std::io::Error,
     },
     #[error(
-        "config `{0}` disables the admin socket, so there is no running host to reach through it\n  help: send the host SIGHUP to reload its config file, or pass a socket with `--address`"
+        "config `{0}` disables the admin socket, so there is no running host to reach through it"
     )]
     Disabled(String),
     #[error("the admin socket `{path}` gave no answer: {detail}")]
     Protocol { path: String, detail: String },
+}
+
+impl AdminError {
+    /// What the user can do about it.
+    pub(crate) fn help(&self) -> Vec<String> {
+        match self {
+            AdminError::NotAbsolute(..) => vec!["give the full path of a Unix socket, e.g. `/run/myhost/admin.sock` (the admin endpoint is never TCP)".into()],
+            AdminError::TooLong(..) => vec!["choose a shorter path".into()],
+            AdminError::NotPrivate { .. } => vec!["remove the directory (the host creates it owner-only), or set `socket` in the config's `[admin]` section".into()],
+            AdminError::InUse(..) => vec!["stop it, or give this host its own socket with `socket = \"PATH\"` in the config's `[admin]` section (or `disabled = true`)".into()],
+            AdminError::NotASocket(..) => vec!["remove it, or set another `socket` in the config's `[admin]` section".into()],
+            AdminError::Bind { .. } => vec!["check that its directory exists and is writable, or set `disabled = true` in the config's `[admin]` section".into()],
+            AdminError::NoHost { .. } => vec!["start the host with `run --config` and this config file, or pass the socket a running host logged at start with `--address`".into()],
+            AdminError::Disabled(..) => vec!["send the host SIGHUP to reload its config file, or pass a socket with `--address`".into()],
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// The admin socket `config` (loaded from `config_path`) asks for, or `None` if it disables

@@ -3,6 +3,7 @@
 
 mod admin;
 mod cli;
+pub(crate) use admin::AdminError;
 pub(crate) mod ops;
 
 use clap::{Arg, ArgAction, CommandFactory, FromArgMatches};
@@ -28,7 +29,7 @@ pub fn main_json(info: &str) -> ! {
         Ok(info) => main(info),
         Err(err) => {
             eprintln!(
-                "error: this host's embedded build information is unreadable: {err}\n  hint: rebuild it with xbuild"
+                "error: this host's embedded build information is unreadable: {err}\nhelp: rebuild it with xbuild"
             );
             std::process::exit(1)
         }
@@ -83,7 +84,7 @@ pub fn run(info: BuildInfo, args: Vec<std::ffi::OsString>) -> i32 {
             Ok(timing) => crate::guard::set_call_timing(timing),
             Err(err) => {
                 eprintln!(
-                    "error: XBUILD_CALL_TIMING: {err}\n  help: unset it for the default (one call in 64)"
+                    "error: XBUILD_CALL_TIMING: {err}\nhelp: unset it for the default (one call in 64)"
                 );
                 return 2;
             }
@@ -152,24 +153,14 @@ pub fn run(info: BuildInfo, args: Vec<std::ffi::OsString>) -> i32 {
     }
 }
 
-fn fail(err: &dyn std::error::Error) -> i32 {
+fn fail(err: &(dyn std::error::Error + 'static)) -> i32 {
     eprintln!("error: {}", error_chain(err));
     1
 }
 
-/// An error and its causes as one message, each cause once: our messages (and thiserror's
-/// `transparent`) often already include their cause's text.
-pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(&format!("\n  caused by: {cause_text}"));
-        }
-        source = cause.source();
-    }
-    text
+/// An error as the host prints it after `error: `: see [`crate::error::render`].
+pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    crate::error::render(err)
 }
 
 /// Logs go to stderr through a background writer: formatting stays on the calling thread,
@@ -186,7 +177,7 @@ fn init_logging(default_level: &str) -> tracing_appender::non_blocking::WorkerGu
     let filter = match std::env::var("XBUILD_LOG") {
         Ok(text) => text.parse::<Targets>().unwrap_or_else(|err| {
             eprintln!(
-                "warning: XBUILD_LOG `{text}` is not a log filter ({err}); logging at `{default_level}`\n  help: give a level or TARGET=LEVEL directives, e.g. `debug` or `info,http.access=off`"
+                "warning: XBUILD_LOG `{text}` is not a log filter ({err}); logging at `{default_level}`\nhelp: give a level or TARGET=LEVEL directives, e.g. `debug` or `info,http.access=off`"
             );
             default
         }),

@@ -301,10 +301,8 @@ fn config_errors_name_the_field_or_module() {
         unknown_field.to_string().contains("unknown field `colour`"),
         "{unknown_field}"
     );
-    let unknown_app = apps(json!({"apps": {"nope": {}}}))
-        .err()
-        .unwrap()
-        .to_string();
+    // The alternatives are help, printed after the message.
+    let unknown_app = apps_err(json!({"apps": {"nope": {}}}));
     assert!(
         unknown_app.contains("unknown module `nope` among the apps"),
         "{unknown_app}"
@@ -383,8 +381,9 @@ fn children_load_through_the_inline_key() {
     assert!(missing.contains("exploding, forty_two, plain"), "{missing}");
 }
 
+/// The error as the host prints it: the message, then its `help:` lines.
 fn apps_err(config: Value) -> String {
-    apps(config).err().unwrap().to_string()
+    crate::host::error_chain(&apps(config).err().unwrap())
 }
 
 #[test]

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use tokio::runtime::Runtime;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use xbuild_core::{App, BoxError, Context, Module, Value};
+use xbuild_core::{App, BoxError, Context, Hinted, Module, Value};
 
 use crate::observe::{RouteMetrics, UNMATCHED};
 use crate::route::{Route, RouteConfig};
@@ -146,10 +146,11 @@ fn provision_server(
 ) -> Result<(Server, Option<Server>), BoxError> {
     check_name("server", name)?;
     if config.listen.is_empty() {
-        return Err(format!(
-            "server `{name}` has no listen address\n  hint: add e.g. `listen = [\"127.0.0.1:8080\"]`"
-        )
-        .into());
+        return Err(
+            Hinted::new(format!("server `{name}` has no listen address"))
+                .help("add e.g. `listen = [\"127.0.0.1:8080\"]`")
+                .into(),
+        );
     }
     let listen = config
         .listen
@@ -164,9 +165,10 @@ fn provision_server(
     }
     .map_err(|e| format!("server `{name}`: {e}"))?;
     if !tls && !config.redirect_from_http.is_empty() {
-        return Err(format!(
-            "server `{name}` has `redirect_from_http` but no `tls`: there is no HTTPS to redirect to\n  hint: add `tls`, or remove `redirect_from_http`"
-        )
+        return Err(Hinted::new(format!(
+            "server `{name}` has `redirect_from_http` but no `tls`: there is no HTTPS to redirect to"
+        ))
+        .help("add `tls`, or remove `redirect_from_http`")
         .into());
     }
     let redirect_from = config
@@ -277,9 +279,9 @@ impl Module for HttpApp {
             .into());
         }
         if self.provisioned.is_empty() {
-            return Err(
-                "the http app has no servers\n  hint: add `[apps.http.servers.main]` with `listen = [\"127.0.0.1:8080\"]`".into(),
-            );
+            return Err(Hinted::new("the http app has no servers")
+                .help("add `[apps.http.servers.main]` with `listen = [\"127.0.0.1:8080\"]`")
+                .into());
         }
         crate::limits::check_open_file_limit(self.total_max_connections())?;
         let mut seen: BTreeMap<SocketAddr, &str> = BTreeMap::new();
@@ -287,10 +289,11 @@ impl Module for HttpApp {
             // Port 0 is a new ephemeral port each time: never taken twice.
             for addr in server.listen.iter().filter(|addr| addr.port() != 0) {
                 if let Some(other) = seen.insert(*addr, &server.name) {
-                    return Err(format!(
-                        "listen address `{addr}` is used twice (servers `{other}` and `{}`)\n  hint: give each server its own address",
+                    return Err(Hinted::new(format!(
+                        "listen address `{addr}` is used twice (servers `{other}` and `{}`)",
                         server.name
-                    )
+                    ))
+                    .help("give each server its own address")
                     .into());
                 }
             }
@@ -348,10 +351,11 @@ impl App for HttpApp {
                     Err(err) => {
                         drop(bound);
                         runtime.shutdown_background();
-                        return Err(format!(
-                            "server `{}` cannot listen on `{addr}`: {err}\n  hint: is another process using it?",
+                        return Err(Hinted::new(format!(
+                            "server `{}` cannot listen on `{addr}`: {err}",
                             server.name
-                        )
+                        ))
+                        .help("is another process using it?")
                         .into());
                     }
                 }

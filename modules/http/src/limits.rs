@@ -133,7 +133,7 @@ const FILES_BESIDES_CONNECTIONS: u64 = 64;
 /// Whether `connections` (every server's max_connections) fit under the process's
 /// open-file limit, which the host may raise its soft limit up to (its hard limit):
 /// `Err` says what to do when not, since at the cap `accept` would fail instead.
-pub(crate) fn check_open_file_limit(connections: u64) -> Result<(), String> {
+pub(crate) fn check_open_file_limit(connections: u64) -> Result<(), xbuild_core::Hinted> {
     let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
     let Some(hard) = limit.maximum else {
         return Ok(()); // unlimited
@@ -142,9 +142,10 @@ pub(crate) fn check_open_file_limit(connections: u64) -> Result<(), String> {
     if needed <= hard {
         return Ok(());
     }
-    Err(format!(
-        "max_connections of the http servers ({connections} in all) plus {FILES_BESIDES_CONNECTIONS} files of the host's own need {needed} open files, past this process's limit of {hard}\n  hint: lower max_connections, or raise the limit (`ulimit -n`, or LimitNOFILE= for a systemd service)"
+    Err(xbuild_core::Hinted::new(format!(
+        "max_connections of the http servers ({connections} in all) plus {FILES_BESIDES_CONNECTIONS} files of the host's own need {needed} open files, past this process's limit of {hard}"
     ))
+    .help("lower max_connections, or raise the limit (`ulimit -n`, or LimitNOFILE= for a systemd service)"))
 }
 
 /// Raises the soft open-file limit to what `connections` need, up to the hard limit, as
@@ -602,8 +603,11 @@ mod tests {
         assert!(check_open_file_limit(100).is_ok());
         if let Some(hard) = hard {
             let err = check_open_file_limit(hard).unwrap_err();
-            assert!(err.contains(&format!("limit of {hard}")), "{err}");
-            assert!(err.contains("ulimit -n"), "{err}");
+            assert!(
+                err.to_string().contains(&format!("limit of {hard}")),
+                "{err}"
+            );
+            assert!(err.helps()[0].contains("ulimit -n"), "{err:?}");
         }
     }
 

@@ -199,7 +199,9 @@ impl Route {
             // them up.
             let loaded = ctx
                 .load_inline::<dyn Handler>("http.handlers", "handler", handler)
-                .map_err(|err| format!("{at}.handle[{i}]: {err}"))?;
+                .map_err(|err| {
+                    xbuild_core::Hinted::from_error(&err).context(format!("{at}.handle[{i}]"))
+                })?;
             handlers.push(loaded);
         }
         Ok(Route {

@@ -8,6 +8,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
+use xbuild_core::Hinted;
 
 /// Reads a PEM certificate chain and its private key, and checks that they belong
 /// together.
@@ -15,38 +16,39 @@ pub(crate) fn load(
     certificate: &Path,
     key: &Path,
     provider: &CryptoProvider,
-) -> Result<CertifiedKey, String> {
+) -> Result<CertifiedKey, Hinted> {
     let chain = CertificateDer::pem_file_iter(certificate)
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
         .map_err(|e| {
-            format!(
-                "cannot read certificate file `{}`: {e}\n  hint: give a PEM file with the server's certificate first, then its intermediates; relative paths are resolved against the directory the host runs in",
+            Hinted::new(format!(
+                "cannot read certificate file `{}`: {e}",
                 certificate.display()
-            )
+            ))
+            .help("give a PEM file with the server's certificate first, then its intermediates; relative paths are resolved against the directory the host runs in")
         })?;
     if chain.is_empty() {
-        return Err(format!(
-            "certificate file `{}` holds no certificate\n  hint: give a PEM file with `-----BEGIN CERTIFICATE-----` blocks",
+        return Err(Hinted::new(format!(
+            "certificate file `{}` holds no certificate",
             certificate.display()
-        ));
+        ))
+        .help("give a PEM file with `-----BEGIN CERTIFICATE-----` blocks"));
     }
     let private_key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
-        format!(
-            "cannot read key file `{}`: {e}\n  hint: give the certificate's private key as a PEM file (PKCS#8, PKCS#1 or SEC1)",
-            key.display()
-        )
+        Hinted::new(format!("cannot read key file `{}`: {e}", key.display()))
+            .help("give the certificate's private key as a PEM file (PKCS#8, PKCS#1 or SEC1)")
     })?;
     let signing_key = provider
         .key_provider
         .load_private_key(private_key)
-        .map_err(|e| format!("key file `{}` cannot be used: {e}", key.display()))?;
+        .map_err(|e| Hinted::new(format!("key file `{}` cannot be used: {e}", key.display())))?;
     let certified = CertifiedKey::new(chain, signing_key);
     certified.keys_match().map_err(|e| {
-        format!(
-            "key file `{}` is not the key of certificate `{}` ({e})\n  hint: pair each certificate with its own key",
+        Hinted::new(format!(
+            "key file `{}` is not the key of certificate `{}` ({e})",
             key.display(),
             certificate.display()
-        )
+        ))
+        .help("pair each certificate with its own key")
     })?;
     Ok(certified)
 }

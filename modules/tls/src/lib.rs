@@ -167,7 +167,7 @@ impl Files {
             .map(|(i, (certificate, key))| {
                 certificates::load(certificate, key, &self.provider)
                     .map(Arc::new)
-                    .map_err(|e| format!("certificates[{i}]: {e}").into())
+                    .map_err(|e| e.context(format!("certificates[{i}]")).into())
             })
             .collect()
     }

@@ -48,10 +48,11 @@ struct Prepared {
 impl Module for FileServer {
     fn provision(&mut self, _ctx: &mut Context<'_>) -> Result<(), BoxError> {
         let root = std::fs::canonicalize(&self.root).map_err(|e| {
-            format!(
-                "file_server root `{}` cannot be used: {e}\n  hint: relative roots are resolved against the directory the host runs in",
+            xbuild_core::Hinted::new(format!(
+                "file_server root `{}` cannot be used: {e}",
                 self.root.display()
-            )
+            ))
+            .help("relative roots are resolved against the directory the host runs in")
         })?;
         if !root.is_dir() {
             return Err(

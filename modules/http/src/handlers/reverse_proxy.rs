@@ -245,7 +245,9 @@ fn set_forwarding_headers(
 impl Module for ReverseProxy {
     fn provision(&mut self, _ctx: &mut Context<'_>) -> Result<(), BoxError> {
         if self.upstreams.is_empty() {
-            return Err("reverse_proxy has no upstreams\n  hint: add e.g. `upstreams = [\"127.0.0.1:9000\"]`".into());
+            return Err(xbuild_core::Hinted::new("reverse_proxy has no upstreams")
+                .help("add e.g. `upstreams = [\"127.0.0.1:9000\"]`")
+                .into());
         }
         let upstreams = self
             .upstreams

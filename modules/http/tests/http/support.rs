@@ -51,15 +51,9 @@ pub fn provision(config: &str) -> Result<Apps, String> {
     Apps::provision(&registry(), value).map_err(|e| error_chain(&e))
 }
 
-/// An error and its sources, as one string.
-pub fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(&format!("\n  caused by: {cause}"));
-        source = cause.source();
-    }
-    text
+/// An error as the host prints it: its sources, then its `help:` lines.
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    xbuild_core::error::render(err)
 }
 
 /// A started host; shuts down when dropped.
