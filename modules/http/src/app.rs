@@ -194,7 +194,7 @@ fn provision_server(
     let tls = match config.tls {
         Some(tls) => Some(
             ctx.load_inline::<dyn crate::tls::Tls>("http.tls", "module", tls)
-                .map_err(|err| format!("server `{name}`, tls: {err}"))?,
+                .map_err(|err| Hinted::from_error(&err).context(format!("server `{name}`, tls")))?,
         ),
         None => None,
     };

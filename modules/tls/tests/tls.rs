@@ -339,7 +339,8 @@ fn plain_http_is_redirected_to_https() {
 fn refused(config: &str) -> String {
     match TestServer::start_toml(config) {
         Ok(_) => panic!("config accepted:\n{config}"),
-        Err(err) => err.to_string(),
+        // As the host prints it: the message, then its help.
+        Err(err) => xbuild_core::error::render(&*err),
     }
 }
 
