@@ -47,17 +47,8 @@ impl Hinted {
     /// `err` (its message and causes, as [`render`] writes them without the help) with the
     /// help found in its chain: for adding context to an error without losing its help.
     pub fn from_error(err: &(dyn std::error::Error + 'static)) -> Self {
-        let mut message = err.to_string();
-        let mut source = err.source();
-        while let Some(cause) = source {
-            let text = cause.to_string();
-            if !message.contains(&text) {
-                message.push_str(&format!(": {text}"));
-            }
-            source = cause.source();
-        }
         Self {
-            message,
+            message: with_causes(err, ": "),
             help: help_of(err),
         }
     }
@@ -86,17 +77,26 @@ impl std::error::Error for Hinted {}
 /// already quoted by it (`  caused by: ...`), then the help found anywhere in the chain as
 /// `help: ...` lines, as cargo prints them.
 pub fn render(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = with_causes(err, "\n  caused by: ");
+    for help in help_of(err) {
+        text.push_str(&format!("\nhelp: {help}"));
+    }
+    text
+}
+
+/// `err`'s message, then each cause in its chain that the text so far does not already
+/// quote (our messages, and thiserror's `transparent`, often include their cause's text),
+/// each after `separator`.
+fn with_causes(err: &(dyn std::error::Error + 'static), separator: &str) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {
         let cause_text = cause.to_string();
         if !text.contains(&cause_text) {
-            text.push_str(&format!("\n  caused by: {cause_text}"));
+            text.push_str(separator);
+            text.push_str(&cause_text);
         }
         source = cause.source();
-    }
-    for help in help_of(err) {
-        text.push_str(&format!("\nhelp: {help}"));
     }
     text
 }

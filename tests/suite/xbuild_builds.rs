@@ -534,19 +534,8 @@ fn an_install_that_cannot_replace_the_manifest_leaves_the_previous_set_byte_for_
     // In a directory that does not exist yet: the install creates it, as cargo would.
     let output = output_in(&root);
     assert!(!output.parent().unwrap().exists());
-    let spec = format!("fixture-greeters={}", fixture("fixture-greeters").display());
-    let extra = format!("fixture-extra={}", fixture("fixture-extra").display());
-    let args = build_args(
-        output.to_str().unwrap(),
-        &[
-            "--with",
-            &spec,
-            "--with",
-            &extra,
-            "--core-path",
-            core_path(),
-        ],
-    );
+    let owned = greeters_build(&output);
+    let args: Vec<&str> = owned.iter().map(String::as_str).collect();
     xbuild(&root, &args).success();
     let manifest = output.with_file_name("host.manifest.json");
     let lock = output.with_file_name("host.lock");
@@ -624,19 +613,8 @@ fn an_install_that_cannot_replace_the_manifest_leaves_the_previous_set_byte_for_
 fn a_file_size_limit_is_reported_and_leaves_nothing_behind() {
     let root = TestRoot::new();
     let output = output_in(&root);
-    let spec = format!("fixture-greeters={}", fixture("fixture-greeters").display());
-    let extra = format!("fixture-extra={}", fixture("fixture-extra").display());
-    let args = build_args(
-        output.to_str().unwrap(),
-        &[
-            "--with",
-            &spec,
-            "--with",
-            &extra,
-            "--core-path",
-            core_path(),
-        ],
-    );
+    let owned = greeters_build(&output);
+    let args: Vec<&str> = owned.iter().map(String::as_str).collect();
     // Built (or found in the suite's cache) first, so the limit meets the install.
     xbuild(&root, &args).success();
     std::fs::remove_dir_all(output.parent().unwrap()).unwrap();
@@ -709,4 +687,25 @@ fn a_build_without_room_to_compile_is_refused_before_compiling() {
     let taken = steps(&ran);
     assert!(!taken.iter().any(|s| s == "compile"), "{taken:?}");
     assert!(!output.exists());
+}
+
+/// Build arguments for the fixture greeters and extra module crates to `output`: the set
+/// the first test here builds, so later tests find it in the suite's cache.
+fn greeters_build(output: &Path) -> Vec<String> {
+    let spec = format!("fixture-greeters={}", fixture("fixture-greeters").display());
+    let extra = format!("fixture-extra={}", fixture("fixture-extra").display());
+    build_args(
+        output.to_str().unwrap(),
+        &[
+            "--with",
+            &spec,
+            "--with",
+            &extra,
+            "--core-path",
+            core_path(),
+        ],
+    )
+    .into_iter()
+    .map(str::to_owned)
+    .collect()
 }

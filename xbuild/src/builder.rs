@@ -48,8 +48,8 @@ pub enum BuildError {
     #[error(
         "not enough free space for {what}: `{}` has {} free, and {what} needs about {}",
         .dir.display(),
-        crate::space::human(*.free),
-        crate::space::human(*.needed)
+        crate::cache::human_size(*.free),
+        crate::cache::human_size(*.needed)
     )]
     NoSpace {
         dir: PathBuf,

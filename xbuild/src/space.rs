@@ -47,32 +47,9 @@ pub fn ensure(dir: &Path, needed: u64, what: &'static str) -> Result<(), BuildEr
     }
 }
 
-/// `1.5 GiB`, `120 MiB`, `900 KiB`.
-pub fn human(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["bytes", "KiB", "MiB", "GiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} bytes")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes_read_as_a_person_would_write_them() {
-        assert_eq!(human(900), "900 bytes");
-        assert_eq!(human(120 << 20), "120.0 MiB");
-        assert_eq!(human(COMPILE_NEEDS), "1.0 GiB");
-    }
 
     #[test]
     fn a_real_file_system_reports_some_space() {

@@ -157,8 +157,19 @@ pub fn check(host: &Path, manifest: &Manifest, run_host: bool) -> Result<Vec<Fin
         }
     }
     if run_host && trusted {
-        findings.push(registered_modules(&bytes, manifest));
-        findings.push(reported_build(&bytes, manifest));
+        // What runs is a private copy of the bytes hashed above, so a file swapped after
+        // the hash was checked is never run; written once for both questions.
+        match PrivateHost::new(&bytes) {
+            Ok(copy) => {
+                findings.push(registered_modules(&copy, manifest));
+                findings.push(reported_build(&copy, manifest));
+            }
+            Err(e) => findings.push(finding(
+                "modules",
+                false,
+                format!("cannot run the host: {e}"),
+            )),
+        }
     } else if run_host {
         findings.push(warning(
             "modules",
@@ -339,20 +350,10 @@ fn field(check: &'static str, manifest: &str, host: &str) -> Finding {
 
 /// What the host reports of its own build (`build-info --json`: the compiler, the core,
 /// the target and profile compiled into it) against the manifest.
-fn reported_build(bytes: &[u8], manifest: &Manifest) -> Finding {
-    let report: serde_json::Value = match run_private_copy(bytes, &["build-info", "--json"]) {
-        Ok(out) if out.status.success() => serde_json::from_slice(&out.stdout).unwrap_or_default(),
-        Ok(out) => {
-            return finding(
-                "rustc",
-                false,
-                format!(
-                    "`build-info` failed: {}",
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ),
-            );
-        }
-        Err(e) => return finding("rustc", false, format!("cannot run the host: {e}")),
+fn reported_build(host: &PrivateHost, manifest: &Manifest) -> Finding {
+    let report: serde_json::Value = match host.json("rustc", &["build-info", "--json"]) {
+        Ok(report) => report,
+        Err(failed) => return failed,
     };
     let text = |key: &str| report[key].as_str().unwrap_or("(none)").to_owned();
     let differing: Vec<String> = [
@@ -378,23 +379,11 @@ fn reported_build(bytes: &[u8], manifest: &Manifest) -> Finding {
 }
 
 /// The module IDs the host registers (asked with `list-modules --json`) against those the
-/// manifest lists. `bytes` are the host as read and hashed: what runs is a private copy of
-/// them, so a file swapped after the hash was checked is never run.
-fn registered_modules(bytes: &[u8], manifest: &Manifest) -> Finding {
-    let output = run_private_copy(bytes, &["list-modules", "--json"]);
-    let listed: Vec<serde_json::Value> = match output {
-        Ok(out) if out.status.success() => serde_json::from_slice(&out.stdout).unwrap_or_default(),
-        Ok(out) => {
-            return finding(
-                "modules",
-                false,
-                format!(
-                    "`list-modules` failed: {}",
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ),
-            );
-        }
-        Err(e) => return finding("modules", false, format!("cannot run the host: {e}")),
+/// manifest lists.
+fn registered_modules(host: &PrivateHost, manifest: &Manifest) -> Finding {
+    let listed: Vec<serde_json::Value> = match host.json("modules", &["list-modules", "--json"]) {
+        Ok(listed) => serde_json::from_value(listed).unwrap_or_default(),
+        Err(failed) => return failed,
     };
     let registered: BTreeSet<(String, String)> = listed
         .iter()
@@ -444,17 +433,41 @@ fn registered_modules(bytes: &[u8], manifest: &Manifest) -> Finding {
     }
 }
 
-/// Runs `bytes` as a program from an owner-only temporary directory, with `args`.
-fn run_private_copy(bytes: &[u8], args: &[&str]) -> std::io::Result<std::process::Output> {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::Builder::new().prefix("xbuild-verify").tempdir()?;
-    let copy = dir.path().join("host");
-    std::fs::write(&copy, bytes)?;
-    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o700))?;
-    std::process::Command::new(&copy)
-        .args(args)
-        .env_remove("XBUILD_LOG")
-        .output()
+/// A host's bytes written as a program into an owner-only temporary directory, to run.
+struct PrivateHost {
+    dir: tempfile::TempDir,
+}
+
+impl PrivateHost {
+    fn new(bytes: &[u8]) -> std::io::Result<Self> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::Builder::new().prefix("xbuild-verify").tempdir()?;
+        let copy = dir.path().join("host");
+        std::fs::write(&copy, bytes)?;
+        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o700))?;
+        Ok(Self { dir })
+    }
+
+    /// The JSON the host prints for `args`; a failure is finding `check`, failed.
+    fn json(&self, check: &'static str, args: &[&str]) -> Result<serde_json::Value, Finding> {
+        let out = std::process::Command::new(self.dir.path().join("host"))
+            .args(args)
+            .env_remove("XBUILD_LOG")
+            .output()
+            .map_err(|e| finding(check, false, format!("cannot run the host: {e}")))?;
+        if !out.status.success() {
+            return Err(finding(
+                check,
+                false,
+                format!(
+                    "`{}` failed: {}",
+                    args[0],
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ),
+            ));
+        }
+        Ok(serde_json::from_slice(&out.stdout).unwrap_or_default())
+    }
 }
 
 /// Rebuilds `host` from the spec and resolution it carries, in a temporary directory with

@@ -107,6 +107,7 @@ impl AdminError {
         match self {
             AdminError::NotAbsolute(..) => vec!["give the full path of a Unix socket, e.g. `/run/myhost/admin.sock` (the admin endpoint is never TCP)".into()],
             AdminError::TooLong(..) => vec!["choose a shorter path".into()],
+            AdminError::CreateDir { .. } => vec!["set `socket` in the config's `[admin]` section to a directory you can write to, or `disabled = true`".into()],
             AdminError::NotPrivate { .. } => vec!["remove the directory (the host creates it owner-only), or set `socket` in the config's `[admin]` section".into()],
             AdminError::InUse(..) => vec!["stop it, or give this host its own socket with `socket = \"PATH\"` in the config's `[admin]` section (or `disabled = true`)".into()],
             AdminError::NotASocket(..) => vec!["remove it, or set another `socket` in the config's `[admin]` section".into()],
