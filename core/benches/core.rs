@@ -73,7 +73,14 @@ fn registry(c: &mut Criterion) {
         .map(|i| {
             let id = Box::leak(format!("bench.ns{}.module_{i}", i % 20).into_boxed_str());
             // What `register_module!` expands to, with generated IDs.
-            ModuleRegistration::__new(id, || "dyn Module", "bench-crate", "1.0.0", never)
+            ModuleRegistration::__new(
+                id,
+                || "dyn Module",
+                "bench-crate",
+                "1.0.0",
+                never,
+                xbuild_core::Audit::EmptyConfig,
+            )
         })
         .collect();
     c.bench_function("registry_validate_1000_modules", |b| {

@@ -143,6 +143,131 @@ impl BuildInfo {
             distribution: self.distribution.clone(),
             dependencies: self.sbom.as_ref().map(|s| s.crates),
             sbom_sha256: self.sbom.as_ref().map(|s| s.sha256.clone()),
+            sizes: embedded_sizes(),
+        }
+    }
+}
+
+/// The section xbuild writes a host's [`Sizes`] into after linking: sizes are known only
+/// once the binary exists, so they cannot be part of the build information compiled in.
+/// As Go's linker leaves room for the build ID that `go tool buildid -w` writes later, the
+/// core reserves the section, filled with spaces; xbuild overwrites its start with JSON.
+pub const SIZES_SECTION: &str = ".xbuild-sizes";
+
+/// Bytes reserved in [`SIZES_SECTION`]. About 40 bytes a crate: room for 400 crates, and
+/// [`Sizes::fitted`] folds the smallest into one figure if a host has more.
+pub const SIZES_CAPACITY: usize = 16 * 1024;
+
+// Spaces, not zeros: an all-zero static would go to `.bss`, which has no bytes in the file
+// to overwrite.
+#[cfg_attr(target_os = "linux", unsafe(link_section = ".xbuild-sizes"))]
+#[used]
+static SIZES: [u8; SIZES_CAPACITY] = [b' '; SIZES_CAPACITY];
+
+/// The sizes xbuild wrote into this host after linking (`None` for a host it did not
+/// build, or one built by an xbuild that does not measure).
+pub fn embedded_sizes() -> Option<Sizes> {
+    // The compiler knows the static's initial value and would fold a plain read into "all
+    // spaces"; its address read back through a volatile load is opaque to it. (A volatile
+    // read of the array itself would compile to 16,384 single-byte loads.)
+    // SAFETY: reading a local that holds a valid pointer to a static.
+    let sizes = unsafe { std::ptr::read_volatile(&std::ptr::addr_of!(SIZES)) };
+    // SAFETY: the pointer is `SIZES`'s, valid for the whole program.
+    let bytes: &[u8; SIZES_CAPACITY] = unsafe { &*sizes };
+    let text = std::str::from_utf8(bytes).ok()?.trim_end();
+    if text.is_empty() {
+        return None;
+    }
+    serde_json::from_str(text).ok()
+}
+
+/// What each crate adds to a host: the bytes of the functions and data of its symbols in
+/// the binary's symbol table, demangled and attributed to the crate that defines them, as
+/// `cargo bloat --crates` does (but counting data too, not only code).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Sizes {
+    /// The size of the host's file.
+    pub file_bytes: u64,
+    /// Crates of the host's dependency graph (package names), largest first. A generic
+    /// function counts for the crate whose path names it (`core::ptr::drop_in_place<T>` is
+    /// std's, whatever `T` is); a trait impl for the crate of the type it is for.
+    pub crates: Vec<CrateSize>,
+    /// Crates that were left out of `crates` to fit the section, together (`0` in the
+    /// manifest, which lists them all).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub smaller_crates_bytes: u64,
+    /// Rust's standard library: `std`, `core`, `alloc` and the crates they carry.
+    pub std_bytes: u64,
+    /// Symbols without Rust mangling: the C library (musl in a static host) and
+    /// compiler-provided routines.
+    pub c_bytes: u64,
+    /// The symbol table and its names (`.symtab`, `.strtab`), which these figures come
+    /// from; `strip` removes them (and with them what `build-info` can say).
+    pub symbol_table_bytes: u64,
+    /// Bytes in no symbol: ELF headers, unwind tables, relocations, padding.
+    pub unattributed_bytes: u64,
+}
+
+/// One crate's share of a host; see [`Sizes`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct CrateSize {
+    /// Package name (`xbuild-http`).
+    #[serde(rename = "crate")]
+    pub name: String,
+    /// Bytes of its functions and data in the file.
+    pub bytes: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl CrateSize {
+    /// Crate `name` adds `bytes`.
+    pub fn new(name: impl Into<String>, bytes: u64) -> Self {
+        Self {
+            name: name.into(),
+            bytes,
+        }
+    }
+}
+
+impl Sizes {
+    /// Sizes from their parts; `crates` is sorted largest first (then by name).
+    pub fn new(
+        file_bytes: u64,
+        mut crates: Vec<CrateSize>,
+        std_bytes: u64,
+        c_bytes: u64,
+        symbol_table_bytes: u64,
+        unattributed_bytes: u64,
+    ) -> Self {
+        crates.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.name.cmp(&b.name)));
+        Self {
+            file_bytes,
+            crates,
+            smaller_crates_bytes: 0,
+            std_bytes,
+            c_bytes,
+            symbol_table_bytes,
+            unattributed_bytes,
+        }
+    }
+
+    /// The JSON written into [`SIZES_SECTION`]: these sizes, with the smallest crates
+    /// folded into [`smaller_crates_bytes`](Sizes::smaller_crates_bytes) until it fits in
+    /// `capacity` bytes.
+    pub fn fitted(&self, capacity: usize) -> Vec<u8> {
+        let mut fitted = self.clone();
+        loop {
+            let json = serde_json::to_vec(&fitted).expect("sizes serialise");
+            if json.len() <= capacity || fitted.crates.is_empty() {
+                return json;
+            }
+            let smallest = fitted.crates.pop().expect("not empty");
+            fitted.smaller_crates_bytes += smallest.bytes;
         }
     }
 }
@@ -172,6 +297,9 @@ pub(crate) struct BuildReport {
     /// sha256 of the host's `.dep-v0` section.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sbom_sha256: Option<String>,
+    /// What each crate adds to the host, when xbuild measured it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sizes: Option<Sizes>,
 }
 
 /// The sha256 of a file in lowercase hex: how a manifest (written by xbuild) and `selftest`

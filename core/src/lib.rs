@@ -85,7 +85,9 @@ pub use error::Hinted;
 pub use guard::CallError;
 pub use lifecycle::{Context, LoadError, Loaded, RefreshHooks};
 pub use module::{App, BoxError, Module, Provisioned, Refresh};
-pub use registry::{CommandRegistration, LookupError, ModuleRegistration, Registry, RegistryError};
+pub use registry::{
+    Audit, CommandRegistration, LookupError, ModuleRegistration, Registry, RegistryError,
+};
 
 /// This crate's version; hosts report it in `build-info`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -114,6 +116,28 @@ const _: () = assert!(
 /// `as ...` the module is registered as `dyn Module`.
 ///
 /// The ID is checked at compile time; the crate name and version are captured from Cargo.
+///
+/// `selftest`'s leak audit loads every module (and starts and stops every app), cleans it
+/// up, and fails one that left a thread running or a file descriptor open. It loads a module
+/// with an empty config unless the registration says otherwise, as a last argument:
+/// - `selftest = config(r#"{"servers": ...}"#)`: with this config (JSON), e.g. an app
+///   listening on `127.0.0.1:0`, or a module that needs a field to load;
+/// - `selftest = skip("connects to PostgreSQL at start")`: not at all, for a module that
+///   needs outside resources; selftest reports the reason.
+///
+/// ```
+/// use xbuild_core::{Audit, Module, Registry};
+///
+/// #[derive(serde::Deserialize)]
+/// struct Pool {}
+/// impl Module for Pool {}
+///
+/// xbuild_core::register_module!("db.pool", Pool, selftest = skip("needs a database"));
+///
+/// let registry = Registry::linked()?;
+/// assert_eq!(registry.lookup("db", "pool")?.audit(), Audit::Skip("needs a database"));
+/// # Ok::<(), xbuild_core::BoxError>(())
+/// ```
 ///
 /// ```
 /// use xbuild_core::{BoxError, Context, Module, Registry};
@@ -149,18 +173,34 @@ const _: () = assert!(
 /// ```
 #[macro_export]
 macro_rules! register_module {
+    ($id:literal, $module:ty as $interface:ty, selftest = $audit:ident($arg:expr) $(,)?) => {
+        $crate::__register_module!(
+            $id,
+            $module,
+            $interface,
+            $crate::__private::selftest::$audit($arg)
+        );
+    };
+    ($id:literal, $module:ty, selftest = $audit:ident($arg:expr) $(,)?) => {
+        $crate::__register_module!(
+            $id,
+            $module,
+            dyn $crate::Module,
+            $crate::__private::selftest::$audit($arg)
+        );
+    };
     ($id:literal, $module:ty as $interface:ty $(,)?) => {
-        $crate::__register_module!($id, $module, $interface);
+        $crate::__register_module!($id, $module, $interface, $crate::Audit::EmptyConfig);
     };
     ($id:literal, $module:ty $(,)?) => {
-        $crate::__register_module!($id, $module, dyn $crate::Module);
+        $crate::__register_module!($id, $module, dyn $crate::Module, $crate::Audit::EmptyConfig);
     };
 }
 
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __register_module {
-    ($id:literal, $module:ty, $interface:ty) => {
+    ($id:literal, $module:ty, $interface:ty, $audit:expr) => {
         const _: () = {
             ::core::assert!(
                 $crate::__private::is_registrable_id($id),
@@ -178,6 +218,7 @@ macro_rules! __register_module {
                     let boxed: ::std::boxed::Box<$interface> = ::std::boxed::Box::new(module);
                     ::core::result::Result::Ok($crate::__private::ModuleInstance::new(boxed))
                 },
+                $audit,
             );
         };
     };
@@ -246,6 +287,21 @@ pub mod __private {
     pub use crate::config::{decode_strict, load_file};
     pub use crate::instance::ModuleInstance;
     use crate::{CommandRegistration, ModuleRegistration};
+
+    /// The forms of `register_module!`'s `selftest = ...` option.
+    pub mod selftest {
+        use crate::Audit;
+
+        /// `selftest = config(r#"{...}"#)`: audit the module loaded with this config.
+        pub const fn config(json: &'static str) -> Audit {
+            Audit::Config(json)
+        }
+
+        /// `selftest = skip("why")`: do not audit it; selftest reports the reason.
+        pub const fn skip(reason: &'static str) -> Audit {
+            Audit::Skip(reason)
+        }
+    }
 
     pub(crate) const MODULES_SLICE: &str = stringify!(XBUILD_CORE_API_0_1_MODULES);
     pub(crate) const COMMANDS_SLICE: &str = stringify!(XBUILD_CORE_API_0_1_COMMANDS);

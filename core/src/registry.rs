@@ -18,6 +18,22 @@ pub struct ModuleRegistration {
     pub(crate) crate_name: &'static str,
     pub(crate) crate_version: &'static str,
     pub(crate) new: fn(Value) -> Result<ModuleInstance, ConfigError>,
+    pub(crate) audit: Audit,
+}
+
+/// How `selftest`'s leak audit loads a module, chosen where it is registered (see
+/// [`register_module!`](crate::register_module)): the audit loads it (and starts and stops
+/// an app), cleans it up, and fails a module that left threads or open files behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Audit {
+    /// With an empty config (`null`); a module that needs a config is then not audited.
+    EmptyConfig,
+    /// With this config (JSON), e.g. an app listening on `127.0.0.1:0`.
+    Config(&'static str),
+    /// Not audited, for this reason (it needs a database, a device, another host...);
+    /// selftest reports it.
+    Skip(&'static str),
 }
 
 impl fmt::Debug for ModuleRegistration {
@@ -39,6 +55,7 @@ impl ModuleRegistration {
         crate_name: &'static str,
         crate_version: &'static str,
         new: fn(Value) -> Result<ModuleInstance, ConfigError>,
+        audit: Audit,
     ) -> Self {
         Self {
             id,
@@ -46,7 +63,13 @@ impl ModuleRegistration {
             crate_name,
             crate_version,
             new,
+            audit,
         }
+    }
+
+    /// How `selftest` audits the module for leaks.
+    pub fn audit(&self) -> Audit {
+        self.audit
     }
 
     /// Dotted module ID, e.g. `http.handlers.static_response`.
@@ -452,6 +475,7 @@ pub(crate) mod tests {
             interface: || "dyn Module",
             crate_name: krate,
             crate_version: "1.0.0",
+            audit: Audit::EmptyConfig,
             new: no_config,
         }
     }

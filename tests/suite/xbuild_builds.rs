@@ -709,3 +709,196 @@ fn greeters_build(output: &Path) -> Vec<String> {
     .map(str::to_owned)
     .collect()
 }
+
+/// What each crate adds: a module crate embedding a 3 MiB table is the largest contributor
+/// in the manifest, the `finished` event and the host's own `build-info --json`; a
+/// `--max-size` under the host's size refuses it (exit 1, naming the crate) and leaves the
+/// previous host, manifest and lock byte for byte.
+#[test]
+fn a_crate_with_a_large_table_is_the_largest_contributor_and_max_size_refuses_the_host() {
+    let root = TestRoot::new();
+    let source = "static TABLE: [u8; 3145728] = *include_bytes!(\"table.bin\");\n\
+        #[derive(serde::Deserialize)]\nstruct Big {}\n\
+        impl xbuild_core::Module for Big {\n\
+            fn validate(&self) -> Result<(), xbuild_core::BoxError> {\n\
+                // An index the compiler cannot know keeps the whole table in the binary.\n\
+                let i = std::hint::black_box(TABLE.len() - 1);\n\
+                if TABLE[i] == 0 { return Err(\"the table is empty\".into()); }\n\
+                Ok(())\n\
+            }\n\
+        }\nxbuild_core::register_module!(\"big.table\", Big);\n";
+    let big = root.path_crate("big-table", "", &[("src/lib.rs", source)]);
+    // Not zeros: a zeroed static goes to .bss and costs the file nothing.
+    let table: Vec<u8> = (0..3 * 1024 * 1024u32)
+        .map(|i| (i % 251) as u8 + 1)
+        .collect();
+    std::fs::write(big.join("src/table.bin"), &table).unwrap();
+    let output = output_in(&root);
+    let spec = format!("big-table={}", big.display());
+    let built = xbuild(
+        &root,
+        &build_args(output.to_str().unwrap(), &["--with", &spec]),
+    )
+    .success();
+
+    let manifest = manifest(&output);
+    let sizes = &manifest["sizes"];
+    assert_eq!(sizes["crates"][0]["crate"], "big-table", "{sizes:#}");
+    assert!(sizes["crates"][0]["bytes"].as_u64().unwrap() >= table.len() as u64);
+    assert_eq!(
+        sizes["file_bytes"],
+        std::fs::metadata(&output).unwrap().len()
+    );
+    let finished = events(&built)
+        .into_iter()
+        .find(|e| e["event"] == "finished")
+        .unwrap();
+    assert_eq!(&finished["sizes"], sizes);
+    let info = Command::new(&output)
+        .args(["build-info", "--json"])
+        .output()
+        .unwrap();
+    let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(&info["sizes"], sizes, "the host knows its own sizes");
+    let text = Command::new(&output).arg("build-info").output().unwrap();
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(
+        text.contains("(largest crates: big-table 3.0 MiB,"),
+        "{text}"
+    );
+
+    let lock = root.path().join("out/host.lock");
+    let files = [
+        output.clone(),
+        root.path().join("out/host.manifest.json"),
+        lock,
+    ];
+    let before = files.clone().map(|p| std::fs::read(p).unwrap());
+    let limit = (sizes["file_bytes"].as_u64().unwrap() - 1).to_string();
+    let refused = xbuild(
+        &root,
+        &build_args(
+            output.to_str().unwrap(),
+            &["--with", &spec, "--max-size", &limit],
+        ),
+    )
+    .code(1);
+    let error = events(&refused)
+        .into_iter()
+        .find(|e| e["event"] == "error")
+        .unwrap();
+    let message = error["message"].as_str().unwrap();
+    assert!(message.starts_with("the new host is "), "{message}");
+    assert!(
+        message.contains(&format!(
+            "({limit} bytes), so `{}` was left as it was",
+            output.display()
+        )),
+        "{message}"
+    );
+    assert!(
+        message.contains("the largest contributors: big-table 3.0 MiB, "),
+        "{message}"
+    );
+    for (file, before) in files.iter().zip(&before) {
+        assert!(
+            std::fs::read(file).unwrap() == *before,
+            "`{}` changed",
+            file.display()
+        );
+    }
+    // A size that is not one is a usage error naming the flag.
+    let bad = xbuild(
+        &root,
+        &build_args(output.to_str().unwrap(), &["--max-size", "lots"]),
+    )
+    .code(2);
+    assert!(bad.stderr.contains("--max-size"), "{}", bad.stderr);
+}
+
+/// The leak audit: a module whose start leaves a thread running after stop, and one that
+/// keeps a file open after cleanup, fail the host's selftest, each named with what it
+/// left; a module that opts out is reported as skipped, not failed.
+#[test]
+fn selftest_names_modules_that_leave_a_thread_or_a_file_behind() {
+    let root = TestRoot::new();
+    let threads = "use std::sync::atomic::{AtomicBool, Ordering};\n\
+        static STOP: AtomicBool = AtomicBool::new(false);\n\
+        #[derive(serde::Deserialize)]\nstruct Spinner {}\n\
+        impl xbuild_core::Module for Spinner {}\n\
+        impl xbuild_core::App for Spinner {\n\
+            fn start(&mut self) -> Result<(), xbuild_core::BoxError> {\n\
+                std::thread::Builder::new().name(\"spinner-worker\".into()).spawn(|| {\n\
+                    while !STOP.load(Ordering::Relaxed) { std::thread::sleep(std::time::Duration::from_millis(50)); }\n\
+                })?;\n\
+                Ok(())\n\
+            }\n\
+            // Forgets to tell its worker to stop.\n\
+            fn stop(&mut self) -> Result<(), xbuild_core::BoxError> { Ok(()) }\n\
+        }\nxbuild_core::register_module!(\"spinner\", Spinner as dyn xbuild_core::App);\n";
+    let files = "#[derive(serde::Deserialize)]\nstruct Hoarder { #[serde(skip)] held: Vec<std::fs::File> }\n\
+        impl xbuild_core::Module for Hoarder {\n\
+            fn provision(&mut self, _: &mut xbuild_core::Context<'_>) -> Result<(), xbuild_core::BoxError> {\n\
+                self.held.push(std::fs::File::open(\"/proc/self/status\")?);\n\
+                Ok(())\n\
+            }\n\
+            // Keeps the file past cleanup, in a place nothing frees.\n\
+            fn cleanup(&mut self) -> Result<(), xbuild_core::BoxError> {\n\
+                std::mem::forget(std::mem::take(&mut self.held));\n\
+                Ok(())\n\
+            }\n\
+        }\nxbuild_core::register_module!(\"hoard.files\", Hoarder);\n\
+        #[derive(serde::Deserialize)]\nstruct Remote {}\n\
+        impl xbuild_core::Module for Remote {}\n\
+        xbuild_core::register_module!(\"hoard.remote\", Remote, selftest = skip(\"connects to a database\"));\n";
+    let spinner = root.path_crate("spinner-mod", "", &[("src/lib.rs", threads)]);
+    let hoarder = root.path_crate("hoarder-mod", "", &[("src/lib.rs", files)]);
+    let output = output_in(&root);
+    let args = [
+        format!("spinner-mod={}", spinner.display()),
+        format!("hoarder-mod={}", hoarder.display()),
+    ];
+    let built = xbuild(
+        &root,
+        &build_args(
+            output.to_str().unwrap(),
+            &["--with", &args[0], "--with", &args[1], "--skip-selftest"],
+        ),
+    );
+    built.success();
+    let ran = Command::new(&output).arg("selftest").output().unwrap();
+    let stdout = String::from_utf8(ran.stdout).unwrap();
+    assert_eq!(ran.status.code(), Some(1), "{stdout}");
+    let fails: Vec<&str> = stdout.lines().filter(|l| l.starts_with("FAIL")).collect();
+    assert_eq!(fails.len(), 2, "{stdout}");
+    assert!(
+        fails.iter().any(|l| l.starts_with("FAIL module `spinner` (spinner-mod 0.1.0): leaks: after its cleanup (and its start and stop) it left thread `spinner-worker`")),
+        "{stdout}"
+    );
+    assert!(
+        fails.iter().any(|l| l.starts_with("FAIL module `hoard.files` (hoarder-mod 0.1.0): leaks: after its cleanup it left file descriptor ")
+            && l.contains("still open (/proc/")
+            && l.contains("/status)")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("SKIP leak audit of module `hoard.remote`: its registration opts out: connects to a database"),
+        "{stdout}"
+    );
+    let json = Command::new(&output)
+        .args(["selftest", "--json"])
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let outcome = |id: &str| {
+        report["audit"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["module"] == id)
+            .map(|a| a["outcome"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(outcome("spinner").as_deref(), Some("leaked"));
+    assert_eq!(outcome("hoard.files").as_deref(), Some("leaked"));
+    assert_eq!(outcome("hoard.remote").as_deref(), Some("skipped"));
+}

@@ -20,6 +20,7 @@ use crate::manifest::{self, PathCrate};
 use crate::plan::{BuildPlan, Origin, UsageError};
 use crate::resolve::{self, ResolveError, Resolved};
 use crate::sbom::Sbom;
+use crate::sizes;
 use crate::workspace::{self, Workspace};
 
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +64,20 @@ pub enum BuildError {
     Undone {
         source: Box<BuildError>,
         state: String,
+    },
+    /// The host is larger than `--max-size` / `max_size` allows.
+    #[error(
+        "the new host is {} ({size} bytes), over the limit of {} ({max} bytes), so `{}` was left as it was; the largest contributors: {}",
+        crate::cache::human_size(*.size),
+        crate::cache::human_size(*.max),
+        .output.display(),
+        .largest.iter().map(|(name, bytes)| format!("{name} {}", crate::cache::human_size(*bytes))).collect::<Vec<_>>().join(", ")
+    )]
+    TooLarge {
+        output: PathBuf,
+        size: u64,
+        max: u64,
+        largest: Vec<(String, u64)>,
     },
     /// Moving the new files into place failed; `state` says what the output holds now.
     #[error("cannot install `{}`: {failed}", .output.display())]
@@ -117,6 +132,9 @@ impl Diagnostic for BuildError {
                 "make the output's files and folder writable (and free space), then build again: the build is cached".into(),
             ],
             BuildError::Undone { source, .. } => source.help(),
+            BuildError::TooLarge { .. } => vec![
+                "leave out or replace the largest crates (`xbuild build -v` lists what each adds), or raise --max-size / the spec's max_size".into(),
+            ],
             BuildError::NoSpace { .. } => vec![
                 "make room: `xbuild clean` removes the hosts the cache keeps (compiled dependencies stay), `xbuild clean --all` everything; a lower XBUILD_CACHE_MAX keeps it smaller, XBUILD_CACHE_DIR moves it to a larger disk".into(),
             ],
@@ -168,6 +186,8 @@ pub struct Outcome {
     pub cargo_lock: String,
     /// The CycloneDX SBOM beside the output, when asked for.
     pub sbom: Option<PathBuf>,
+    /// What each crate adds to the host (`None` if it has no symbol table).
+    pub sizes: Option<xbuild_core::build_info::Sizes>,
     /// The files this build replaced, kept until the set is final (the caller writes the
     /// lock, then lets it drop; or undoes the install if the lock cannot be written).
     pub replaced: crate::install::Replaced,
@@ -231,6 +251,7 @@ pub fn build(
         build_id: outcome.build_id.clone(),
         sha256: outcome.sha256.clone(),
         cached: outcome.cached,
+        sizes: outcome.sizes.clone(),
         seconds: started.elapsed().as_secs_f64(),
     });
     Ok(outcome)
@@ -533,6 +554,7 @@ fn compile_and_test(
         }
     }
     interrupt.check()?;
+    let binary = record_sizes(&binary, ws, metadata)?;
     let mut entry = Entry::default();
     if plan.target == plan.host_triple {
         // Reading the registry is what every host command does first: a host that fails
@@ -574,6 +596,30 @@ fn compile_and_test(
         entry.selftested = true;
     }
     Ok((binary, entry))
+}
+
+/// A copy of the host `binary` with what each crate adds written into it (the section
+/// xbuild-core reserves), so the host's `build-info` can tell. The copy, not cargo's
+/// output, is patched: cargo would take a changed file for its own on the next build.
+fn record_sizes(binary: &Path, ws: &Workspace, metadata: &Metadata) -> Result<PathBuf, BuildError> {
+    let mut bytes = std::fs::read(binary).map_err(io("read the built host"))?;
+    let Ok(sizes) = sizes::measure(&bytes, &sizes::CrateNames::from_metadata(metadata)) else {
+        // A stripped host has no symbols to measure; the manifest says so.
+        return Ok(binary.to_path_buf());
+    };
+    match sizes::write_into(&mut bytes, &sizes) {
+        Ok(true) => {}
+        // A core without the section (older than this xbuild), or an odd ELF file: the
+        // host just does not know its sizes.
+        Ok(false) | Err(_) => return Ok(binary.to_path_buf()),
+    }
+    let dir = ws.root().join("measured");
+    std::fs::create_dir_all(&dir).map_err(io("create a folder in the host workspace"))?;
+    let copy = dir.join(binary.file_name().unwrap_or("host".as_ref()));
+    std::fs::write(&copy, &bytes).map_err(io("write the measured host"))?;
+    std::fs::set_permissions(&copy, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .map_err(io("make the measured host executable"))?;
+    Ok(copy)
 }
 
 fn package_names(metadata: &Metadata) -> HashMap<&PackageId, String> {

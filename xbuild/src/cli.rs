@@ -284,6 +284,11 @@ pub struct BuildArgs {
     #[arg(long)]
     pub sbom: bool,
 
+    /// Fail the build (exit 1, the output left as it was) if the host is larger than SIZE
+    /// (`12MiB`, `500KB`, bytes), naming the crates that add the most.
+    #[arg(long, value_name = "SIZE", value_parser = size_arg)]
+    pub max_size: Option<String>,
+
     /// Do not touch the network (passed to cargo).
     #[arg(long)]
     pub offline: bool,
@@ -326,6 +331,11 @@ pub struct BuildArgs {
     /// files, or what NO_COLOR and CARGO_TERM_COLOR say).
     #[arg(long, value_enum, value_name = "WHEN")]
     pub color: Option<ColorChoice>,
+}
+
+/// A size flag, checked as it is parsed (kept as text: the spec file holds it so).
+fn size_arg(text: &str) -> Result<String, String> {
+    crate::cache::parse_size(text).map(|_| text.to_owned())
 }
 
 /// Whether `args` (program name first) is a command line xbuild accepts: for tools and

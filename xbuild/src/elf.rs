@@ -23,6 +23,11 @@ pub fn dynamic_dependencies(path: &Path) -> Result<Vec<String>, String> {
 
 /// The bytes of section `name` of the ELF file `bytes`, if it has one.
 pub fn section<'a>(bytes: &'a [u8], name: &str) -> Result<Option<&'a [u8]>, String> {
+    Ok(section_range(bytes, name)?.map(|range| &bytes[range]))
+}
+
+/// Where in the file `bytes` section `name` lies, if the file has it.
+pub fn section_range(bytes: &[u8], name: &str) -> Result<Option<std::ops::Range<usize>>, String> {
     let elf =
         goblin::elf::Elf::parse(bytes).map_err(|e| format!("not a readable ELF file: {e}"))?;
     for header in &elf.section_headers {
@@ -32,10 +37,10 @@ pub fn section<'a>(bytes: &'a [u8], name: &str) -> Result<Option<&'a [u8]>, Stri
         let range = header
             .file_range()
             .ok_or_else(|| format!("section `{name}` has no bytes in the file"))?;
-        return bytes
-            .get(range)
-            .map(Some)
-            .ok_or_else(|| format!("section `{name}` runs past the end of the file"));
+        if range.end > bytes.len() {
+            return Err(format!("section `{name}` runs past the end of the file"));
+        }
+        return Ok(Some(range));
     }
     Ok(None)
 }

@@ -284,6 +284,9 @@ pub enum Event {
         sha256: String,
         /// The host came from the result cache.
         cached: bool,
+        /// What each crate adds to the host, as in the manifest.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        sizes: Option<xbuild_core::build_info::Sizes>,
         seconds: f64,
     },
     /// The build failed: the message, `help` and `notes` as data, and the exit code.
@@ -419,9 +422,15 @@ impl Reporter for HumanReporter {
                 output,
                 build_id,
                 seconds,
+                sizes,
                 ..
             } => {
                 self.finish_bar();
+                if self.verbose
+                    && let Some(sizes) = sizes
+                {
+                    eprint!("{}", crate::sizes::table(&sizes));
+                }
                 self.status(
                     "Finished",
                     &format!("{} (build {build_id}) in {seconds:.1}s", output.display()),

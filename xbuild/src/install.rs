@@ -58,6 +58,26 @@ pub fn install(
         .expect("output paths are absolute files");
     // Created only now, once there is something to install (`--output` checked that it
     // can be).
+    let host_bytes = std::fs::read(&binary).map_err(io("read the built host"))?;
+    let sizes = crate::sizes::measure(
+        &host_bytes,
+        &crate::sizes::CrateNames::from_metadata(context.metadata),
+    )
+    .ok();
+    if let Some(max) = plan.max_size
+        && host_bytes.len() as u64 > max
+    {
+        return Err(BuildError::TooLarge {
+            output: plan.output.clone(),
+            size: host_bytes.len() as u64,
+            max,
+            largest: sizes
+                .as_ref()
+                .map(|s| crate::sizes::largest(s, 3))
+                .unwrap_or_default(),
+        });
+    }
+    drop(host_bytes);
     std::fs::create_dir_all(dir).map_err(io(format!("create `{}`", dir.display())))?;
     // Staged beside the output so the final rename is atomic (same file system).
     let staged = tempfile::Builder::new()
@@ -80,6 +100,7 @@ pub fn install(
         profile: plan.profile.cargo_name().to_owned(),
         static_link: plan.static_link,
         modules: manifest_modules(context.resolved, context.metadata, &entry, context.ws),
+        sizes: sizes.clone(),
     };
     let manifest_path = manifest::manifest_path(&plan.output);
     let manifest_json =
@@ -123,6 +144,7 @@ pub fn install(
         cached,
         cargo_lock: lock,
         sbom,
+        sizes,
         replaced,
     })
 }

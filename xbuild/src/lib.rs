@@ -30,6 +30,7 @@ pub mod project;
 pub mod resolve;
 pub mod sbom;
 pub mod scaffold;
+pub mod sizes;
 pub mod space;
 pub mod spec;
 pub mod specfile;

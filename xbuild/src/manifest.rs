@@ -33,6 +33,9 @@ pub struct Manifest {
     #[serde(rename = "static", default)]
     pub static_link: bool,
     pub modules: Vec<ManifestModule>,
+    /// What each crate adds to the host; absent for a host without a symbol table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sizes: Option<xbuild_core::build_info::Sizes>,
 }
 
 /// Hashes the files of a local (path) crate: the lock file pins registry crates by

@@ -141,6 +141,8 @@ pub struct BuildPlan {
     pub skip_selftest: bool,
     /// Also write a CycloneDX SBOM beside the output.
     pub sbom: bool,
+    /// The largest host this build may install, in bytes (`--max-size`, `max_size`).
+    pub max_size: Option<u64>,
 }
 
 /// How a build runs, as opposed to what it builds.
@@ -509,6 +511,13 @@ impl BuildPlan {
                 );
             }
         };
+        let max_size = match &dist.max_size {
+            None => None,
+            Some(text) => Some(crate::cache::parse_size(text).map_err(|e| {
+                usage(format!("max_size `{}`: {e}", text.escape_default()))
+                    .help("give a size such as `12MiB`, `500KB` or a number of bytes")
+            })?),
+        };
         let modules = dist
             .module_specs()?
             .into_iter()
@@ -569,6 +578,7 @@ impl BuildPlan {
             skip_selftest: !dist.selftest || target != toolchain.host_triple,
             target,
             sbom: dist.sbom,
+            max_size,
         })
     }
 
@@ -611,9 +621,12 @@ impl BuildPlan {
     /// path or the target list (the host is one target's), so where it was written does
     /// not change its bytes.
     pub fn embedded_dist(&self) -> Distribution {
+        // A size limit is a rule of this build, not part of the host: changing it must
+        // not change the host's bytes.
         Distribution {
             output: None,
             targets: Vec::new(),
+            max_size: None,
             ..self.dist.clone()
         }
     }
@@ -692,6 +705,7 @@ pub mod tests_support {
             keep_workdir: false,
             skip_selftest: false,
             sbom: false,
+            max_size: None,
         }
     }
 }

@@ -77,6 +77,9 @@ fn what_to_build(args: &BuildArgs) -> Result<Builds, UsageError> {
         for dist in &mut builds.dists {
             dist.sbom |= args.sbom;
             dist.selftest &= !args.skip_selftest;
+            if args.max_size.is_some() {
+                dist.max_size = args.max_size.clone();
+            }
             if let Some(target) = &args.target
                 && !dist.targets.is_empty()
                 && !dist.targets.contains(target)
@@ -532,6 +535,7 @@ pub fn build_for_run(
         locked: false,
         lockfile: Some(out_dir.join("host.lock")),
         sbom: false,
+        max_size: None,
         offline: false,
         keep_workdir: false,
         skip_selftest: false,

@@ -72,6 +72,10 @@ pub struct Distribution {
     /// carries).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub core_path: Option<PathBuf>,
+    /// The largest host the build may install (`12MiB`): a larger one fails the build,
+    /// naming the crates that add the most.
+    #[serde(default, alias = "max_size", skip_serializing_if = "Option::is_none")]
+    pub max_size: Option<String>,
 }
 
 /// A module crate of a distribution (also the shape of a `replace` entry).
@@ -259,6 +263,7 @@ impl Distribution {
             selftest: true,
             sbom: false,
             core_path: None,
+            max_size: None,
         }
     }
 
@@ -292,6 +297,9 @@ impl Distribution {
         }
         if args.core_path.is_some() || !over_existing {
             self.core_path = args.core_path.clone();
+        }
+        if args.max_size.is_some() || !over_existing {
+            self.max_size = args.max_size.clone();
         }
         self.output = Some(
             args.output

@@ -48,6 +48,61 @@ fn usage(message: impl Into<String>) -> UsageError {
     UsageError::new(message)
 }
 
+/// The manifest's `sizes` against the host: the file's size, and the figures xbuild wrote
+/// into the host's sizes section, which must be the manifest's (fitted to the section).
+fn sizes(manifest: &Manifest, bytes: &[u8]) -> Finding {
+    use xbuild_core::build_info::SIZES_SECTION;
+    let section = crate::elf::section(bytes, SIZES_SECTION).ok().flatten();
+    let embedded = section.map(|s| String::from_utf8_lossy(s).trim_end().to_owned());
+    let Some(sizes) = &manifest.sizes else {
+        return match embedded.filter(|text| !text.is_empty()) {
+            None => finding("sizes", true, "not measured (the host has no symbol table)"),
+            Some(_) => finding(
+                "sizes",
+                false,
+                "the host carries sizes, the manifest has none",
+            ),
+        };
+    };
+    if sizes.file_bytes != bytes.len() as u64 {
+        return finding(
+            "sizes",
+            false,
+            format!(
+                "the host is {} bytes, the manifest's sizes are of a {}-byte file",
+                bytes.len(),
+                sizes.file_bytes
+            ),
+        );
+    }
+    let expected = section.map(|s| String::from_utf8_lossy(&sizes.fitted(s.len())).into_owned());
+    match (embedded, expected) {
+        (Some(found), Some(expected)) if found != expected => finding(
+            "sizes",
+            false,
+            "the sizes the host carries (`.xbuild-sizes` section) differ from the manifest's",
+        ),
+        _ => {
+            let largest = crate::sizes::largest(sizes, 1);
+            finding(
+                "sizes",
+                true,
+                format!(
+                    "{} crates measured; largest {}",
+                    sizes.crates.len(),
+                    largest
+                        .first()
+                        .map(|(name, bytes)| format!(
+                            "{name} ({})",
+                            crate::cache::human_size(*bytes)
+                        ))
+                        .unwrap_or_default()
+                ),
+            )
+        }
+    }
+}
+
 /// Reads the manifest at `path`.
 pub fn read_manifest(path: &Path) -> Result<Manifest, UsageError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
@@ -121,6 +176,7 @@ pub fn check(host: &Path, manifest: &Manifest, run_host: bool) -> Result<Vec<Fin
                 _ => finding("sbom", false, "the host has no .dep-v0 section"),
             });
             findings.extend(manifest_fields(manifest, &embedded));
+            findings.push(sizes(manifest, &bytes));
             if !run_host {
                 // Not runnable here: the crates it was built with, by its own account.
                 let embedded_crates: BTreeSet<(String, String)> = embedded

@@ -2,6 +2,7 @@
 //! subcommand is a thin layer over an operation in `ops` that the core's tests call directly.
 
 mod admin;
+mod audit;
 mod cli;
 pub(crate) use admin::AdminError;
 pub(crate) mod ops;

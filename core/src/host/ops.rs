@@ -82,6 +82,20 @@ pub fn build_info(info: &BuildInfo, registry: Option<&Registry<'_>>, json: bool)
     if let (Some(crates), Some(sha256)) = (report.dependencies, &report.sbom_sha256) {
         out += &format!("sbom:         {crates} crates in .dep-v0 (sha256 {sha256})\n");
     }
+    if let Some(sizes) = &report.sizes {
+        let largest: Vec<String> = sizes
+            .crates
+            .iter()
+            .take(3)
+            .map(|c| format!("{} {}", c.name, human_size(c.bytes)))
+            .collect();
+        out += &format!(
+            "size:         {} (largest crates: {}; std {}; `build-info --json` has them all)\n",
+            human_size(sizes.file_bytes),
+            largest.join(", "),
+            human_size(sizes.std_bytes)
+        );
+    }
     out.push_str("modules:\n");
     if report.modules.is_empty() {
         out.push_str("  (none declared)\n");
@@ -90,6 +104,22 @@ pub fn build_info(info: &BuildInfo, registry: Option<&Registry<'_>>, json: bool)
         out.push_str(&format!("  {} {}\n", module.name, module.version));
     }
     out
+}
+
+/// A byte count for people, in binary units as xbuild prints them (`1.5 MiB`).
+fn human_size(bytes: u64) -> String {
+    let mut value = bytes as f64;
+    for unit in ["B", "KiB", "MiB", "GiB"] {
+        if value < 1024.0 || unit == "GiB" {
+            return if unit == "B" {
+                format!("{bytes} B")
+            } else {
+                format!("{value:.1} {unit}")
+            };
+        }
+        value /= 1024.0;
+    }
+    unreachable!("the loop returns at GiB")
 }
 
 #[derive(Serialize)]
@@ -178,8 +208,20 @@ pub struct SelftestReport {
     pub modules_instantiated: Vec<String>,
     /// Modules that need a config to be instantiated, so were only looked up.
     pub modules_needing_config: Vec<String>,
+    /// The leak audit of each module: whether it left threads or open files behind.
+    pub audit: Vec<AuditEntry>,
     /// Everything found wrong; the selftest passes when this is empty.
     pub problems: Vec<SelftestProblem>,
+}
+
+/// One module's leak audit.
+#[derive(Debug, Serialize)]
+pub struct AuditEntry {
+    /// The module's ID.
+    pub module: String,
+    /// What the audit found.
+    #[serde(flatten)]
+    pub audited: super::audit::Audited,
 }
 
 /// The seed's smoke test: every expected crate registered something, and every module that
@@ -218,9 +260,22 @@ pub fn selftest(registry: &Registry<'_>, info: &BuildInfo) -> SelftestReport {
     }
     let mut ctx = Context::new(registry);
     for module in registry.modules() {
+        let config = match module.audit() {
+            crate::Audit::Config(json) => match serde_json::from_str(json) {
+                Ok(config) => config,
+                Err(err) => {
+                    report.problems.push(problem(
+                        module,
+                        format!("the config its registration gives selftest is not JSON: {err}"),
+                    ));
+                    continue;
+                }
+            },
+            _ => config::Value::Null,
+        };
         // The host's own path (decode, provision, validate), then cleanup, which also
         // cleans up any children the module loaded.
-        match ctx.load_any(module, config::Value::Null) {
+        match ctx.load_any(module, config) {
             Ok(mut loaded) => match loaded.cleanup() {
                 Ok(()) => report.modules_instantiated.push(module.id.to_owned()),
                 Err(err) => report.problems.push(problem(module, err.to_string())),
@@ -230,6 +285,27 @@ pub fn selftest(registry: &Registry<'_>, info: &BuildInfo) -> SelftestReport {
             }
             Err(err) => report.problems.push(problem(module, err.to_string())),
         }
+    }
+    for module in registry.modules() {
+        let audited = super::audit::audit(registry, module);
+        if let super::audit::Audited::Leaked { left } = &audited {
+            report.problems.push(problem(
+                module,
+                format!(
+                    "leaks: after its cleanup{} it left {}; stop what it starts and close what it opens (in stop or cleanup)",
+                    if module.interface() == std::any::type_name::<dyn crate::App>() {
+                        " (and its start and stop)"
+                    } else {
+                        ""
+                    },
+                    left.join(", ")
+                ),
+            ));
+        }
+        report.audit.push(AuditEntry {
+            module: module.id().to_owned(),
+            audited,
+        });
     }
     report
 }
@@ -306,11 +382,22 @@ pub fn selftest_command(registry: &Registry<'_>, info: &BuildInfo, json: bool) -
         for p in &report.problems {
             println!("FAIL {}: {}", p.subject, p.problem);
         }
+        let mut clean = 0;
+        for entry in &report.audit {
+            match &entry.audited {
+                super::audit::Audited::Clean => clean += 1,
+                super::audit::Audited::Skipped { reason } => {
+                    println!("SKIP leak audit of module `{}`: {reason}", entry.module)
+                }
+                _ => {}
+            }
+        }
         println!(
-            "selftest: {} expected crate(s) checked, {} module(s) instantiated, {} need a config, {} problem(s)",
+            "selftest: {} expected crate(s) checked, {} module(s) instantiated, {} need a config, {} left nothing behind, {} problem(s)",
             report.crates_checked,
             report.modules_instantiated.len(),
             report.modules_needing_config.len(),
+            clean,
             report.problems.len()
         );
     }
@@ -682,6 +769,7 @@ mod tests {
             interface: || "dyn Module",
             crate_name: "crate-a",
             crate_version: "1.0.0",
+            audit: crate::registry::Audit::EmptyConfig,
             new: fine,
         },
         ModuleRegistration {
@@ -689,6 +777,7 @@ mod tests {
             interface: || "dyn Module",
             crate_name: "crate-b",
             crate_version: "1.0.0",
+            audit: crate::registry::Audit::EmptyConfig,
             new: broken,
         },
     ];

@@ -165,6 +165,7 @@ const fn reg(
         interface: || "test",
         crate_name: "test-crate",
         crate_version: "1.0.0",
+        audit: crate::registry::Audit::EmptyConfig,
         new,
     }
 }
