@@ -77,7 +77,7 @@ fn selftest_passes_and_reports_what_it_did() {
     let out = run(HOST, &["selftest"]).success();
     assert!(
         out.stdout.contains(
-            "2 expected crate(s) checked, 3 module(s) instantiated, 2 need a config, 0 problem(s)"
+            "2 expected crate(s) checked, 3 module(s) instantiated, 2 need a config, 3 left nothing behind, 0 problem(s)"
         ),
         "{}",
         out.stdout
@@ -88,6 +88,15 @@ fn selftest_passes_and_reports_what_it_did() {
         report["modules_needing_config"],
         serde_json::json!(["greet_server", "greeters.formal"])
     );
+    // The leak audit skips (and says so) what needs a config it was not given.
+    let skipped: Vec<&str> = report["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["outcome"] == "skipped")
+        .map(|a| a["module"].as_str().unwrap())
+        .collect();
+    assert_eq!(skipped, ["greet_server", "greeters.formal"]);
 }
 
 #[test]

@@ -55,6 +55,13 @@ fn an_installed_xbuild_builds_hosts_from_anywhere_with_its_source_tree_gone() {
         Vec::<String>::new()
     );
     run(host.to_str().unwrap(), &["selftest"]).success();
+    // The standard modules pass the leak audit, the http app started and stopped on an
+    // ephemeral port; none is skipped.
+    let report = run(host.to_str().unwrap(), &["selftest", "--json"]).success();
+    let report: serde_json::Value = serde_json::from_str(&report.stdout).unwrap();
+    let audit = report["audit"].as_array().unwrap();
+    assert!(audit.iter().any(|a| a["module"] == "http"), "{report:#}");
+    assert!(audit.iter().all(|a| a["outcome"] == "clean"), "{report:#}");
     let manifest = manifest(&host);
     assert_eq!(manifest["modules"][0]["crate"], "xbuild-http");
     assert_eq!(

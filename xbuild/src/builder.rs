@@ -537,7 +537,7 @@ fn compile_and_test(
             if plan.static_link { ", static" } else { "" }
         ),
     });
-    let binary = compile(plan, ws, cargo, metadata, resolved, reporter, interrupt)?;
+    let (binary, rlibs) = compile(plan, ws, cargo, metadata, resolved, reporter, interrupt)?;
 
     if plan.static_link {
         reporter.report(Event::Step {
@@ -554,7 +554,7 @@ fn compile_and_test(
         }
     }
     interrupt.check()?;
-    let binary = record_sizes(&binary, ws, metadata)?;
+    let binary = record_sizes(&binary, &rlibs, ws, metadata)?;
     let mut entry = Entry::default();
     if plan.target == plan.host_triple {
         // Reading the registry is what every host command does first: a host that fails
@@ -601,9 +601,15 @@ fn compile_and_test(
 /// A copy of the host `binary` with what each crate adds written into it (the section
 /// xbuild-core reserves), so the host's `build-info` can tell. The copy, not cargo's
 /// output, is patched: cargo would take a changed file for its own on the next build.
-fn record_sizes(binary: &Path, ws: &Workspace, metadata: &Metadata) -> Result<PathBuf, BuildError> {
+fn record_sizes(
+    binary: &Path,
+    rlibs: &[(String, PathBuf)],
+    ws: &Workspace,
+    metadata: &Metadata,
+) -> Result<PathBuf, BuildError> {
     let mut bytes = std::fs::read(binary).map_err(io("read the built host"))?;
-    let Ok(sizes) = sizes::measure(&bytes, &sizes::CrateNames::from_metadata(metadata)) else {
+    let names = sizes::CrateNames::from_metadata(metadata);
+    let Ok(sizes) = sizes::measure(&bytes, &names, &sizes::Definers::from_rlibs(rlibs)) else {
         // A stripped host has no symbols to measure; the manifest says so.
         return Ok(binary.to_path_buf());
     };
@@ -630,8 +636,9 @@ fn package_names(metadata: &Metadata) -> HashMap<&PackageId, String> {
         .collect()
 }
 
-/// Runs `cargo build`, reporting progress; returns the host binary's path. On failure,
-/// cargo's diagnostics have been reported and the error names the crates at fault.
+/// Runs `cargo build`, reporting progress; returns the host binary's path and every crate's
+/// rlib (package name, path). On failure, cargo's diagnostics have been reported and the
+/// error names the crates at fault.
 fn compile(
     plan: &BuildPlan,
     ws: &Workspace,
@@ -640,8 +647,9 @@ fn compile(
     resolved: &Resolved,
     reporter: &mut dyn Reporter,
     interrupt: &Interrupt,
-) -> Result<PathBuf, BuildError> {
+) -> Result<(PathBuf, Vec<(String, PathBuf)>), BuildError> {
     let names = package_names(metadata);
+    let mut rlibs = Vec::new();
     let packages: HashMap<&PackageId, &cargo_metadata::Package> =
         metadata.packages.iter().map(|p| (&p.id, p)).collect();
     let total = resolved.packages;
@@ -658,7 +666,16 @@ fn compile(
                 }
                 done = (done + 1).min(total);
                 if artifact.package_id == resolved.host_id {
-                    binary = artifact.executable.map(|p| p.into_std_path_buf());
+                    binary = artifact.executable.clone().map(|p| p.into_std_path_buf());
+                }
+                if let Some(package) = packages.get(&artifact.package_id) {
+                    rlibs.extend(
+                        artifact
+                            .filenames
+                            .iter()
+                            .filter(|f| f.extension() == Some("rlib"))
+                            .map(|f| (package.name.to_string(), f.clone().into_std_path_buf())),
+                    );
                 }
                 let name = artifact.target.name;
                 reporter.report(Event::Compiling { done, total, name });
@@ -703,7 +720,7 @@ fn compile(
     if status.success()
         && let Some(binary) = binary
     {
-        return Ok(binary);
+        return Ok((binary, rlibs));
     }
     if failing.is_empty() {
         // No compiler diagnostics (a linker or cargo failure): cargo's last words say why.

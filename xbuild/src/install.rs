@@ -59,11 +59,16 @@ pub fn install(
     // Created only now, once there is something to install (`--output` checked that it
     // can be).
     let host_bytes = std::fs::read(&binary).map_err(io("read the built host"))?;
-    let sizes = crate::sizes::measure(
-        &host_bytes,
-        &crate::sizes::CrateNames::from_metadata(context.metadata),
-    )
-    .ok();
+    // What the build measured and wrote into the host; a host whose core has no room for
+    // it is measured here, by symbol paths alone.
+    let sizes = crate::sizes::embedded(&host_bytes).or_else(|| {
+        crate::sizes::measure(
+            &host_bytes,
+            &crate::sizes::CrateNames::from_metadata(context.metadata),
+            &crate::sizes::Definers::default(),
+        )
+        .ok()
+    });
     if let Some(max) = plan.max_size
         && host_bytes.len() as u64 > max
     {

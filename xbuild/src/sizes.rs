@@ -39,8 +39,59 @@ impl CrateNames {
     }
 }
 
+/// Which crate compiled each symbol: the symbols defined in the object files of each crate's
+/// `.rlib`. With it a generic function counts for the crate whose code instantiated it
+/// (`tokio::task::raw::poll` for a future of `xbuild-http` is `xbuild-http`'s), as
+/// `cargo bloat --crates` counts; without it (the standard library's own objects are not
+/// among the build's), the demangled path decides.
+#[derive(Debug, Default)]
+pub struct Definers(HashMap<String, String>);
+
+impl Definers {
+    /// Reads the rlibs of a build: `(package name, path)` each. An unreadable one is
+    /// left out (its symbols fall back to their paths).
+    pub fn from_rlibs(rlibs: &[(String, std::path::PathBuf)]) -> Self {
+        // A symbol two crates define (the same generic instance compiled in both) goes to
+        // the first: in an order that does not depend on which cargo finished first, or
+        // the bytes written into the host would not be reproducible.
+        let mut rlibs: Vec<&(String, std::path::PathBuf)> = rlibs.iter().collect();
+        rlibs.sort_by(|a, b| (&a.0, a.1.file_name()).cmp(&(&b.0, b.1.file_name())));
+        let mut definers = HashMap::new();
+        for (package, path) in rlibs {
+            let Ok(bytes) = std::fs::read(path) else {
+                continue;
+            };
+            let Ok(archive) = goblin::archive::Archive::parse(&bytes) else {
+                continue;
+            };
+            for member in archive.members() {
+                if !member.ends_with(".o") {
+                    continue;
+                }
+                let Ok(object) = archive.extract(member, &bytes) else {
+                    continue;
+                };
+                let Ok(elf) = Elf::parse(object) else {
+                    continue;
+                };
+                for symbol in elf.syms.iter() {
+                    if symbol.st_shndx == 0 || symbol.st_size == 0 {
+                        continue;
+                    }
+                    if let Some(name) = elf.strtab.get_at(symbol.st_name) {
+                        definers
+                            .entry(name.to_owned())
+                            .or_insert_with(|| package.clone());
+                    }
+                }
+            }
+        }
+        Self(definers)
+    }
+}
+
 /// Measures the ELF host `bytes`.
-pub fn measure(bytes: &[u8], names: &CrateNames) -> Result<Sizes, String> {
+pub fn measure(bytes: &[u8], names: &CrateNames, definers: &Definers) -> Result<Sizes, String> {
     let elf = Elf::parse(bytes).map_err(|e| format!("not a readable ELF file: {e}"))?;
     if elf.syms.is_empty() {
         return Err(
@@ -66,6 +117,10 @@ pub fn measure(bytes: &[u8], names: &CrateNames) -> Result<Sizes, String> {
             continue;
         }
         let name = elf.strtab.get_at(symbol.st_name).unwrap_or_default();
+        if let Some(package) = definers.0.get(name) {
+            *per_crate.entry(package.as_str()).or_default() += symbol.st_size;
+            continue;
+        }
         match owner(name) {
             None => c_bytes += symbol.st_size,
             Some(krate) => match names.0.get(&krate) {
@@ -100,6 +155,12 @@ pub fn measure(bytes: &[u8], names: &CrateNames) -> Result<Sizes, String> {
         symbol_table_bytes,
         file_bytes.saturating_sub(attributed),
     ))
+}
+
+/// The sizes xbuild wrote into the host `bytes` (`None`: it carries none).
+pub fn embedded(bytes: &[u8]) -> Option<Sizes> {
+    let section = crate::elf::section(bytes, SIZES_SECTION).ok()??;
+    serde_json::from_str(std::str::from_utf8(section).ok()?.trim_end()).ok()
 }
 
 /// Writes `sizes` into the section xbuild-core reserves for them in the host `bytes`.
@@ -291,7 +352,7 @@ mod tests {
     fn this_test_binary_is_measured() {
         let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
         let names = CrateNames::of(&[("xbuild_cli", "xbuild-cli"), ("goblin", "goblin")]);
-        let sizes = measure(&me, &names).unwrap();
+        let sizes = measure(&me, &names, &Definers::default()).unwrap();
         let of = |name: &str| {
             sizes
                 .crates
