@@ -89,7 +89,8 @@ fn a_path_module_builds_a_static_host_with_a_manifest() {
             "target",
             "profile",
             "static",
-            "modules"
+            "modules",
+            "sizes"
         ]
     );
     assert_eq!(manifest["static"], true);

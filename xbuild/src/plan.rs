@@ -514,7 +514,7 @@ impl BuildPlan {
         let max_size = match &dist.max_size {
             None => None,
             Some(text) => Some(crate::cache::parse_size(text).map_err(|e| {
-                usage(format!("max_size `{}`: {e}", text.escape_default()))
+                usage(format!("max-size `{}`: {e}", text.escape_default()))
                     .help("give a size such as `12MiB`, `500KB` or a number of bytes")
             })?),
         };
