@@ -132,19 +132,18 @@ impl Server {
         let (mut parts, body) = request.into_parts();
         let info = RequestInfo { remote, id };
         let method = MethodLabel::of(&parts.method);
-        // What only the access log needs, kept (boxed, so it takes no room otherwise) for
-        // after the request has been handed on.
-        let log = self.access_log.then(|| {
-            Box::new(AccessLog {
-                method: parts.method.clone(),
-                uri: parts.uri.clone(),
-                remote: *remote_text,
+        // The access log line, begun with the target as the client sent it (before it is
+        // cleaned); the filter (`XBUILD_LOG`) may leave lines out.
+        let log = (self.access_log && crate::access_log::enabled()).then(|| {
+            crate::access_log::Started::new(
+                &self.name,
                 id,
-                route: None,
-                status: 0,
-                duration: Duration::ZERO,
-            })
+                remote_text,
+                parts.method.as_str(),
+                Some(&parts.uri),
+            )
         });
+        let head = parts.method == http::Method::HEAD;
         // Routes, file_server and reverse_proxy all see the cleaned path (crate::path) and
         // one Host.
         // In place: `Parts` is a few hundred bytes, and passing it by value copied it.
@@ -223,31 +222,28 @@ impl Server {
             let elapsed = started.elapsed();
             let status = response.status().as_u16();
             metrics.record(method, status, elapsed);
-            if let Some(mut log) = answering.log.take() {
-                let server = &answering.server;
-                // The ID the log line carries, so a client can quote it.
+            if server.access_log {
+                // The ID the log line carries, so a client can quote it (even when the
+                // filter leaves the line out).
                 response.headers_mut().insert(REQUEST_ID, id.header_value());
-                // The filter (`XBUILD_LOG`) may leave the line out; the ID header stays.
-                if crate::access_log::enabled() {
-                    log.route = index;
-                    log.status = status;
-                    log.duration = elapsed;
-                    if response.body().is_streaming() {
-                        // Written when the body has been sent, so a body that fails or
-                        // panics halfway says so rather than passing for a plain 200.
-                        let expected = announced_length(&log.method, &response);
-                        response = response.map(|body| {
-                            HttpBody::new(LoggedAtEnd {
-                                body,
-                                server: server.clone(),
-                                log: Some(log),
-                                expected,
-                                sent: 0,
-                            })
-                        });
-                    } else {
-                        log.write(server, None);
-                    }
+            }
+            if let Some(log) = answering.log.take() {
+                if response.body().is_streaming() {
+                    // Written when the body has been sent, so a body that fails or panics
+                    // halfway says so rather than passing for a plain 200.
+                    let expected = announced_length(head, &response);
+                    response = response.map(|body| {
+                        HttpBody::new(LoggedAtEnd {
+                            body,
+                            server: answering.server.clone(),
+                            route: index,
+                            log: Some((log, status, elapsed)),
+                            expected,
+                            sent: 0,
+                        })
+                    });
+                } else {
+                    log.finish(route_name, status, elapsed, None);
                 }
             }
             // The connection's watchdog counts the request until its answer is ready.
@@ -272,7 +268,7 @@ const SERVER_STOPPED: u16 = 503;
 /// past its grace period with the request in flight, 503 with `error=server_stopped`).
 struct Answering {
     server: Arc<Server>,
-    log: Option<Box<AccessLog>>,
+    log: Option<crate::access_log::Started>,
     index: Option<usize>,
     method: MethodLabel,
     started: Instant,
@@ -299,13 +295,13 @@ impl Drop for Answering {
             (CLIENT_CLOSED, "client_gone")
         };
         metrics.record(self.method, status, elapsed);
-        if let Some(mut log) = self.log.take()
-            && crate::access_log::enabled()
-        {
-            log.route = self.index;
-            log.status = status;
-            log.duration = elapsed;
-            log.write(&self.server, Some(why));
+        if let Some(log) = self.log.take() {
+            log.finish(
+                route_name(&self.server, self.index),
+                status,
+                elapsed,
+                Some(why),
+            );
         }
     }
 }
@@ -509,35 +505,6 @@ fn canonical_host(parts: &mut http::request::Parts) -> Option<&'static str> {
     }
 }
 
-/// What a request's access log line says.
-struct AccessLog {
-    method: http::Method,
-    uri: http::Uri,
-    remote: crate::access_log::RemoteText,
-    id: crate::RequestId,
-    /// The index of the route that answered.
-    route: Option<usize>,
-    status: u16,
-    /// Until the response head.
-    duration: Duration,
-}
-
-impl AccessLog {
-    fn write(&self, server: &Server, error: Option<&str>) {
-        crate::access_log::log(&crate::access_log::AccessLine {
-            server: &server.name,
-            route: self.route.map_or(UNMATCHED, |i| &server.routes[i].name),
-            request_id: self.id,
-            remote: &self.remote,
-            method: self.method.as_str(),
-            uri: Some(&self.uri),
-            status: self.status,
-            duration: self.duration,
-            error,
-        });
-    }
-}
-
 pin_project_lite::pin_project! {
     /// A streamed response body whose access log line is written when it ends, with
     /// `error=body_failed`, `body_panicked` or `client_gone` (the connection ended first)
@@ -546,7 +513,9 @@ pin_project_lite::pin_project! {
         #[pin]
         body: HttpBody,
         server: Arc<Server>,
-        log: Option<Box<AccessLog>>,
+        route: Option<usize>,
+        // The line, with the status and the time to the response head.
+        log: Option<(crate::access_log::Started, u16, Duration)>,
         // The body's length when it was announced (Content-Length), and the bytes sent:
         // hyper stops polling once it has sent an announced length, so reaching it is the
         // end of the body.
@@ -557,7 +526,7 @@ pin_project_lite::pin_project! {
     impl PinnedDrop for LoggedAtEnd {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            if let Some(log) = this.log.take() {
+            if let Some((log, status, duration)) = this.log.take() {
                 // Dropped with all it announced sent (or nothing to send: HEAD, 304) is a
                 // body delivered; dropped short of that, the connection ended first.
                 let delivered = Some(*this.sent) == *this.expected;
@@ -566,20 +535,23 @@ pin_project_lite::pin_project! {
                 } else {
                     "client_gone"
                 };
-                log.write(this.server, (!delivered).then_some(why));
+                let route = route_name(this.server, *this.route);
+                log.finish(route, status, duration, (!delivered).then_some(why));
             }
         }
     }
 }
 
+/// The name of route `index` of `server` (the unmatched pseudo-route for `None`).
+fn route_name(server: &Server, index: Option<usize>) -> &str {
+    index.map_or(UNMATCHED, |i| &server.routes[i].name)
+}
+
 /// The bytes of body a response sends: its Content-Length, none for HEAD, 204 and 304;
 /// `None` when not known before the end (chunked).
-fn announced_length(method: &http::Method, response: &Response) -> Option<u64> {
+fn announced_length(head: bool, response: &Response) -> Option<u64> {
     let status = response.status();
-    if method == http::Method::HEAD
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::NOT_MODIFIED
-    {
+    if head || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
         return Some(0);
     }
     response
@@ -616,8 +588,13 @@ impl http_body::Body for LoggedAtEnd {
             }
             _ => return polled,
         };
-        if let Some(log) = this.log.take() {
-            log.write(this.server, error);
+        if let Some((log, status, duration)) = this.log.take() {
+            log.finish(
+                route_name(this.server, *this.route),
+                status,
+                duration,
+                error,
+            );
         }
         polled
     }
