@@ -8,12 +8,80 @@ use std::path::{Path, PathBuf};
 use crate::builder::{self, BuildError, Options, Outcome};
 use crate::cache::Cache;
 use crate::cargo::Interrupt;
-use crate::cli::{BuildArgs, MessageFormat, RunArgs, UpdateArgs};
 use crate::error::UsageError;
 use crate::events::{Event, Reporter, Step};
 use crate::lockfile::{self, LockFile, LockedDist};
 use crate::plan::{BuildPlan, Mode, Toolchain};
-use crate::specfile::{Distribution, SPEC_FILE, SpecFile};
+use crate::specfile::{DistFlags, Distribution, SPEC_FILE, SpecFile};
+
+/// What `xbuild build` is asked for, as plain values (the command's flags, interpreted).
+#[derive(Debug, Clone, Default)]
+pub struct BuildRequest {
+    pub source: BuildSource,
+    /// The lock file (default: beside the spec, or beside the output).
+    pub lockfile: Option<PathBuf>,
+    /// Build exactly the locked resolution.
+    pub locked: bool,
+    pub offline: bool,
+    pub keep_workdir: bool,
+}
+
+/// Where a build's distributions come from.
+#[derive(Debug, Clone)]
+pub enum BuildSource {
+    /// The distributions of a spec file (all when `dists` is empty), with the settings the
+    /// command line adds to each.
+    Spec {
+        file: PathBuf,
+        dists: Vec<String>,
+        /// Only this one of each distribution's targets.
+        target: Option<String>,
+        sbom: bool,
+        skip_selftest: bool,
+        max_size: Option<String>,
+    },
+    /// One host described by flags.
+    Flags(DistFlags),
+    /// An existing host's distribution, changed by flags; `upgrade` resolves afresh
+    /// instead of keeping its versions.
+    FromHost {
+        host: PathBuf,
+        flags: DistFlags,
+        upgrade: bool,
+    },
+}
+
+impl Default for BuildSource {
+    fn default() -> Self {
+        BuildSource::Flags(DistFlags::default())
+    }
+}
+
+/// What `xbuild update` is asked for.
+#[derive(Debug, Clone, Default)]
+pub struct UpdateRequest {
+    /// The spec file (default: ./xbuild.toml).
+    pub file: Option<PathBuf>,
+    /// Only these distributions (all when empty).
+    pub dists: Vec<String>,
+    pub lockfile: Option<PathBuf>,
+    /// Only these crates (and what they need); all when empty.
+    pub crates: Vec<String>,
+    pub offline: bool,
+}
+
+/// A dev host for the module crate in a directory (`xbuild run`, `xbuild lint`).
+#[derive(Debug, Clone, Default)]
+pub struct DevHost {
+    /// Where to look for the crate (it may be a parent of this).
+    pub path: Option<PathBuf>,
+    /// More module crates (`--with`).
+    pub with: Vec<String>,
+    pub no_standard: bool,
+    /// A release build instead of a dev one.
+    pub release: bool,
+    pub registry: Option<String>,
+}
 
 fn usage(message: impl Into<String>) -> UsageError {
     UsageError::new(message)
@@ -71,35 +139,50 @@ fn spec_builds(
     })
 }
 
-fn what_to_build(args: &BuildArgs) -> Result<Builds, UsageError> {
-    if let Some(file) = &args.file {
-        let mut builds = from_spec(file, &args.dist, args.lockfile.as_deref())?;
-        for dist in &mut builds.dists {
-            dist.sbom |= args.sbom;
-            dist.selftest &= !args.skip_selftest;
-            if args.max_size.is_some() {
-                dist.max_size = args.max_size.clone();
+fn what_to_build(request: &BuildRequest) -> Result<Builds, UsageError> {
+    let (flags, from) = match &request.source {
+        BuildSource::Spec {
+            file,
+            dists,
+            target,
+            sbom,
+            skip_selftest,
+            max_size,
+        } => {
+            let mut builds = from_spec(file, dists, request.lockfile.as_deref())?;
+            for dist in &mut builds.dists {
+                dist.sbom |= sbom;
+                dist.selftest &= !skip_selftest;
+                if max_size.is_some() {
+                    dist.max_size = max_size.clone();
+                }
+                if let Some(target) = target
+                    && !dist.targets.is_empty()
+                    && !dist.targets.contains(target)
+                {
+                    return Err(usage(format!(
+                        "--target `{target}`: distribution `{}` does not list it in `targets`",
+                        dist.name
+                    ))
+                    .help(format!(
+                        "it lists {}; add the target to the spec, or pick distributions with --dist",
+                        dist.targets.join(", ")
+                    )));
+                }
             }
-            if let Some(target) = &args.target
-                && !dist.targets.is_empty()
-                && !dist.targets.contains(target)
-            {
-                return Err(usage(format!(
-                    "--target `{target}`: distribution `{}` does not list it in `targets`",
-                    dist.name
-                ))
-                .help(format!(
-                    "it lists {}; add the target to the spec, or pick distributions with --dist",
-                    dist.targets.join(", ")
-                )));
-            }
+            builds.only_target = target.clone();
+            return Ok(builds);
         }
-        builds.only_target = args.target.clone();
-        return Ok(builds);
-    }
+        BuildSource::Flags(flags) => (flags, None),
+        BuildSource::FromHost {
+            host,
+            flags,
+            upgrade,
+        } => (flags, Some((host, *upgrade))),
+    };
     let base = current_dir()?;
-    let (dist, from_lock) = match &args.from {
-        Some(host) => {
+    let (dist, from_lock) = match from {
+        Some((host, upgrade)) => {
             let info = crate::hostinfo::read(host)?;
             let Some(rebuild) = info.rebuild else {
                 return Err(usage(format!(
@@ -108,15 +191,15 @@ fn what_to_build(args: &BuildArgs) -> Result<Builds, UsageError> {
                 ))
                 .help("it was built by an older xbuild: rebuild it once with this one"));
             };
-            let dist = dist_from_host(rebuild.spec, rebuild.target, args)?;
-            (dist, (!args.upgrade).then_some(rebuild.cargo_lock))
+            let dist = dist_from_host(rebuild.spec, rebuild.target, flags, upgrade)?;
+            (dist, (!upgrade).then_some(rebuild.cargo_lock))
         }
-        None => (Distribution::from_args(args)?, None),
+        None => (Distribution::from_args(flags)?, None),
     };
     let output = base.join(dist.output.as_deref().unwrap_or(Path::new("host")));
     Ok(Builds {
         dists: vec![dist],
-        lock_path: args
+        lock_path: request
             .lockfile
             .clone()
             .unwrap_or_else(|| lockfile::beside(&output)),
@@ -269,7 +352,8 @@ pub fn matrix(file: &Path, names: &[String]) -> Result<serde_json::Value, UsageE
 fn dist_from_host(
     mut spec: Distribution,
     target: String,
-    args: &BuildArgs,
+    args: &DistFlags,
+    upgrade: bool,
 ) -> Result<Distribution, UsageError> {
     spec.apply_flags(args, true)?;
     if args.target.is_none() {
@@ -280,7 +364,7 @@ fn dist_from_host(
         || !args.replace.is_empty()
         || !args.features.is_empty()
         || args.no_standard
-        || args.upgrade;
+        || upgrade;
     if modules_changed {
         spec.name = crate::specfile::FLAGS_DIST.to_owned();
         spec.version = None;
@@ -291,22 +375,22 @@ fn dist_from_host(
 
 /// `xbuild build` in all its forms; returns every build's outcome.
 pub fn build(
-    args: &BuildArgs,
+    request: &BuildRequest,
     cache: &Cache,
     options: &Options,
     reporter: &mut dyn Reporter,
     interrupt: &Interrupt,
 ) -> Result<Vec<Outcome>, BuildError> {
-    let builds = what_to_build(args)?;
+    let builds = what_to_build(request)?;
     let lock = LockFile::read(&builds.lock_path)?;
     let toolchain = Toolchain::probe()?;
     let mode = Mode {
         locked: None,
         previous_lock: None,
-        offline: args.offline,
-        keep_workdir: args.keep_workdir,
+        offline: request.offline,
+        keep_workdir: request.keep_workdir,
     };
-    let plans = plans(&builds, lock.as_ref(), args.locked, &mode, &toolchain)?;
+    let plans = plans(&builds, lock.as_ref(), request.locked, &mode, &toolchain)?;
     // Every output and the lock change together: an install is undone if a later build
     // or the lock fails.
     let mut outcomes: Vec<Outcome> = Vec::new();
@@ -378,7 +462,7 @@ fn undo_installs(outcomes: Vec<Outcome>, err: BuildError, lock: &Path) -> BuildE
 /// `xbuild update [CRATE…]`: resolves the spec's distributions again (nothing is
 /// compiled), reports what changed as cargo does, and rewrites the lock.
 pub fn update(
-    args: &UpdateArgs,
+    args: &UpdateRequest,
     cache: &Cache,
     reporter: &mut dyn Reporter,
     interrupt: &Interrupt,
@@ -387,7 +471,7 @@ pub fn update(
         .file
         .clone()
         .unwrap_or_else(|| PathBuf::from(SPEC_FILE));
-    let builds = from_spec(&file, &args.dist, args.lockfile.as_deref())?;
+    let builds = from_spec(&file, &args.dists, args.lockfile.as_deref())?;
     for name in &args.crates {
         crate::spec::check_crate_name(name).map_err(|why| {
             usage(format!(
@@ -497,20 +581,20 @@ pub fn crate_around(start: &Path) -> Result<PathBuf, UsageError> {
 /// `--with` extras) into the xbuild cache, reusing its generated workspace and compiled
 /// dependencies, so an edit rebuilds only the crate and the host. Returns the host to run.
 pub fn build_for_run(
-    args: &RunArgs,
+    dev: &DevHost,
     cache: &Cache,
     options: &Options,
     reporter: &mut dyn Reporter,
     interrupt: &Interrupt,
 ) -> Result<PathBuf, BuildError> {
-    let dir = crate_around(args.path.as_deref().unwrap_or(Path::new(".")))?;
+    let dir = crate_around(dev.path.as_deref().unwrap_or(Path::new(".")))?;
     let (name, _) = crate::plan::read_crate(&dir).map_err(usage)?;
     let out_dir = cache.root().join("run").join(&name);
     std::fs::create_dir_all(&out_dir)
         .map_err(builder::io(format!("create `{}`", out_dir.display())))?;
     let output = out_dir.join("host");
     let mut with = vec![format!("{name}={}", dir.display())];
-    with.extend(args.with.iter().cloned());
+    with.extend(dev.with.iter().cloned());
     // A crate developed against an xbuild-core by path (a checkout of xbuild, say) is built
     // against that core: xbuild's own copy beside it would be a second core.
     let core_path = match crate::lint::core_dependency(&dir) {
@@ -519,35 +603,20 @@ pub fn build_for_run(
         } => Some(path),
         _ => None,
     };
-    let flags = BuildArgs {
-        file: None,
-        dist: Vec::new(),
-        from: None,
-        without: Vec::new(),
-        upgrade: false,
-        with,
-        replace: Vec::new(),
-        features: Vec::new(),
-        output: Some(output.clone()),
-        registry: args.registry.clone(),
-        target: None,
-        profile: Some(if args.release { "release" } else { "dev" }.to_owned()),
-        locked: false,
+    let request = BuildRequest {
+        source: BuildSource::Flags(DistFlags {
+            with,
+            output: Some(output.clone()),
+            registry: dev.registry.clone(),
+            profile: Some(if dev.release { "release" } else { "dev" }.to_owned()),
+            no_standard: dev.no_standard,
+            core_path,
+            ..DistFlags::default()
+        }),
         lockfile: Some(out_dir.join("host.lock")),
-        sbom: false,
-        max_size: None,
-        offline: false,
-        keep_workdir: false,
-        skip_selftest: false,
-        no_standard: args.no_standard,
-        no_static: false,
-        core_path,
-        quiet: args.quiet,
-        verbose: args.verbose,
-        message_format: MessageFormat::Human,
-        color: None,
+        ..BuildRequest::default()
     };
-    build(&flags, cache, options, reporter, interrupt)?;
+    build(&request, cache, options, reporter, interrupt)?;
     Ok(output)
 }
 
@@ -560,22 +629,24 @@ mod tests {
     #[derive(Parser)]
     struct Flags {
         #[command(flatten)]
-        build: BuildArgs,
+        build: crate::commands::build::BuildArgs,
     }
 
-    fn flags(args: &[&str]) -> BuildArgs {
-        Flags::parse_from([&["xbuild", "--from", "./host"][..], args].concat()).build
+    fn flags(args: &[&str]) -> (DistFlags, bool) {
+        let args = Flags::parse_from([&["xbuild", "--from", "./host"][..], args].concat()).build;
+        (args.dist_flags(), args.upgrade)
     }
 
     #[test]
     fn a_build_from_a_host_with_other_modules_is_no_longer_its_distribution() {
         let mut edge = Distribution::named("edge");
-        edge.apply_flags(&flags(&["--with", "acme-greet@1"]), false)
+        edge.apply_flags(&flags(&["--with", "acme-greet@1"]).0, false)
             .unwrap();
         edge.version = Some("1.0.0".into());
         edge.description = Some("the edge proxy".into());
         let target = "x86_64-unknown-linux-gnu".to_owned();
-        let rebuilt = dist_from_host(edge.clone(), target.clone(), &flags(&[])).unwrap();
+        let (unchanged, upgrade) = flags(&[]);
+        let rebuilt = dist_from_host(edge.clone(), target.clone(), &unchanged, upgrade).unwrap();
         assert_eq!(
             (rebuilt.name.as_str(), rebuilt.version.as_deref()),
             ("edge", Some("1.0.0"))
@@ -587,7 +658,9 @@ mod tests {
             &["--upgrade"],
             &["--replace", "itoa=../itoa"],
         ] {
-            let other = dist_from_host(edge.clone(), target.clone(), &flags(changed)).unwrap();
+            let (changed_flags, upgrade) = flags(changed);
+            let other =
+                dist_from_host(edge.clone(), target.clone(), &changed_flags, upgrade).unwrap();
             assert_eq!(other.name, crate::specfile::FLAGS_DIST, "{changed:?}");
             assert_eq!(other.version, None, "{changed:?}");
             assert_eq!(other.description, None, "{changed:?}");

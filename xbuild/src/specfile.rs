@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::cli::BuildArgs;
 use crate::error::UsageError;
 use crate::plan::STANDARD_CRATE;
 use crate::spec::{ModuleSpec, Replacement};
@@ -76,6 +75,31 @@ pub struct Distribution {
     /// naming the crates that add the most.
     #[serde(default, alias = "max_size", skip_serializing_if = "Option::is_none")]
     pub max_size: Option<String>,
+}
+
+/// The flags that describe a distribution (`xbuild build --with ... --profile ...`), as
+/// plain values: what `xbuild build` parsed, or what `xbuild run` and `xbuild lint` ask for
+/// a dev host. [`Distribution::from_args`] checks them as a spec file's entries are.
+#[derive(Debug, Clone, Default)]
+pub struct DistFlags {
+    /// `--with`: `[registry:]crate[@req][=replacement]` each.
+    pub with: Vec<String>,
+    /// `--without`: crates to drop (with `--from`).
+    pub without: Vec<String>,
+    /// `--replace`: `crate=replacement` each.
+    pub replace: Vec<String>,
+    /// `--features`: `crate/feature` each.
+    pub features: Vec<String>,
+    pub output: Option<PathBuf>,
+    pub registry: Option<String>,
+    pub target: Option<String>,
+    pub profile: Option<String>,
+    pub sbom: bool,
+    pub max_size: Option<String>,
+    pub skip_selftest: bool,
+    pub no_standard: bool,
+    pub no_static: bool,
+    pub core_path: Option<PathBuf>,
 }
 
 /// A module crate of a distribution (also the shape of a `replace` entry).
@@ -270,7 +294,7 @@ impl Distribution {
     /// The build flags as a distribution of one target, checked as a spec file's would be,
     /// with errors that quote the flags. Paths stay as given (relative to the current
     /// directory); nothing on disk is looked at.
-    pub fn from_args(args: &BuildArgs) -> Result<Self, UsageError> {
+    pub fn from_args(args: &DistFlags) -> Result<Self, UsageError> {
         // One name whatever the output is called: the name is in the host, and the same
         // flags must give the same bytes wherever the host is written.
         let mut dist = Distribution::named(FLAGS_DIST);
@@ -281,7 +305,7 @@ impl Distribution {
     /// Applies the build flags to this distribution. `over_existing` (`--from`): a `--with`
     /// crate already in it is replaced rather than refused, and flags left out keep the
     /// distribution's values.
-    pub fn apply_flags(&mut self, args: &BuildArgs, over_existing: bool) -> Result<(), UsageError> {
+    pub fn apply_flags(&mut self, args: &DistFlags, over_existing: bool) -> Result<(), UsageError> {
         if args.no_standard || !over_existing {
             self.standard = !args.no_standard;
         }
