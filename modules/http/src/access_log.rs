@@ -86,9 +86,12 @@ pub(crate) fn log(line: &AccessLine<'_>) {
 /// A request's line, begun when the request arrives: what is known then (all but the
 /// time, route, status, duration and error) is formatted at once into a buffer reused
 /// across requests. Keeping the request's method, target and address for the end instead
-/// cost a box, a clone of the URI and their drops per request, about a sixth of the log's
-/// cost.
-pub(crate) struct Started {
+/// cost a box, a clone of the URI and their drops per request. The line is one pointer (the
+/// request's future, which hyper moves several times, stays small), to a box taken from a
+/// per-thread pool and given back when the line is written.
+pub(crate) struct Started(Box<Line>);
+
+struct Line {
     /// `server=S route= request_id=... uri=U` (or the JSON fields), the route left out.
     fields: Vec<u8>,
     /// Where the route goes in `fields`.
@@ -116,11 +119,13 @@ impl Started {
         method: &str,
         uri: Option<&http::Uri>,
     ) -> Started {
-        let mut fields = take_buffer();
+        let mut line = take_line();
+        line.json = json;
+        let fields = &mut line.fields;
         let route_at;
         if json {
             fields.extend_from_slice(br#""server":"#);
-            json_string(&mut fields, server);
+            json_string(fields, server);
             fields.extend_from_slice(br#","route":"#);
             route_at = fields.len();
             fields.extend_from_slice(br#","request_id":""#);
@@ -128,13 +133,13 @@ impl Started {
             fields.extend_from_slice(br#"","remote":""#);
             fields.extend_from_slice(remote.as_bytes());
             fields.extend_from_slice(br#"","method":"#);
-            json_string(&mut fields, method);
+            json_string(fields, method);
             fields.extend_from_slice(br#","uri":""#);
-            write_uri(&mut fields, uri, json_inner);
+            write_uri(fields, uri, json_inner);
             fields.push(b'"');
         } else {
             fields.extend_from_slice(b"server=");
-            escape_text(&mut fields, server);
+            escape_text(fields, server);
             fields.extend_from_slice(b" route=");
             route_at = fields.len();
             fields.extend_from_slice(b" request_id=");
@@ -142,15 +147,12 @@ impl Started {
             fields.extend_from_slice(b" remote=");
             fields.extend_from_slice(remote.as_bytes());
             fields.extend_from_slice(b" method=");
-            escape_text(&mut fields, method);
+            escape_text(fields, method);
             fields.extend_from_slice(b" uri=");
-            write_uri(&mut fields, uri, escape_text);
+            write_uri(fields, uri, escape_text);
         }
-        Started {
-            fields,
-            route_at,
-            json,
-        }
+        line.route_at = route_at;
+        Started(line)
     }
 
     /// Completes the line with the route that answered and queues it for writing.
@@ -163,6 +165,7 @@ impl Started {
             self.complete(out, SystemTime::now(), route, status, duration, error);
             writer().queue(out);
         });
+        give_back(self.0);
     }
 
     /// The whole line, at time `now`, into `out`.
@@ -177,13 +180,14 @@ impl Started {
     ) {
         let mut digits = itoa::Buffer::new();
         let duration = digits.format(micros(duration)).as_bytes();
-        if self.json {
+        let line = &self.0;
+        if line.json {
             out.extend_from_slice(br#"{"timestamp":""#);
             write_timestamp(out, now);
             out.extend_from_slice(br#"","level":"INFO","fields":{"message":"request","#);
-            out.extend_from_slice(&self.fields[..self.route_at]);
+            out.extend_from_slice(&line.fields[..line.route_at]);
             json_string(out, route);
-            out.extend_from_slice(&self.fields[self.route_at..]);
+            out.extend_from_slice(&line.fields[line.route_at..]);
             out.extend_from_slice(br#","status":"#);
             write_status(out, status, b"null");
             out.extend_from_slice(br#","duration_us":"#);
@@ -196,9 +200,9 @@ impl Started {
         } else {
             write_timestamp(out, now);
             out.extend_from_slice(b"  INFO http.access: request ");
-            out.extend_from_slice(&self.fields[..self.route_at]);
+            out.extend_from_slice(&line.fields[..line.route_at]);
             escape_text(out, route);
-            out.extend_from_slice(&self.fields[self.route_at..]);
+            out.extend_from_slice(&line.fields[line.route_at..]);
             out.extend_from_slice(b" status=");
             write_status(out, status, b"-");
             out.extend_from_slice(b" duration_us=");
@@ -212,39 +216,40 @@ impl Started {
     }
 }
 
-impl Drop for Started {
-    fn drop(&mut self) {
-        give_back(std::mem::take(&mut self.fields));
-    }
-}
-
-/// Field buffers kept for reuse, per thread.
+/// Lines kept for reuse, per thread. (A line dropped unwritten, which no path does, is
+/// simply freed.)
 const POOLED: usize = 256;
 
 thread_local! {
-    static POOL: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+    static POOL: RefCell<Vec<Box<Line>>> = const { RefCell::new(Vec::new()) };
 }
 
-fn take_buffer() -> Vec<u8> {
+fn take_line() -> Box<Line> {
     POOL.try_with(|pool| pool.borrow_mut().pop())
         .ok()
         .flatten()
-        .map(|mut buffer| {
-            buffer.clear();
-            buffer
+        .map(|mut line| {
+            line.fields.clear();
+            line
         })
-        .unwrap_or_else(|| Vec::with_capacity(256))
+        .unwrap_or_else(|| {
+            Box::new(Line {
+                fields: Vec::with_capacity(256),
+                route_at: 0,
+                json: false,
+            })
+        })
 }
 
-fn give_back(buffer: Vec<u8>) {
+fn give_back(line: Box<Line>) {
     // A buffer a huge URI grew is not kept.
-    if buffer.capacity() == 0 || buffer.capacity() > 4096 {
+    if line.fields.capacity() > 4096 {
         return;
     }
     let _ = POOL.try_with(|pool| {
         let mut pool = pool.borrow_mut();
         if pool.len() < POOLED {
-            pool.push(buffer);
+            pool.push(line);
         }
     });
 }
