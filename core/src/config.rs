@@ -129,7 +129,20 @@ impl ConfigFileError {
     pub(crate) fn help(&self) -> Vec<String> {
         match self {
             ConfigFileError::Extension { .. } => vec!["name it `*.toml` or `*.json`".into()],
-            _ => Vec::new(),
+            ConfigFileError::Read { source, .. }
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                vec![
+                    "check the path given to --config (relative paths start at the current directory)"
+                        .into(),
+                ]
+            }
+            ConfigFileError::Read { .. } => {
+                vec!["make the file readable by this user, as UTF-8 text".into()]
+            }
+            ConfigFileError::Toml { .. } | ConfigFileError::Json { .. } => {
+                vec!["fix the file at the line and column named".into()]
+            }
         }
     }
 }

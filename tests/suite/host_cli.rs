@@ -5,6 +5,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::Command;
 
+use snapbox::{assert_data_eq, str};
+
 use crate::support::{Spawned, run, write};
 
 const HOST: &str = env!("CARGO_BIN_EXE_test-host");
@@ -13,42 +15,36 @@ const DUP_HOST: &str = env!("CARGO_BIN_EXE_test-host-dup");
 #[test]
 fn list_modules_shows_every_fixture_module() {
     let out = run(HOST, &["list-modules"]).success();
-    for id in [
-        "greet_server",
-        "greeters.formal",
-        "greeters.hello",
-        "greeters.panicky",
-        "extra.noop",
-    ] {
-        assert!(
-            out.stdout.lines().any(|l| l == id),
-            "{id} missing:\n{}",
-            out.stdout
-        );
-    }
-    assert!(
-        out.stdout.contains("Non-standard modules: 5"),
-        "{}",
-        out.stdout
+    assert_data_eq!(
+        out.stdout,
+        str![[r#"
+
+  Standard modules: 0
+
+extra.noop
+greet_server
+greeters.formal
+greeters.hello
+greeters.panicky
+
+  Non-standard modules: 5
+
+"#]]
     );
 
     let versions = run(HOST, &["list-modules", "--versions", "--skip-standard"]).success();
-    assert!(
-        versions
-            .stdout
-            .contains("greeters.hello fixture-greeters 0.2.0"),
-        "{}",
-        versions.stdout
-    );
-    assert!(
-        versions.stdout.contains("extra.noop fixture-extra 0.3.1"),
-        "{}",
-        versions.stdout
-    );
-    assert!(
-        !versions.stdout.contains("Standard modules"),
-        "{}",
-        versions.stdout
+    assert_data_eq!(
+        versions.stdout,
+        str![[r#"
+extra.noop fixture-extra 0.3.1
+greet_server fixture-greeters 0.2.0
+greeters.formal fixture-greeters 0.2.0
+greeters.hello fixture-greeters 0.2.0
+greeters.panicky fixture-greeters 0.2.0
+
+  Non-standard modules: 5
+
+"#]]
     );
 
     let json = run(HOST, &["list-modules", "--json"]).success();
@@ -75,12 +71,14 @@ fn list_modules_shows_every_fixture_module() {
 #[test]
 fn selftest_passes_and_reports_what_it_did() {
     let out = run(HOST, &["selftest"]).success();
-    assert!(
-        out.stdout.contains(
-            "2 expected crate(s) checked, 3 module(s) instantiated, 2 need a config, 3 left nothing behind, 0 problem(s)"
-        ),
-        "{}",
-        out.stdout
+    assert_data_eq!(
+        out.stdout,
+        str![[r#"
+SKIP leak audit of module `greet_server`: it needs a config; give it one in its registration (`selftest = config(...)`)
+SKIP leak audit of module `greeters.formal`: it needs a config; give it one in its registration (`selftest = config(...)`)
+selftest: 2 expected crate(s) checked, 3 module(s) instantiated, 2 need a config, 3 left nothing behind, 0 problem(s)
+
+"#]]
     );
     let json = run(HOST, &["selftest", "--json"]).success();
     let report: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
@@ -131,18 +129,15 @@ fn a_duplicate_id_fails_startup_naming_both_crates() {
         &["validate", "--config", "x.toml"],
     ] {
         let out = run(DUP_HOST, command).code(1);
-        assert!(
-            out.stderr
-                .contains("module ID `greeters.hello` is registered twice"),
-            "{}",
-            out.stderr
+        assert_data_eq!(
+            out.stderr,
+            str![[r#"
+error: the module registry is inconsistent:
+  - module ID `greeters.hello` is registered twice: by `fixture-dup` 2.0.0 and by `fixture-greeters` 0.2.0
+help: remove one of the two crates from the build, or ask its author to rename the module
+
+"#]]
         );
-        assert!(
-            out.stderr.contains("`fixture-greeters` 0.2.0"),
-            "{}",
-            out.stderr
-        );
-        assert!(out.stderr.contains("`fixture-dup` 2.0.0"), "{}", out.stderr);
     }
     // Describing the binary still works, so a broken build can be diagnosed.
     run(DUP_HOST, &["build-info"]).success();
@@ -156,17 +151,14 @@ fn module_commands_join_the_cli() {
     assert!(help.stdout.contains("greet"), "{}", help.stdout);
     run(HOST, &["greet"]).code(2);
     let panicked = run(HOST, &["greet", "--panic"]).code(1);
-    assert!(
-        panicked
-            .stderr
-            .contains("module `greet` panicked in command: greet was asked to panic"),
-        "{}",
-        panicked.stderr
-    );
-    assert!(
-        !panicked.stderr.contains("panicked at"),
-        "{}",
-        panicked.stderr
+    // One error in cargo's shape, no raw panic message or backtrace.
+    assert_data_eq!(
+        panicked.stderr,
+        str![[r#"
+error: module `greet` panicked in command: greet was asked to panic (at tests/fixtures/fixture-greeters/src/lib.rs:169)
+[..]Z ERROR xbuild_core::guard: module panicked; marked failed, host keeps running module="greet" method="command" panic=greet was asked to panic (at tests/fixtures/fixture-greeters/src/lib.rs:169)
+
+"#]]
     );
 }
 
@@ -185,12 +177,13 @@ fn usage_errors_exit_2() {
             .unwrap(),
     )
     .code(2);
-    assert!(
-        bad_timing
-            .stderr
-            .starts_with("error: XBUILD_CALL_TIMING: invalid call timing `sometimes`"),
-        "{}",
-        bad_timing.stderr
+    assert_data_eq!(
+        bad_timing.stderr,
+        str![[r#"
+error: XBUILD_CALL_TIMING: invalid call timing `sometimes`: use `every`, `off`, or a number N from 1 up to time one call in N
+help: unset it for the default (one call in 64)
+
+"#]]
     );
     // `--version` and `-V` work as everywhere, the same as the `version` command.
     let version = run(HOST, &["version"]).success().stdout;
@@ -271,12 +264,13 @@ fn validate_names_what_is_wrong() {
         assert!(!out.stderr.contains("panicked at"), "{}", out.stderr);
     }
     let missing = run(HOST, &["validate", "--config", "/nonexistent/x.toml"]).code(1);
-    assert!(
-        missing
-            .stderr
-            .contains("cannot read config file `/nonexistent/x.toml`"),
-        "{}",
-        missing.stderr
+    assert_data_eq!(
+        missing.stderr,
+        str![[r#"
+error: cannot read config file `/nonexistent/x.toml`: No such file or directory (os error 2)
+help: check the path given to --config (relative paths start at the current directory)
+
+"#]]
     );
 }
 
