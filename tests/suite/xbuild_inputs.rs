@@ -100,6 +100,9 @@ fn bad_inputs_are_named_usage_errors_and_nothing_runs_or_is_written() {
         ),
         (vec!["--bogus"], "--bogus"),
     ];
+    // Every message whole, as the user sees it: the table's texts say what each case is
+    // about; the transcript says everything else printed is right too.
+    let mut transcript = String::new();
     for (args, expected) in cases {
         // Any cargo run would fail differently (exit 1), and leave a workspace behind.
         let out = Ran::from_output(
@@ -114,6 +117,7 @@ fn bad_inputs_are_named_usage_errors_and_nothing_runs_or_is_written() {
             "{args:?}: wanted {expected:?} in\n{}",
             out.stderr
         );
+        transcript += &format!("$ xbuild {args:?}\n{}\n", out.stderr);
         assert_eq!(
             out.stderr.matches("error:").count(),
             1,
@@ -124,6 +128,128 @@ fn bad_inputs_are_named_usage_errors_and_nothing_runs_or_is_written() {
         assert!(!root.path().join("host").exists());
         assert!(root.leftover_workspaces().is_empty(), "{args:?}");
     }
+    let transcript = transcript.replace(root.path().to_str().unwrap(), "[ROOT]");
+    snapbox::assert_data_eq!(
+        transcript,
+        snapbox::str![[r#"
+$ xbuild ["--with", ""]
+error: --with: empty module spec
+help: write `crate`, `crate@1.2` or `crate=../path`
+
+$ xbuild ["--with", "a;b"]
+error: --with: invalid crate name `a;b` in `a;b`: it contains a character other than ASCII letters, digits, `-` and `_`
+help: crate names are ASCII letters, digits, `-` and `_`, starting with a letter, at most 64 characters
+
+$ xbuild ["--with", "foo/"bar"]
+error: --with: invalid crate name `foo"bar` in `foo"bar`: it contains a character other than ASCII letters, digits, `-` and `_`
+help: crate names are ASCII letters, digits, `-` and `_`, starting with a letter, at most 64 characters
+
+$ xbuild ["--with", "foo/nname = /"x/""]
+error: --with: invalid crate name `foo/nname ` in `foo/nname = "x"`: it contains a character other than ASCII letters, digits, `-` and `_`
+help: crate names are ASCII letters, digits, `-` and `_`, starting with a letter, at most 64 characters
+
+$ xbuild ["--with", "../etc"]
+error: --with: `../etc` is a path, but a module spec starts with the crate's name
+help: write `CRATE=../etc`, e.g. `my-module=../etc`
+
+$ xbuild ["--with", "a/../../b=./x"]
+error: --with: invalid crate name `a/../../b` in `a/../../b=./x`: it contains a character other than ASCII letters, digits, `-` and `_`
+help: crate names are ASCII letters, digits, `-` and `_`, starting with a letter, at most 64 characters
+
+$ xbuild ["--with", "foo@1.0/"/n[patch]"]
+error: --with: invalid version requirement `1.0"/n[patch]` in `foo@1.0"/n[patch]`: `/"` is not allowed in a version requirement
+help: use cargo's syntax, e.g. `1.2`, `=1.2.3`, `~1.2` or `>=1, <2`
+
+$ xbuild ["--with", "foo@banana"]
+error: --with: invalid version requirement `banana` in `foo@banana`: unexpected character 'b' while parsing major version number
+help: use cargo's syntax, e.g. `1.2`, `=1.2.3`, `~1.2` or `>=1, <2`
+
+$ xbuild ["--with", "foo=bar"]
+error: --with: ambiguous replacement `bar` in `foo=bar`
+help: write `./bar` for a directory or `bar@VERSION` for a crate
+
+$ xbuild ["--with", "foo=./does/not/exist"]
+error: `foo=./does/not/exist`: path `./does/not/exist` does not exist or cannot be read (No such file or directory (os error 2))
+help: give the directory holding the crate's Cargo.toml
+
+$ xbuild ["--with", "foo=../../../../../../../../nope"]
+error: `foo=../../../../../../../../nope`: path `../../../../../../../../nope` does not exist or cannot be read (No such file or directory (os error 2))
+help: give the directory holding the crate's Cargo.toml
+
+$ xbuild ["--with", "foo=[ROOT]/empty-dir"]
+error: `foo=[ROOT]/empty-dir`: cannot read `[ROOT]/empty-dir/Cargo.toml`: No such file or directory (os error 2)
+help: give the directory holding the crate's Cargo.toml (a crate, not a workspace root)
+
+$ xbuild ["--with", "foo=[ROOT]/crates/other-name"]
+error: `foo=[ROOT]/crates/other-name`: the crate at `[ROOT]/crates/other-name` is named `other-name`, not `foo`
+help: write `other-name=[ROOT]/crates/other-name`
+
+$ xbuild ["--with", "foo", "--with", "foo@2"]
+error: crate `foo` is given twice (`--with foo@2` and an earlier `--with foo`)
+help: keep one
+
+$ xbuild ["--with", "xbuild-core"]
+error: --with: `xbuild-core` names xbuild-core, which every host already uses
+help: to build against another core, pass `--core-path DIR`
+
+$ xbuild ["--replace", "foo@1"]
+error: --replace: `foo@1` has no replacement
+help: `--replace` takes `crate=../path` or `crate=other-crate@1.2`
+
+$ xbuild ["--with", "foo", "--replace", "foo=bar@1"]
+error: --replace `foo=bar@1`: `foo` is also a module (`--with`)
+help: write `--with foo=bar@1` instead
+
+$ xbuild ["--with", "foo", "--features", "bar/x"]
+error: --features `bar/x`: `bar` is not one of the `--with` crates
+help: add `--with bar`, or fix the crate name
+
+$ xbuild ["--with", "foo", "--features", "foo/x;y"]
+error: invalid feature name `x;y`
+help: use ASCII letters, digits and `-_+.`
+
+$ xbuild ["--with", "foo", "--features", "nocrate"]
+error: --features `nocrate` does not name a crate
+help: write `CRATE/FEATURE`
+
+$ xbuild ["--profile", "fast"]
+error: unknown profile `fast`
+help: use `release` (the default) or `dev`
+
+$ xbuild ["--registry", "a b"]
+error: invalid registry name `a b`
+help: use ASCII letters, digits and `-_`
+
+$ xbuild ["--target", "x86_64;rm"]
+error: invalid target triple `x86_64;rm`
+help: use ASCII letters, digits and `-_.`
+
+$ xbuild ["--core-path", "/nonexistent/core"]
+error: xbuild-core not found at `/nonexistent/core` (No such file or directory (os error 2))
+help: pass --core-path with the directory of the xbuild-core crate
+
+$ xbuild ["--output", "[ROOT]/a-dir"]
+error: --output `[ROOT]/a-dir` is an existing directory
+help: give a file path, e.g. `[ROOT]/a-dir/host`
+
+$ xbuild ["--output", "[ROOT]/a-file/dir/host"]
+error: the directory of --output `[ROOT]/a-file/dir/host` cannot be created: `[ROOT]/a-file` is a file
+help: choose an --output whose directories are directories
+
+$ xbuild ["--locked"]
+error: --locked needs the lock file of a previous build at `[ROOT]/host.lock`, and there is none
+help: build once without --locked; xbuild writes it
+
+$ xbuild ["--bogus"]
+error: unexpected argument '--bogus' found
+
+Usage: xbuild-for-tests --no-standard
+
+For more information, try '--help'.
+
+
+"#]]
+    );
 }
 
 #[test]

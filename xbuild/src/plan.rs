@@ -225,7 +225,11 @@ fn crate_dir(
                 .help("give the directory holding the crate's Cargo.toml"),
         );
     }
-    let (name, _) = read_crate(&canonical).map_err(|e| usage(format!("`{spec}`: {e}")))?;
+    let (name, _) = read_crate(&canonical).map_err(|e| {
+        usage(format!("`{spec}`: {e}")).help(
+            "give the directory holding the crate's Cargo.toml (a crate, not a workspace root)",
+        )
+    })?;
     if name != expected {
         return Err(usage(format!(
             "`{spec}`: the crate at `{}` is named `{name}`, not `{expected}`",

@@ -24,30 +24,45 @@ pub struct ModuleSpec {
     pub replacement: Option<Replacement>,
 }
 
+/// `text` as an error shows it: control characters (a newline in a `--with` value, an
+/// escape sequence) written as escapes, so a message stays one line and a terminal shows
+/// what was given instead of obeying it.
+pub fn shown(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// Why a spec was refused. Each names the offending text and says what to write instead.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SpecError {
     #[error("empty module spec")]
     Empty,
-    #[error("invalid crate name `{name}` in `{spec}`: {why}")]
+    #[error("invalid crate name `{}` in `{}`: {why}", shown(.name), shown(.spec))]
     BadName {
         spec: String,
         name: String,
         why: &'static str,
     },
-    #[error("invalid version requirement `{req}` in `{spec}`: {why}")]
+    #[error("invalid version requirement `{}` in `{}`: {why}", shown(.req), shown(.spec))]
     BadReq {
         spec: String,
         req: String,
         why: String,
     },
-    #[error("empty replacement in `{spec}`")]
+    #[error("empty replacement in `{}`", shown(.spec))]
     EmptyReplacement { spec: String },
-    #[error("`{spec}` is a path, but a module spec starts with the crate's name")]
+    #[error("`{}` is a path, but a module spec starts with the crate's name", shown(.spec))]
     PathWithoutName { spec: String },
-    #[error("ambiguous replacement `{replacement}` in `{spec}`")]
+    #[error("ambiguous replacement `{}` in `{}`", shown(.replacement), shown(.spec))]
     AmbiguousReplacement { spec: String, replacement: String },
-    #[error("`{spec}` has no replacement")]
+    #[error("`{}` has no replacement", shown(.spec))]
     MissingReplacement { spec: String },
     #[error("`{spec}` names xbuild-core, which every host already uses")]
     Core { spec: String },
