@@ -329,8 +329,9 @@ fn manifest_fields(manifest: &Manifest, embedded: &crate::hostinfo::HostInfo) ->
             "crates",
             true,
             format!(
-                "{} module crates as the host was built",
-                manifest.modules.len()
+                "{} module crate{} as the host was built",
+                manifest.modules.len(),
+                if manifest.modules.len() == 1 { "" } else { "s" }
             ),
         )
     } else {

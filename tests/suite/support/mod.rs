@@ -216,3 +216,30 @@ pub fn write(path: &Path, text: &str) {
 pub mod http;
 pub mod registry;
 pub mod xbuild;
+
+/// `text` with what changes from run to run written as placeholders, for whole-output
+/// snapshots: `root` as `[ROOT]`, hashes and build IDs (runs of 32 or more hex digits) as
+/// `[HASH]`.
+pub fn redact(text: &str, root: &Path) -> String {
+    let text = text.replace(root.to_str().expect("UTF-8 test root"), "[ROOT]");
+    let mut out = String::with_capacity(text.len());
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        if run.len() >= 32 {
+            out.push_str("[HASH]");
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_hexdigit() {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
+}
