@@ -73,6 +73,7 @@ pub mod host;
 pub mod id;
 mod instance;
 mod lifecycle;
+pub mod manifest;
 pub mod metrics;
 mod module;
 mod registry;

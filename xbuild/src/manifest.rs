@@ -4,39 +4,12 @@
 
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::plan::BuildPlan;
 
-/// A module crate in the manifest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ManifestModule {
-    #[serde(rename = "crate")]
-    pub name: String,
-    pub version: String,
-    pub source: String,
-    /// Module IDs the crate registered (empty when the host could not be run here).
-    pub ids: Vec<String>,
-}
-
-/// `<output>.manifest.json`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Manifest {
-    pub build_id: String,
-    pub sha256: String,
-    pub core_version: String,
-    pub rustc: String,
-    pub target: String,
-    pub profile: String,
-    /// Linked statically (nothing loaded at run time).
-    #[serde(rename = "static", default)]
-    pub static_link: bool,
-    pub modules: Vec<ManifestModule>,
-    /// What each crate adds to the host; absent for a host without a symbol table.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sizes: Option<xbuild_core::build_info::Sizes>,
-}
+/// The manifest's format, shared with the host (which reads it in `selftest`).
+pub use xbuild_core::manifest::{Manifest, ManifestModule, manifest_path};
 
 /// Hashes the files of a local (path) crate: the lock file pins registry crates by
 /// checksum, but not path crates.
@@ -122,13 +95,6 @@ pub fn build_id(
     }
     let digest = hasher.finalize();
     digest[..16].iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// `<output>.manifest.json` for an output path.
-pub fn manifest_path(output: &Path) -> std::path::PathBuf {
-    let mut name = output.file_name().unwrap_or_default().to_os_string();
-    name.push(".manifest.json");
-    output.with_file_name(name)
 }
 
 #[cfg(test)]

@@ -324,21 +324,11 @@ fn problem(module: &ModuleRegistration, text: String) -> SelftestProblem {
 #[error("selftest found {} problem(s)", .0)]
 struct SelftestFailed(usize);
 
-/// The manifest xbuild writes beside a host (`host.manifest.json`), as far as selftest
-/// checks it.
-#[derive(serde::Deserialize)]
-struct ManifestIds {
-    build_id: String,
-    sha256: String,
-}
-
 /// The seed's "verify the build ID, refuse mismatches": if a manifest sits beside `exe`, it
 /// must describe this very binary (an old manifest beside a new host, or an old host copied
 /// over a new one, is a deployment mistake).
 pub fn check_manifest(exe: &Path, info: &BuildInfo) -> Option<SelftestProblem> {
-    let mut name = exe.file_name()?.to_os_string();
-    name.push(".manifest.json");
-    let path = exe.with_file_name(name);
+    let path = crate::manifest::manifest_path(exe);
     let text = std::fs::read_to_string(&path).ok()?;
     let subject = format!("manifest `{}`", path.display());
     let mismatch = |problem: String| {
@@ -347,7 +337,7 @@ pub fn check_manifest(exe: &Path, info: &BuildInfo) -> Option<SelftestProblem> {
             problem,
         })
     };
-    let manifest: ManifestIds = match serde_json::from_str(&text) {
+    let manifest: crate::manifest::Manifest = match serde_json::from_str(&text) {
         Ok(manifest) => manifest,
         Err(err) => return mismatch(format!("is unreadable: {err}")),
     };
