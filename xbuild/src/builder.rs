@@ -1,5 +1,5 @@
-//! The build operation: plan in, host binary and manifest out, progress as events. Each
-//! step is a function; the temporary workspace lives exactly as long as `build` runs
+//! The build operation: plan in, host binary and manifest out, progress as events. The build
+//! of one host is a [`Session`] with a method per step; the temporary workspace lives exactly as long as `build` runs
 //! (unless kept), and the output appears only by an atomic rename at the very end.
 
 use std::collections::{HashMap, VecDeque};
@@ -343,113 +343,384 @@ fn build_in(
     reporter: &mut dyn Reporter,
     interrupt: &Interrupt,
 ) -> Result<Outcome, BuildError> {
-    // rustc's diagnostics are coloured only where the reporter shows colour.
-    let cargo = Cargo::new(cache.build_dir(), reporter.color());
-
-    reporter.report(Event::Step {
-        step: Step::Resolve,
-        message: "dependencies with cargo metadata".into(),
-    });
-    let mut metadata = metadata(&cargo, ws, plan, interrupt)?;
-    let stand_ins = resolve::stand_ins(&metadata, plan)?;
-    if !stand_ins.is_empty() {
-        for stand_in in &stand_ins {
-            workspace::add_stand_in(ws, stand_in)
-                .map_err(io("write a stand-in for a replaced crate"))?;
-        }
-        metadata = self::metadata(&cargo, ws, plan, interrupt)?;
-        resolve::check_stand_ins(&metadata, &stand_ins)?;
-    }
-    let resolved = resolve::check(&metadata, plan, ws)?;
-    reporter.report(Event::Resolved {
-        packages: resolved.packages,
-        modules: resolved.modules.clone(),
-    });
-
-    let lock =
-        std::fs::read_to_string(ws.lock_path()).map_err(io("read the generated Cargo.lock"))?;
-    let path_crates: Vec<PathCrate<'_>> = metadata
-        .packages
-        .iter()
-        .filter(|p| p.source.is_none() && p.name.as_str() != ws.package)
-        .filter_map(|p| p.manifest_path.parent().map(|d| d.as_std_path()))
-        .map(|dir| PathCrate {
-            dir,
-            shown_as: ws.shown_path(dir),
-        })
-        .collect();
-    let build_id = manifest::build_id(
+    let mut session = Session {
         plan,
-        &lock,
-        &plan.rustc_verbose,
-        &path_crates,
-        &workspace::inherited_rustflags(),
-    );
-
-    // The SBOM comes from the resolution, before compiling: `main.rs` embeds it.
-    let mut sbom = Sbom::from_metadata(&metadata, &resolved.host_id, &lock);
-    sbom.name_root(
-        &plan.dist.name,
-        plan.dist.version.as_deref().unwrap_or("0.0.0"),
-    );
-    let section = sbom.section_bytes();
-    ws.write_sbom_section(&section)
-        .map_err(io("write the SBOM section"))?;
-    let summary = xbuild_core::build_info::SbomSummary::new(
-        sbom.crates.len(),
-        crate::sbom::sha256_hex(&section),
-    );
-
-    let wants_selftest = !plan.skip_selftest;
-    let hit = cache.cached_host(&build_id).filter(|_| reuse_hosts);
-    let (binary, entry, cached) = match hit {
-        Some(hit) if hit.entry.selftested || !wants_selftest => {
-            reporter.report(Event::Step {
-                step: Step::Fresh,
-                message: format!("host for build {build_id} from the xbuild cache"),
-            });
-            (hit.binary, hit.entry, true)
-        }
-        _ => {
-            // Checked before minutes of compiling, not found by the linker after them.
-            crate::space::ensure(
-                cache.root(),
-                crate::space::COMPILE_NEEDS,
-                "compiling a host",
-            )?;
-            if let Some(dir) = plan.output.parent() {
-                crate::space::ensure(dir, crate::space::INSTALL_NEEDS, "installing the host")?;
-            }
-            let compiling = std::time::SystemTime::now();
-            let info = build_info(plan, &resolved, &build_id, &lock, summary);
-            let (binary, entry) = compile_and_test(
-                plan, ws, &cargo, &metadata, &resolved, &info, reporter, interrupt,
-            )?;
-            cache.forget_old_host_artifacts(compiling);
-            cache
-                .store_host(&build_id, &binary, &entry)
-                .map_err(io(format!(
-                    "keep the host in the xbuild cache `{}`",
-                    cache.root().display()
-                )))?;
-            (binary, entry, false)
-        }
-    };
-    interrupt.check()?;
-    let built = Built {
-        binary,
-        entry,
-        cached,
-        build_id,
-        lock,
-        sbom,
-    };
-    let context = Context {
-        resolved: &resolved,
-        metadata: &metadata,
+        cache,
         ws,
+        // rustc's diagnostics are coloured only where the reporter shows colour.
+        cargo: Cargo::new(cache.build_dir(), reporter.color()),
+        reporter,
+        interrupt,
     };
-    install::install(plan, built, &context, reporter, interrupt)
+    let resolution = session.resolve()?;
+    let (binary, entry, cached) = session.host(&resolution, reuse_hosts)?;
+    interrupt.check()?;
+    session.install(resolution, binary, entry, cached)
+}
+
+/// One host's build in its generated workspace, a method per step: [`resolve`](Self::resolve),
+/// then [`host`](Self::host) (the cache's, or [`compile`](Self::compile)d,
+/// [`check_static`](Self::check_static)ed and [`check`](Self::check)ed now), then
+/// [`install`](Self::install).
+struct Session<'a> {
+    plan: &'a BuildPlan,
+    cache: &'a Cache,
+    ws: &'a Workspace,
+    cargo: Cargo,
+    reporter: &'a mut dyn Reporter,
+    interrupt: &'a Interrupt,
+}
+
+/// What resolving found, which every later step uses.
+struct Resolution {
+    metadata: Metadata,
+    resolved: Resolved,
+    /// The generated workspace's Cargo.lock.
+    lock: String,
+    build_id: String,
+    sbom: Sbom,
+    sbom_summary: xbuild_core::build_info::SbomSummary,
+}
+
+impl Session<'_> {
+    fn step(&mut self, step: Step, message: impl Into<String>) {
+        self.reporter.report(Event::Step {
+            step,
+            message: message.into(),
+        });
+    }
+
+    /// The dependency graph (with stand-ins for replaced crates), checked; the build ID of
+    /// the resolution; the SBOM the host will carry, written into the workspace.
+    fn resolve(&mut self) -> Result<Resolution, BuildError> {
+        let (plan, ws) = (self.plan, self.ws);
+        self.step(Step::Resolve, "dependencies with cargo metadata");
+        let mut metadata = metadata(&self.cargo, ws, plan, self.interrupt)?;
+        let stand_ins = resolve::stand_ins(&metadata, plan)?;
+        if !stand_ins.is_empty() {
+            for stand_in in &stand_ins {
+                workspace::add_stand_in(ws, stand_in)
+                    .map_err(io("write a stand-in for a replaced crate"))?;
+            }
+            metadata = self::metadata(&self.cargo, ws, plan, self.interrupt)?;
+            resolve::check_stand_ins(&metadata, &stand_ins)?;
+        }
+        let resolved = resolve::check(&metadata, plan, ws)?;
+        self.reporter.report(Event::Resolved {
+            packages: resolved.packages,
+            modules: resolved.modules.clone(),
+        });
+
+        let lock =
+            std::fs::read_to_string(ws.lock_path()).map_err(io("read the generated Cargo.lock"))?;
+        let path_crates: Vec<PathCrate<'_>> = metadata
+            .packages
+            .iter()
+            .filter(|p| p.source.is_none() && p.name.as_str() != ws.package)
+            .filter_map(|p| p.manifest_path.parent().map(|d| d.as_std_path()))
+            .map(|dir| PathCrate {
+                dir,
+                shown_as: ws.shown_path(dir),
+            })
+            .collect();
+        let build_id = manifest::build_id(
+            plan,
+            &lock,
+            &plan.rustc_verbose,
+            &path_crates,
+            &workspace::inherited_rustflags(),
+        );
+
+        // The SBOM comes from the resolution, before compiling: `main.rs` embeds it.
+        let mut sbom = Sbom::from_metadata(&metadata, &resolved.host_id, &lock);
+        sbom.name_root(
+            &plan.dist.name,
+            plan.dist.version.as_deref().unwrap_or("0.0.0"),
+        );
+        let section = sbom.section_bytes();
+        ws.write_sbom_section(&section)
+            .map_err(io("write the SBOM section"))?;
+        let sbom_summary = xbuild_core::build_info::SbomSummary::new(
+            sbom.crates.len(),
+            crate::sbom::sha256_hex(&section),
+        );
+        Ok(Resolution {
+            metadata,
+            resolved,
+            lock,
+            build_id,
+            sbom,
+            sbom_summary,
+        })
+    }
+
+    /// The host binary for this resolution: the cache's, or compiled, checked, measured
+    /// and selftested now (and kept in the cache). Returns it, what the cache keeps of it,
+    /// and whether it came from the cache.
+    fn host(
+        &mut self,
+        r: &Resolution,
+        reuse_hosts: bool,
+    ) -> Result<(PathBuf, Entry, bool), BuildError> {
+        let plan = self.plan;
+        let wants_selftest = !plan.skip_selftest;
+        let hit = self.cache.cached_host(&r.build_id).filter(|_| reuse_hosts);
+        if let Some(hit) = hit
+            && (hit.entry.selftested || !wants_selftest)
+        {
+            self.step(
+                Step::Fresh,
+                format!("host for build {} from the xbuild cache", r.build_id),
+            );
+            return Ok((hit.binary, hit.entry, true));
+        }
+        // Checked before minutes of compiling, not found by the linker after them.
+        crate::space::ensure(
+            self.cache.root(),
+            crate::space::COMPILE_NEEDS,
+            "compiling a host",
+        )?;
+        if let Some(dir) = plan.output.parent() {
+            crate::space::ensure(dir, crate::space::INSTALL_NEEDS, "installing the host")?;
+        }
+        let compiling = std::time::SystemTime::now();
+        let info = build_info(
+            plan,
+            &r.resolved,
+            &r.build_id,
+            &r.lock,
+            r.sbom_summary.clone(),
+        );
+        self.ws
+            .write_build_info(&info)
+            .map_err(io("write the build information"))?;
+        let (binary, rlibs) = self.compile(r)?;
+        self.check_static(&binary)?;
+        self.interrupt.check()?;
+        let binary = record_sizes(&binary, &rlibs, self.ws, &r.metadata)?;
+        let entry = self.check(&binary)?;
+        self.cache.forget_old_host_artifacts(compiling);
+        self.cache
+            .store_host(&r.build_id, &binary, &entry)
+            .map_err(io(format!(
+                "keep the host in the xbuild cache `{}`",
+                self.cache.root().display()
+            )))?;
+        Ok((binary, entry, false))
+    }
+
+    /// A static build must load nothing at run time.
+    fn check_static(&mut self, binary: &Path) -> Result<(), BuildError> {
+        if !self.plan.static_link {
+            return Ok(());
+        }
+        self.step(Step::CheckStatic, "the host has no dynamic dependencies");
+        let found = elf::dynamic_dependencies(binary)
+            .map_err(|e| io("inspect the built host")(std::io::Error::other(e)))?;
+        if !found.is_empty() {
+            return Err(BuildError::NotStatic {
+                path: binary.to_path_buf(),
+                found,
+            });
+        }
+        Ok(())
+    }
+
+    /// The new host run here (when it is for this machine): it must start (read its
+    /// registry), and pass its selftest unless the plan skips it. Returns what the cache
+    /// keeps of it: the module IDs it registered, whether it was selftested.
+    fn check(&mut self, binary: &Path) -> Result<Entry, BuildError> {
+        let plan = self.plan;
+        let mut entry = Entry::default();
+        if plan.target == plan.host_triple {
+            // Reading the registry is what every host command does first: a host that
+            // fails here cannot start at all, whatever the selftest would say.
+            let listed = run_host(binary, &["list-modules", "--json"])?;
+            if !listed.status.success() {
+                return Err(BuildError::CannotStart {
+                    output: plan.output.clone(),
+                    report: String::from_utf8_lossy(&listed.stderr)
+                        .trim_end()
+                        .to_owned(),
+                });
+            }
+            let modules: Vec<serde_json::Value> =
+                serde_json::from_slice(&listed.stdout).unwrap_or_default();
+            for module in modules {
+                if let (Some(krate), Some(id)) = (module["crate"].as_str(), module["id"].as_str()) {
+                    entry.ids.push((krate.to_owned(), id.to_owned()));
+                }
+            }
+        }
+        if !plan.skip_selftest {
+            self.step(
+                Step::Selftest,
+                "every module crate registered and instantiates",
+            );
+            let output = run_host(binary, &["selftest"])?;
+            if !output.status.success() {
+                let report = format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&output.stdout),
+                    String::from_utf8_lossy(&output.stderr)
+                );
+                return Err(BuildError::Selftest {
+                    output: plan.output.clone(),
+                    report: report.trim_end().to_owned(),
+                });
+            }
+            entry.selftested = true;
+        }
+        Ok(entry)
+    }
+
+    /// The host, its manifest and SBOM moved to the output, all or nothing.
+    fn install(
+        &mut self,
+        r: Resolution,
+        binary: PathBuf,
+        entry: Entry,
+        cached: bool,
+    ) -> Result<Outcome, BuildError> {
+        let Resolution {
+            metadata,
+            resolved,
+            lock,
+            build_id,
+            sbom,
+            ..
+        } = r;
+        let built = Built {
+            binary,
+            entry,
+            cached,
+            build_id,
+            lock,
+            sbom,
+        };
+        let context = Context {
+            resolved: &resolved,
+            metadata: &metadata,
+            ws: self.ws,
+        };
+        install::install(self.plan, built, &context, self.reporter, self.interrupt)
+    }
+
+    /// Runs `cargo build`, reporting progress; returns the host binary's path and every crate's
+    /// rlib (package name, path). On failure, cargo's diagnostics have been reported and the
+    /// error names the crates at fault.
+    fn compile(&mut self, r: &Resolution) -> Result<(PathBuf, Vec<(String, PathBuf)>), BuildError> {
+        let plan = self.plan;
+        self.step(
+            Step::Compile,
+            format!(
+                "host for {} ({}{})",
+                plan.target,
+                plan.profile.cargo_name(),
+                if plan.static_link { ", static" } else { "" }
+            ),
+        );
+        let (metadata, resolved) = (&r.metadata, &r.resolved);
+        let Session {
+            ws,
+            cargo,
+            reporter,
+            interrupt,
+            ..
+        } = self;
+        let names = package_names(metadata);
+        let mut rlibs = Vec::new();
+        let packages: HashMap<&PackageId, &cargo_metadata::Package> =
+            metadata.packages.iter().map(|p| (&p.id, p)).collect();
+        let total = resolved.packages;
+        let mut done = 0;
+        let mut binary = None;
+        let mut failing: Vec<PackageId> = Vec::new();
+        let mut stderr_tail: VecDeque<String> = VecDeque::new();
+        let status = cargo.build(ws, plan, interrupt, |line| match line {
+            Line::Out(text) => match serde_json::from_str::<Message>(&text) {
+                Ok(Message::CompilerArtifact(artifact)) => {
+                    // Build scripts are extra units; N of M counts crates.
+                    if artifact.target.kind.contains(&TargetKind::CustomBuild) {
+                        return;
+                    }
+                    done = (done + 1).min(total);
+                    if artifact.package_id == resolved.host_id {
+                        binary = artifact.executable.clone().map(|p| p.into_std_path_buf());
+                    }
+                    if let Some(package) = packages.get(&artifact.package_id) {
+                        rlibs.extend(
+                            artifact
+                                .filenames
+                                .iter()
+                                .filter(|f| f.extension() == Some("rlib"))
+                                .map(|f| (package.name.to_string(), f.clone().into_std_path_buf())),
+                        );
+                    }
+                    let name = artifact.target.name;
+                    reporter.report(Event::Compiling { done, total, name });
+                }
+                Ok(Message::CompilerMessage(message)) => {
+                    let is_error = matches!(
+                        message.message.level,
+                        DiagnosticLevel::Error | DiagnosticLevel::Ice
+                    );
+                    if is_error && !failing.contains(&message.package_id) {
+                        failing.push(message.package_id.clone());
+                    }
+                    // Errors always; warnings only of module crates (cargo caps the lints of
+                    // registry crates anyway).
+                    let shown = is_error || resolved.module_ids.contains(&message.package_id);
+                    if shown {
+                        let diagnostic = message.message;
+                        let primary = diagnostic.spans.iter().find(|s| s.is_primary);
+                        let package = packages.get(&message.package_id);
+                        reporter.report(Event::Diagnostic {
+                            name: package.map(|p| p.name.to_string()).unwrap_or_default(),
+                            version: package.map(|p| p.version.to_string()),
+                            level: format!("{:?}", diagnostic.level).to_lowercase(),
+                            message: diagnostic.message,
+                            file: primary.map(|s| s.file_name.clone()),
+                            line: primary.map(|s| s.line_start),
+                            column: primary.map(|s| s.column_start),
+                            rendered: diagnostic.rendered.unwrap_or_default(),
+                        });
+                    }
+                }
+                _ => {}
+            },
+            Line::Err(text) => {
+                reporter.report(Event::CargoOutput { line: text.clone() });
+                if stderr_tail.len() == 40 {
+                    stderr_tail.pop_front();
+                }
+                stderr_tail.push_back(text);
+            }
+        })?;
+        if status.success()
+            && let Some(binary) = binary
+        {
+            return Ok((binary, rlibs));
+        }
+        if failing.is_empty() {
+            // No compiler diagnostics (a linker or cargo failure): cargo's last words say why.
+            for line in stderr_tail {
+                reporter.report(Event::Diagnostic {
+                    name: String::new(),
+                    version: None,
+                    level: "error".into(),
+                    message: line.clone(),
+                    file: None,
+                    line: None,
+                    column: None,
+                    rendered: format!("{line}\n"),
+                });
+            }
+        }
+        Err(BuildError::Compile {
+            culprit: describe_culprits(resolved, &names, &failing),
+        })
+    }
 }
 
 /// `cargo metadata` of the workspace; a resolution failure about what the user asked for
@@ -512,92 +783,6 @@ fn build_info(
     info
 }
 
-/// Compiles the host, checks it is static and runs its selftest; returns the binary (in
-/// the workspace's target directory) and what the cache keeps of it.
-#[allow(clippy::too_many_arguments)]
-fn compile_and_test(
-    plan: &BuildPlan,
-    ws: &Workspace,
-    cargo: &Cargo,
-    metadata: &Metadata,
-    resolved: &Resolved,
-    info: &xbuild_core::BuildInfo,
-    reporter: &mut dyn Reporter,
-    interrupt: &Interrupt,
-) -> Result<(PathBuf, Entry), BuildError> {
-    ws.write_build_info(info)
-        .map_err(io("write the build information"))?;
-
-    reporter.report(Event::Step {
-        step: Step::Compile,
-        message: format!(
-            "host for {} ({}{})",
-            plan.target,
-            plan.profile.cargo_name(),
-            if plan.static_link { ", static" } else { "" }
-        ),
-    });
-    let (binary, rlibs) = compile(plan, ws, cargo, metadata, resolved, reporter, interrupt)?;
-
-    if plan.static_link {
-        reporter.report(Event::Step {
-            step: Step::CheckStatic,
-            message: "the host has no dynamic dependencies".into(),
-        });
-        let found = elf::dynamic_dependencies(&binary)
-            .map_err(|e| io("inspect the built host")(std::io::Error::other(e)))?;
-        if !found.is_empty() {
-            return Err(BuildError::NotStatic {
-                path: binary,
-                found,
-            });
-        }
-    }
-    interrupt.check()?;
-    let binary = record_sizes(&binary, &rlibs, ws, metadata)?;
-    let mut entry = Entry::default();
-    if plan.target == plan.host_triple {
-        // Reading the registry is what every host command does first: a host that fails
-        // here cannot start at all, whatever the selftest would say.
-        let listed = run_host(&binary, &["list-modules", "--json"])?;
-        if !listed.status.success() {
-            return Err(BuildError::CannotStart {
-                output: plan.output.clone(),
-                report: String::from_utf8_lossy(&listed.stderr)
-                    .trim_end()
-                    .to_owned(),
-            });
-        }
-        let modules: Vec<serde_json::Value> =
-            serde_json::from_slice(&listed.stdout).unwrap_or_default();
-        for module in modules {
-            if let (Some(krate), Some(id)) = (module["crate"].as_str(), module["id"].as_str()) {
-                entry.ids.push((krate.to_owned(), id.to_owned()));
-            }
-        }
-    }
-    if !plan.skip_selftest {
-        reporter.report(Event::Step {
-            step: Step::Selftest,
-            message: "every module crate registered and instantiates".into(),
-        });
-        let output = run_host(&binary, &["selftest"])?;
-        if !output.status.success() {
-            let report = format!(
-                "{}{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            );
-            return Err(BuildError::Selftest {
-                output: plan.output.clone(),
-                report: report.trim_end().to_owned(),
-            });
-        }
-        entry.selftested = true;
-    }
-    Ok((binary, entry))
-}
-
 /// A copy of the host `binary` with what each crate adds written into it (the section
 /// xbuild-core reserves), so the host's `build-info` can tell. The copy, not cargo's
 /// output, is patched: cargo would take a changed file for its own on the next build.
@@ -634,112 +819,6 @@ fn package_names(metadata: &Metadata) -> HashMap<&PackageId, String> {
         .iter()
         .map(|p| (&p.id, format!("`{}` {}", p.name.as_str(), p.version)))
         .collect()
-}
-
-/// Runs `cargo build`, reporting progress; returns the host binary's path and every crate's
-/// rlib (package name, path). On failure, cargo's diagnostics have been reported and the
-/// error names the crates at fault.
-fn compile(
-    plan: &BuildPlan,
-    ws: &Workspace,
-    cargo: &Cargo,
-    metadata: &Metadata,
-    resolved: &Resolved,
-    reporter: &mut dyn Reporter,
-    interrupt: &Interrupt,
-) -> Result<(PathBuf, Vec<(String, PathBuf)>), BuildError> {
-    let names = package_names(metadata);
-    let mut rlibs = Vec::new();
-    let packages: HashMap<&PackageId, &cargo_metadata::Package> =
-        metadata.packages.iter().map(|p| (&p.id, p)).collect();
-    let total = resolved.packages;
-    let mut done = 0;
-    let mut binary = None;
-    let mut failing: Vec<PackageId> = Vec::new();
-    let mut stderr_tail: VecDeque<String> = VecDeque::new();
-    let status = cargo.build(ws, plan, interrupt, |line| match line {
-        Line::Out(text) => match serde_json::from_str::<Message>(&text) {
-            Ok(Message::CompilerArtifact(artifact)) => {
-                // Build scripts are extra units; N of M counts crates.
-                if artifact.target.kind.contains(&TargetKind::CustomBuild) {
-                    return;
-                }
-                done = (done + 1).min(total);
-                if artifact.package_id == resolved.host_id {
-                    binary = artifact.executable.clone().map(|p| p.into_std_path_buf());
-                }
-                if let Some(package) = packages.get(&artifact.package_id) {
-                    rlibs.extend(
-                        artifact
-                            .filenames
-                            .iter()
-                            .filter(|f| f.extension() == Some("rlib"))
-                            .map(|f| (package.name.to_string(), f.clone().into_std_path_buf())),
-                    );
-                }
-                let name = artifact.target.name;
-                reporter.report(Event::Compiling { done, total, name });
-            }
-            Ok(Message::CompilerMessage(message)) => {
-                let is_error = matches!(
-                    message.message.level,
-                    DiagnosticLevel::Error | DiagnosticLevel::Ice
-                );
-                if is_error && !failing.contains(&message.package_id) {
-                    failing.push(message.package_id.clone());
-                }
-                // Errors always; warnings only of module crates (cargo caps the lints of
-                // registry crates anyway).
-                let shown = is_error || resolved.module_ids.contains(&message.package_id);
-                if shown {
-                    let diagnostic = message.message;
-                    let primary = diagnostic.spans.iter().find(|s| s.is_primary);
-                    let package = packages.get(&message.package_id);
-                    reporter.report(Event::Diagnostic {
-                        name: package.map(|p| p.name.to_string()).unwrap_or_default(),
-                        version: package.map(|p| p.version.to_string()),
-                        level: format!("{:?}", diagnostic.level).to_lowercase(),
-                        message: diagnostic.message,
-                        file: primary.map(|s| s.file_name.clone()),
-                        line: primary.map(|s| s.line_start),
-                        column: primary.map(|s| s.column_start),
-                        rendered: diagnostic.rendered.unwrap_or_default(),
-                    });
-                }
-            }
-            _ => {}
-        },
-        Line::Err(text) => {
-            reporter.report(Event::CargoOutput { line: text.clone() });
-            if stderr_tail.len() == 40 {
-                stderr_tail.pop_front();
-            }
-            stderr_tail.push_back(text);
-        }
-    })?;
-    if status.success()
-        && let Some(binary) = binary
-    {
-        return Ok((binary, rlibs));
-    }
-    if failing.is_empty() {
-        // No compiler diagnostics (a linker or cargo failure): cargo's last words say why.
-        for line in stderr_tail {
-            reporter.report(Event::Diagnostic {
-                name: String::new(),
-                version: None,
-                level: "error".into(),
-                message: line.clone(),
-                file: None,
-                line: None,
-                column: None,
-                rendered: format!("{line}\n"),
-            });
-        }
-    }
-    Err(BuildError::Compile {
-        culprit: describe_culprits(resolved, &names, &failing),
-    })
 }
 
 fn describe_culprits(
