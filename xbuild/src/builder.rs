@@ -1,6 +1,7 @@
-//! The build operation: plan in, host binary and manifest out, progress as events. The build
-//! of one host is a [`Session`] with a method per step; the temporary workspace lives exactly as long as `build` runs
-//! (unless kept), and the output appears only by an atomic rename at the very end.
+//! The build operation: plan in, host binary and manifest out, progress as events. The
+//! build of one host is a [`Session`] with a method per step; the temporary workspace lives
+//! exactly as long as `build` runs (unless kept), and the output appears only by an atomic
+//! rename at the very end.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
