@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use cargo_metadata::Metadata;
 
-use crate::builder::{BuildError, Outcome, io};
+use crate::build_error::{BuildError, io};
 use crate::cache::Entry;
 use crate::cargo::Interrupt;
 use crate::events::{Event, Reporter, Step};
@@ -19,6 +19,26 @@ use crate::manifest::{self, Manifest, ManifestModule};
 use crate::plan::BuildPlan;
 use crate::resolve::{self, Resolved};
 use crate::workspace::Workspace;
+
+/// What a successful build produced.
+#[derive(Debug)]
+pub struct Outcome {
+    pub output: PathBuf,
+    pub manifest: PathBuf,
+    pub build_id: String,
+    pub sha256: String,
+    /// Whether the host came from the cache, without compiling.
+    pub cached: bool,
+    /// The resolution built (the generated workspace's Cargo.lock), for the lock file.
+    pub cargo_lock: String,
+    /// The CycloneDX SBOM beside the output, when asked for.
+    pub sbom: Option<PathBuf>,
+    /// What each crate adds to the host (`None` if it has no symbol table).
+    pub sizes: Option<xbuild_core::build_info::Sizes>,
+    /// The files this build replaced, kept until the set is final (the caller writes the
+    /// lock, then lets it drop; or undoes the install if the lock cannot be written).
+    pub replaced: Replaced,
+}
 
 /// A host ready to install.
 pub struct Built {

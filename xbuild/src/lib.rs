@@ -12,6 +12,7 @@
 //! [`embedded`] carries xbuild's own crates, and every failure is an [`error`] with help as
 //! data.
 
+pub mod build_error;
 pub mod builder;
 pub mod cache;
 pub mod cargo;

@@ -176,8 +176,7 @@ impl Toolchain {
     }
 }
 
-/// The crate that names every standard module.
-pub const STANDARD_CRATE: &str = "xbuild-standard";
+pub use crate::spec::STANDARD_CRATE;
 
 /// Reads `[package] name` and `version` of the crate in `dir`.
 pub fn read_crate(dir: &Path) -> Result<(String, String), String> {

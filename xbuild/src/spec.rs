@@ -39,6 +39,9 @@ pub fn shown(text: &str) -> String {
         .collect()
 }
 
+/// The crate that names every standard module.
+pub const STANDARD_CRATE: &str = "xbuild-standard";
+
 /// Why a spec was refused. Each names the offending text and says what to write instead.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SpecError {

@@ -9,8 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::UsageError;
-use crate::plan::STANDARD_CRATE;
-use crate::spec::{ModuleSpec, Replacement};
+use crate::spec::{ModuleSpec, Replacement, STANDARD_CRATE};
 
 /// The name of the distribution a build from flags describes.
 pub const FLAGS_DIST: &str = "host";
