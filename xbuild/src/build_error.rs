@@ -119,7 +119,7 @@ impl Diagnostic for BuildError {
             ],
             BuildError::Undone { source, .. } => source.help(),
             BuildError::TooLarge { .. } => vec![
-                "leave out or replace the largest crates (`xbuild build -v` lists what each adds), or raise --max-size / the spec's max_size".into(),
+                "leave out or replace the largest crates (`xbuild build -v` lists what each adds), or raise --max-size (`max-size` in a spec)".into(),
             ],
             BuildError::NoSpace { .. } => vec![
                 "make room: `xbuild clean` removes the hosts the cache keeps (compiled dependencies stay), `xbuild clean --all` everything; a lower XBUILD_CACHE_MAX keeps it smaller, XBUILD_CACHE_DIR moves it to a larger disk".into(),
