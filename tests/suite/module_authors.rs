@@ -4,9 +4,9 @@
 
 use std::process::Command;
 
-use crate::support::Ran;
 use crate::support::registry::TestRoot;
 use crate::support::xbuild::{XBUILD, authors_target, xbuild};
+use crate::support::{Ran, redact};
 
 /// `xbuild ARGS` run in `dir` (a module crate), with the suite's shared cache.
 fn xbuild_in(root: &TestRoot, dir: &std::path::Path, args: &[&str]) -> Ran {
@@ -17,10 +17,12 @@ fn xbuild_in(root: &TestRoot, dir: &std::path::Path, args: &[&str]) -> Ran {
 fn a_new_module_crate_tests_and_runs_in_a_host() {
     let root = TestRoot::new();
     let created = xbuild(&root, &["new", "acme-hello"]).success();
-    assert!(
-        created.stderr.contains("Created module crate `acme-hello`"),
-        "{}",
-        created.stderr
+    snapbox::assert_data_eq!(
+        redact(&created.stderr, root.path()),
+        snapbox::str![[r#"
+     Created module crate `acme-hello` at ./acme-hello
+
+"#]]
     );
     let krate = root.path().join("acme-hello");
     for file in [
@@ -33,7 +35,14 @@ fn a_new_module_crate_tests_and_runs_in_a_host() {
         assert!(krate.join(file).is_file(), "{file}");
     }
     let again = xbuild(&root, &["new", "acme-hello"]).code(2);
-    assert!(again.stderr.contains("already exists"), "{}", again.stderr);
+    snapbox::assert_data_eq!(
+        redact(&again.stderr, root.path()),
+        snapbox::str![[r#"
+error: `./acme-hello` already exists
+help: choose another name, or remove it first
+
+"#]]
+    );
 
     // Its own tests pass with plain cargo: the module loads from its config as in a host.
     let tested = Ran::from_output(
@@ -64,12 +73,17 @@ fn a_new_module_crate_tests_and_runs_in_a_host() {
 
     // `lint` passes on the new crate, and names what an index would refuse.
     let passed = xbuild_in(&root, &krate, &["lint"]).success();
-    assert!(
-        passed
-            .stdout
-            .contains("ok registers  1 module(s): acme_hello.greeting"),
-        "{}",
-        passed.stdout
+    snapbox::assert_data_eq!(
+        redact(&passed.stdout, root.path()),
+        snapbox::str![[r#"
+          ok core       xbuild-core `^0.1` accepts 0.1.0, the one this xbuild builds with
+          ok unwinding  no profile sets panic = "abort"
+          ok docs       description, license, README.md and crate docs
+          ok namespace  every ID is under `acme_hello`
+          ok registers  1 module(s): acme_hello.greeting
+      Passed `acme-hello` is ready to list
+
+"#]]
     );
     let manifest = std::fs::read_to_string(krate.join("Cargo.toml")).unwrap();
     std::fs::write(
@@ -78,15 +92,19 @@ fn a_new_module_crate_tests_and_runs_in_a_host() {
     )
     .unwrap();
     let failed = xbuild_in(&root, &krate, &["lint"]).code(1);
-    assert!(
-        failed.stderr.contains("FAIL unwinding"),
-        "{}",
-        failed.stderr
-    );
-    assert!(
-        failed.stderr.contains("fails 1 check(s): unwinding"),
-        "{}",
-        failed.stderr
+    // The dev host's build progress (the manifest changed), then the report.
+    snapbox::assert_data_eq!(
+        redact(&failed.stderr, root.path()),
+        snapbox::str![[r#"
+...
+          ok core       xbuild-core `^0.1` accepts 0.1.0, the one this xbuild builds with
+        FAIL unwinding  [profile.release] set panic = "abort", which defeats the host's call guard
+          ok docs       description, license, README.md and crate docs
+          ok namespace  every ID is under `acme_hello`
+          ok registers  1 module(s): acme_hello.greeting
+error: `acme-hello` fails 1 check(s): unwinding
+
+"#]]
     );
 
     // Outside any crate, `run` says what to do.
@@ -98,10 +116,13 @@ fn a_new_module_crate_tests_and_runs_in_a_host() {
             .unwrap(),
     )
     .code(2);
-    assert!(
-        outside.stderr.contains("xbuild new NAME"),
-        "{}",
-        outside.stderr
+    snapbox::assert_data_eq!(
+        outside.stderr,
+        snapbox::str![[r#"
+error: no crate at or above `/`
+help: run it inside a module crate (`xbuild new NAME` makes one), or pass --path DIR
+
+"#]]
     );
 }
 
@@ -129,13 +150,13 @@ fn search_finds_crates_by_name_id_or_description() {
     assert_eq!(json[0]["crate"], "xbuild-http");
     let missed = xbuild(&root, &["search", "http", "kafka"]).success();
     assert_eq!(missed.stdout, "");
-    assert!(
-        missed
-            .stderr
-            .contains("no module in xbuild's index matches `http kafka`")
-            && missed.stderr.contains("https://crates.io/keywords/xbuild"),
-        "{}",
-        missed.stderr
+    snapbox::assert_data_eq!(
+        missed.stderr,
+        snapbox::str![[r#"
+note: no module in xbuild's index matches `http kafka`
+help: crates outside the index are on crates.io with the keyword `xbuild`: https://crates.io/keywords/xbuild
+
+"#]]
     );
     // The module crates outside the default build are found by what they do.
     for (word, krate) in [
