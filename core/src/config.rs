@@ -178,6 +178,12 @@ fn parse(text: &str, json: bool, shown: &str) -> Result<Value, ConfigFileError> 
     }
 }
 
+impl crate::error::Diagnostic for ConfigFileError {
+    fn help(&self) -> Vec<String> {
+        ConfigFileError::help(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,10 +1,31 @@
-//! Errors with help as data: the message says what is wrong, each help line what to do, and
-//! the host prints them in cargo's shape (`error: ...`, then `help: ...`).
+//! Errors with what to do as data: the message says what is wrong, each help line what to
+//! do, each note some context, and the error carries its exit code. The host prints them in
+//! cargo's shape (`error: ...`, then `note: ...` and `help: ...`), and xbuild's CLI uses the
+//! same model ([`Diagnostic`]) for its own errors.
 //!
 //! A module returns a [`Hinted`] (it converts into [`BoxError`](crate::BoxError)); the
-//! core's own errors say their help through [`help_of`]. Help is found anywhere in an
+//! core's own errors implement [`Diagnostic`]. Help and notes are found anywhere in an
 //! error's chain, so a module's help survives the core wrapping its error
 //! ("module `x` failed in provision: ...").
+
+/// What an error says besides its message.
+pub trait Diagnostic: std::error::Error {
+    /// What the user can do about it, one suggestion per entry (`help:` lines).
+    fn help(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Context that is not a suggestion (`note:` lines).
+    fn notes(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// The exit code of a process that ends with this error: 1 for a failure, 2 for bad
+    /// input (a flag, a file, a setting), as cargo and the xbuild CLI use them.
+    fn exit_code(&self) -> i32 {
+        1
+    }
+}
 
 /// An error message and what the user can do about it.
 ///
@@ -27,14 +48,18 @@
 pub struct Hinted {
     message: String,
     help: Vec<String>,
+    notes: Vec<String>,
+    code: i32,
 }
 
 impl Hinted {
-    /// An error saying `message`.
+    /// An error saying `message` (exit code 1).
     pub fn new(message: impl Into<String>) -> Self {
         Self {
             message: message.into(),
             help: Vec::new(),
+            notes: Vec::new(),
+            code: 1,
         }
     }
 
@@ -44,12 +69,27 @@ impl Hinted {
         self
     }
 
+    /// Adds context (printed as a `note:` line).
+    pub fn note(mut self, text: impl Into<String>) -> Self {
+        self.notes.push(text.into());
+        self
+    }
+
+    /// The exit code a process ending with this error uses (2 for bad input).
+    pub fn code(mut self, code: i32) -> Self {
+        self.code = code;
+        self
+    }
+
     /// `err` (its message and causes, as [`render`] writes them without the help) with the
-    /// help found in its chain: for adding context to an error without losing its help.
+    /// help, notes and exit code found in its chain: for adding context to an error without
+    /// losing what it says.
     pub fn from_error(err: &(dyn std::error::Error + 'static)) -> Self {
         Self {
             message: with_causes(err, ": "),
             help: help_of(err),
+            notes: notes_of(err),
+            code: exit_code_of(err),
         }
     }
 
@@ -73,11 +113,28 @@ impl std::fmt::Display for Hinted {
 
 impl std::error::Error for Hinted {}
 
+impl Diagnostic for Hinted {
+    fn help(&self) -> Vec<String> {
+        self.help.clone()
+    }
+
+    fn notes(&self) -> Vec<String> {
+        self.notes.clone()
+    }
+
+    fn exit_code(&self) -> i32 {
+        self.code
+    }
+}
+
 /// An error as the host prints it after `error: `: its message, each cause in its chain not
 /// already quoted by it (`  caused by: ...`), then the help found anywhere in the chain as
 /// `help: ...` lines, as cargo prints them.
 pub fn render(err: &(dyn std::error::Error + 'static)) -> String {
     let mut text = with_causes(err, "\n  caused by: ");
+    for note in notes_of(err) {
+        text.push_str(&format!("\nnote: {note}"));
+    }
     for help in help_of(err) {
         text.push_str(&format!("\nhelp: {help}"));
     }
@@ -103,41 +160,95 @@ fn with_causes(err: &(dyn std::error::Error + 'static), separator: &str) -> Stri
 
 /// The help of `err` and of every error in its chain, outermost first, each line once.
 pub fn help_of(err: &(dyn std::error::Error + 'static)) -> Vec<String> {
-    let mut help: Vec<String> = Vec::new();
+    collect(err, |d| d.help())
+}
+
+/// The notes of `err` and of every error in its chain, outermost first, each line once.
+pub fn notes_of(err: &(dyn std::error::Error + 'static)) -> Vec<String> {
+    collect(err, |d| d.notes())
+}
+
+/// The exit code `err` carries: that of the outermost error in its chain that says one,
+/// else 1.
+pub fn exit_code_of(err: &(dyn std::error::Error + 'static)) -> i32 {
     let mut current = Some(err);
     while let Some(e) = current {
-        for line in own_help(e) {
-            if !help.contains(&line) {
-                help.push(line);
+        if let Some(diagnostic) = as_diagnostic(e) {
+            return diagnostic.exit_code();
+        }
+        current = e.source();
+    }
+    1
+}
+
+fn collect(
+    err: &(dyn std::error::Error + 'static),
+    lines: impl Fn(&dyn Diagnostic) -> Vec<String>,
+) -> Vec<String> {
+    let mut found: Vec<String> = Vec::new();
+    let mut current = Some(err);
+    while let Some(e) = current {
+        for line in as_diagnostic(e).map(&lines).unwrap_or_default() {
+            if !found.contains(&line) {
+                found.push(line);
             }
         }
         current = e.source();
     }
-    help
+    found
 }
 
-/// The help one error carries itself: a [`Hinted`], or one of the core's own errors.
-fn own_help(err: &(dyn std::error::Error + 'static)) -> Vec<String> {
-    if let Some(hinted) = err.downcast_ref::<Hinted>() {
-        return hinted.helps().to_vec();
+/// `err` as a [`Diagnostic`] when it is a [`Hinted`] or one of the core's own errors (a
+/// `dyn Error` cannot be asked for a trait, only for types).
+fn as_diagnostic<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a dyn Diagnostic> {
+    if let Some(err) = err.downcast_ref::<Hinted>() {
+        return Some(err);
     }
     if let Some(err) = err.downcast_ref::<crate::config::ConfigFileError>() {
-        return err.help();
+        return Some(err);
     }
     if let Some(err) = err.downcast_ref::<crate::lifecycle::LoadError>() {
-        return err.help();
+        return Some(err);
     }
     if let Some(err) = err.downcast_ref::<crate::lifecycle::LifecycleError>() {
-        return err.help();
+        return Some(err);
     }
     if let Some(err) = err.downcast_ref::<crate::registry::LookupError>() {
-        return err.help();
+        return Some(err);
     }
     if let Some(err) = err.downcast_ref::<crate::registry::RegistryError>() {
-        return err.help();
+        return Some(err);
     }
     if let Some(err) = err.downcast_ref::<crate::host::AdminError>() {
-        return err.help();
+        return Some(err);
     }
-    Vec::new()
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot start")]
+    struct Wrapper(#[source] Hinted);
+
+    #[test]
+    fn help_notes_and_the_exit_code_are_found_through_the_chain() {
+        let bad = Hinted::new("XBUILD_X: `sometimes` is not a setting")
+            .note("it was read from the environment")
+            .help("unset it")
+            .code(2);
+        let wrapped = Wrapper(bad);
+        assert_eq!(exit_code_of(&wrapped), 2);
+        assert_eq!(
+            render(&wrapped),
+            "cannot start\n  caused by: XBUILD_X: `sometimes` is not a setting\nnote: it was read from the environment\nhelp: unset it"
+        );
+        // Context added with `from_error` keeps all three.
+        let again = Hinted::from_error(&wrapped).context("host");
+        assert_eq!(again.exit_code(), 2);
+        assert_eq!(again.notes(), ["it was read from the environment"]);
+        assert_eq!(exit_code_of(&std::io::Error::other("plain")), 1);
+    }
 }

@@ -637,5 +637,17 @@ impl Apps {
     }
 }
 
+impl crate::error::Diagnostic for LoadError {
+    fn help(&self) -> Vec<String> {
+        LoadError::help(self)
+    }
+}
+
+impl crate::error::Diagnostic for LifecycleError {
+    fn help(&self) -> Vec<String> {
+        LifecycleError::help(self)
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -461,6 +461,18 @@ impl RegistryError {
     }
 }
 
+impl crate::error::Diagnostic for LookupError {
+    fn help(&self) -> Vec<String> {
+        LookupError::help(self)
+    }
+}
+
+impl crate::error::Diagnostic for RegistryError {
+    fn help(&self) -> Vec<String> {
+        RegistryError::help(self)
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;

@@ -139,12 +139,10 @@ impl Diagnostic for BuildError {
             _ => Vec::new(),
         }
     }
-}
 
-impl BuildError {
-    /// 2 for bad input (flags, specs, crates that do not exist or are not modules), 130 when
-    /// interrupted, 1 otherwise.
-    pub fn exit_code(&self) -> i32 {
+    /// 2 for bad input (flags, specs, crates that do not exist or are not modules), 130
+    /// when interrupted, 1 otherwise.
+    fn exit_code(&self) -> i32 {
         match self {
             BuildError::Undone { source, .. } => source.exit_code(),
             BuildError::Usage(_) | BuildError::Resolve(_) => 2,

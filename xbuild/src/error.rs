@@ -5,18 +5,9 @@
 
 use std::fmt::Write as _;
 
-/// What an error adds after its message.
-pub trait Diagnostic: std::error::Error {
-    /// What the user can do about it, one suggestion per entry.
-    fn help(&self) -> Vec<String> {
-        Vec::new()
-    }
-
-    /// Context that is not a suggestion.
-    fn notes(&self) -> Vec<String> {
-        Vec::new()
-    }
-}
+/// What an error adds after its message (help, notes) and the exit code it carries: the
+/// model the host's errors use too, defined once in xbuild-core.
+pub use xbuild_core::error::Diagnostic;
 
 /// A bad input: exits with code 2, with nothing run and nothing written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -72,6 +63,10 @@ impl Diagnostic for UsageError {
     fn notes(&self) -> Vec<String> {
         self.notes.clone()
     }
+
+    fn exit_code(&self) -> i32 {
+        2
+    }
 }
 
 /// A failure ready to show: the message with its causes, help, notes and exit code.
@@ -84,12 +79,12 @@ pub struct Report {
 }
 
 impl Report {
-    pub fn new(err: &dyn Diagnostic, exit_code: i32) -> Self {
+    pub fn new(err: &dyn Diagnostic) -> Self {
         Self {
             message: message_with_causes(err),
             help: err.help(),
             notes: err.notes(),
-            exit_code,
+            exit_code: err.exit_code(),
         }
     }
 
@@ -143,7 +138,7 @@ mod tests {
         let err = UsageError::new("unknown profile `fast`")
             .help("use `release` (the default) or `dev`")
             .note("profiles are cargo's");
-        let report = Report::new(&err, 2);
+        let report = Report::new(&err);
         assert_eq!(
             report.render(false),
             "error: unknown profile `fast`\nnote: profiles are cargo's\nhelp: use `release` (the default) or `dev`\n"
@@ -160,7 +155,7 @@ mod tests {
         impl Diagnostic for Quoting {}
         let quoting = Quoting(std::io::Error::other("disk on fire"));
         assert_eq!(
-            Report::new(&quoting, 1).message,
+            Report::new(&quoting).message,
             "cannot read `x`: disk on fire"
         );
         #[derive(Debug, thiserror::Error)]
@@ -169,7 +164,7 @@ mod tests {
         impl Diagnostic for Plain {}
         let plain = Plain(std::io::Error::other("disk on fire"));
         assert_eq!(
-            Report::new(&plain, 1).message,
+            Report::new(&plain).message,
             "cannot read `x`\n\nCaused by:\n  disk on fire"
         );
     }

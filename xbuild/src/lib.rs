@@ -54,7 +54,7 @@ pub fn main() -> i32 {
         Err(err) => {
             if let Some(usage) = cargo_habit(&err) {
                 let color = events::use_color(None, std::io::stderr());
-                eprint!("{}", error::Report::new(&usage, 2).render(color));
+                eprint!("{}", error::Report::new(&usage).render(color));
                 return 2;
             }
             let _ = err.print();

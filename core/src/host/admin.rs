@@ -385,6 +385,12 @@ pub(crate) fn send(socket: &Path, request: &Request) -> Result<Response, AdminEr
     serde_json::from_str(&line).map_err(|e| protocol(format!("unreadable answer: {e}")))
 }
 
+impl crate::error::Diagnostic for AdminError {
+    fn help(&self) -> Vec<String> {
+        AdminError::help(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -84,10 +84,10 @@ pub fn run(info: BuildInfo, args: Vec<std::ffi::OsString>) -> i32 {
         match crate::guard::CallTiming::parse(&text.to_string_lossy()) {
             Ok(timing) => crate::guard::set_call_timing(timing),
             Err(err) => {
-                eprintln!(
-                    "error: XBUILD_CALL_TIMING: {err}\nhelp: unset it for the default (one call in 64)"
-                );
-                return 2;
+                let bad = crate::Hinted::new(format!("XBUILD_CALL_TIMING: {err}"))
+                    .help("unset it for the default (one call in 64)")
+                    .code(2);
+                return fail(&bad);
             }
         }
     }
@@ -154,9 +154,10 @@ pub fn run(info: BuildInfo, args: Vec<std::ffi::OsString>) -> i32 {
     }
 }
 
+/// Prints `err` in cargo's shape; returns the exit code it carries.
 fn fail(err: &(dyn std::error::Error + 'static)) -> i32 {
     eprintln!("error: {}", error_chain(err));
-    1
+    crate::error::exit_code_of(err)
 }
 
 /// An error as the host prints it after `error: `: see [`crate::error::render`].

@@ -215,6 +215,6 @@ pub fn exec(args: &BuildArgs) -> i32 {
     });
     match result {
         Ok(_) => 0,
-        Err(err) => super::fail(&err, err.exit_code(), Some(reporter.as_mut()), args.color),
+        Err(err) => super::fail(&err, Some(reporter.as_mut()), args.color),
     }
 }

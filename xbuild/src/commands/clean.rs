@@ -24,7 +24,7 @@ pub fn exec(args: &CleanArgs) -> i32 {
                 what: format!("lock the xbuild cache `{}`", cache.root().display()),
                 source: err,
             };
-            return super::fail(&failure, 1, None, None);
+            return super::fail(&failure, None, None);
         }
     };
     let removed = cache.clean(args.all);

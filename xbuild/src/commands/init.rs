@@ -20,6 +20,6 @@ pub fn exec(args: &InitArgs) -> i32 {
             eprintln!("{:>12} {}", "Created", args.path.display());
             0
         }
-        Err(err) => super::fail(&err, 2, None, None),
+        Err(err) => super::fail(&err, None, None),
     }
 }

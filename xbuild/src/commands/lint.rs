@@ -18,11 +18,11 @@ pub fn exec(args: &LintArgs) -> i32 {
     let start = args.path.as_deref().unwrap_or(std::path::Path::new("."));
     let dir = match crate::project::crate_around(start) {
         Ok(dir) => dir,
-        Err(err) => return super::fail(&err, 2, None, None),
+        Err(err) => return super::fail(&err, None, None),
     };
     let manifest = match crate::lint::read_manifest(&dir) {
         Ok(manifest) => manifest,
-        Err(err) => return super::fail(&err, 2, None, None),
+        Err(err) => return super::fail(&err, None, None),
     };
     let mut findings = crate::lint::static_checks(&dir, &manifest);
     // A host with only this crate: what it registers is its own.
@@ -51,7 +51,7 @@ pub fn exec(args: &LintArgs) -> i32 {
             "registers",
             format!(
                 "a host with the crate does not build: {}",
-                crate::error::Report::new(&err, 1).message
+                crate::error::Report::new(&err).message
             ),
         )),
     }

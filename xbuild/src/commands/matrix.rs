@@ -24,6 +24,6 @@ pub fn exec(args: &MatrixArgs) -> i32 {
             println!("{matrix}");
             0
         }
-        Err(err) => super::fail(&err, 2, None, None),
+        Err(err) => super::fail(&err, None, None),
     }
 }

@@ -41,15 +41,16 @@ fn reporter_for(
     }
 }
 
-/// Shows `err` on stderr (and as an event, when there is a reporter); returns `code`.
+/// Shows `err` on stderr (and as an event, when there is a reporter); returns the exit code
+/// it carries.
 fn fail(
     err: &dyn Diagnostic,
-    code: i32,
     reporter: Option<&mut dyn Reporter>,
     color: Option<ColorChoice>,
 ) -> i32 {
     let color = crate::events::use_color(color, std::io::stderr());
-    let report = Report::new(err, code);
+    let report = Report::new(err);
+    let code = report.exit_code;
     eprint!("{}", report.render(color));
     if let Some(reporter) = reporter {
         reporter.report(Event::Error { report });

@@ -36,6 +36,6 @@ pub fn exec(args: &NewArgs) -> i32 {
             );
             0
         }
-        Err(err) => super::fail(&err, 2, None, None),
+        Err(err) => super::fail(&err, None, None),
     }
 }

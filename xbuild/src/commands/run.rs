@@ -54,7 +54,7 @@ impl RunArgs {
 pub fn exec(args: &RunArgs) -> i32 {
     let host = match build_dev_host(&args.dev_host(), args.quiet, args.verbose) {
         Ok(host) => host,
-        Err(err) => return super::fail(&err, err.exit_code(), None, None),
+        Err(err) => return super::fail(&err, None, None),
     };
     use std::os::unix::process::CommandExt;
     let err = std::process::Command::new(&host)
@@ -64,7 +64,7 @@ pub fn exec(args: &RunArgs) -> i32 {
         what: format!("run the host `{}`", host.display()),
         source: err,
     };
-    super::fail(&failure, 1, None, None)
+    super::fail(&failure, None, None)
 }
 
 /// The dev host of `xbuild run` and `xbuild lint`, with progress on stderr as `xbuild

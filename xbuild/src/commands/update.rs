@@ -52,6 +52,6 @@ pub fn exec(args: &UpdateArgs) -> i32 {
     });
     match result {
         Ok(()) => 0,
-        Err(err) => super::fail(&err, err.exit_code(), Some(reporter.as_mut()), args.color),
+        Err(err) => super::fail(&err, Some(reporter.as_mut()), args.color),
     }
 }

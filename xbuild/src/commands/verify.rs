@@ -35,13 +35,13 @@ pub fn exec(args: &VerifyArgs) -> i32 {
         .unwrap_or_else(|| crate::manifest::manifest_path(&args.host));
     let manifest = match crate::verify::read_manifest(&manifest_path) {
         Ok(manifest) => manifest,
-        Err(err) => return super::fail(&err, 2, None, None),
+        Err(err) => return super::fail(&err, None, None),
     };
     let runnable = manifest.target.starts_with(std::env::consts::ARCH)
         && manifest.target.contains(std::env::consts::OS);
     let mut findings = match crate::verify::check(&args.host, &manifest, runnable) {
         Ok(findings) => findings,
-        Err(err) => return super::fail(&err, 2, None, None),
+        Err(err) => return super::fail(&err, None, None),
     };
     if args.rebuild {
         let color = crate::events::use_color(None, std::io::stderr());
@@ -58,7 +58,7 @@ pub fn exec(args: &VerifyArgs) -> i32 {
         });
         match result {
             Ok(finding) => findings.push(finding),
-            Err(err) => return super::fail(&err, err.exit_code(), None, None),
+            Err(err) => return super::fail(&err, None, None),
         }
     }
     let ok = findings.iter().all(|f| f.ok);
