@@ -54,6 +54,24 @@ impl ConfigError {
     }
 }
 
+impl crate::error::Diagnostic for ConfigError {
+    fn help(&self) -> Vec<String> {
+        if self.message.starts_with("unknown field") {
+            vec![format!(
+                "check its spelling against the documentation of `{}`",
+                self.what
+            )]
+        } else if self.is_missing_field() {
+            vec![format!(
+                "add it to the config of `{}` (see its documentation)",
+                self.what
+            )]
+        } else {
+            Vec::new()
+        }
+    }
+}
+
 /// Decodes `value` into `T`, refusing unknown fields even when `T` does not say
 /// `#[serde(deny_unknown_fields)]`. `what` names the section in errors.
 pub fn decode_strict<T: DeserializeOwned>(what: &str, value: Value) -> Result<T, ConfigError> {
@@ -79,9 +97,7 @@ pub fn decode_strict<T: DeserializeOwned>(what: &str, value: Value) -> Result<T,
         return Err(ConfigError::new(
             what,
             parent,
-            format!(
-                "unknown field `{field}`; check its spelling against the module's documentation"
-            ),
+            format!("unknown field `{field}`"),
         ));
     }
     Ok(decoded)

@@ -207,6 +207,9 @@ fn as_diagnostic<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a d
     if let Some(err) = err.downcast_ref::<crate::config::ConfigFileError>() {
         return Some(err);
     }
+    if let Some(err) = err.downcast_ref::<crate::config::ConfigError>() {
+        return Some(err);
+    }
     if let Some(err) = err.downcast_ref::<crate::lifecycle::LoadError>() {
         return Some(err);
     }

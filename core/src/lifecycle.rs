@@ -72,6 +72,7 @@ impl LoadError {
             LoadError::MissingKey { available, .. } => one_of(available),
             // `transparent`: the chain skips the inner error, so its help is asked here.
             LoadError::Lookup(inner) => inner.help(),
+            LoadError::Config(inner) => crate::error::Diagnostic::help(inner),
             _ => Vec::new(),
         }
     }
@@ -447,6 +448,7 @@ impl LifecycleError {
                 help.extend(one_of(available));
                 help
             }
+            LifecycleError::Config(inner) => crate::error::Diagnostic::help(inner),
             _ => Vec::new(),
         }
     }

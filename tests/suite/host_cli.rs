@@ -155,8 +155,8 @@ fn module_commands_join_the_cli() {
     assert_data_eq!(
         panicked.stderr,
         str![[r#"
-error: module `greet` panicked in command: greet was asked to panic (at tests/fixtures/fixture-greeters/src/lib.rs:169)
 [..]Z ERROR xbuild_core::guard: module panicked; marked failed, host keeps running module="greet" method="command" panic=greet was asked to panic (at tests/fixtures/fixture-greeters/src/lib.rs:169)
+error: module `greet` panicked in command: greet was asked to panic (at tests/fixtures/fixture-greeters/src/lib.rs:169)
 
 "#]]
     );

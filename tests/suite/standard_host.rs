@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use crate::support::http::{free_port, get, request, wait_listening};
 use crate::support::xbuild::{XBUILD, core_path};
-use crate::support::{Ran, Spawned, run, write};
+use crate::support::{Ran, Spawned, redact, run, write};
 
 fn repo_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
@@ -546,6 +546,8 @@ fn validate_names_unknown_handlers_fields_and_bad_addresses() {
             &["invalid status `101`: give a code from 200 to 599"],
         ),
     ];
+    // Each refusal whole (message, causes, help), not only the words the table names.
+    let mut transcript = String::new();
     for (text, expected) in cases {
         let config = config_file(dir.path(), text);
         let out = run(host(), &["validate", "--config", config.to_str().unwrap()]);
@@ -557,7 +559,87 @@ fn validate_names_unknown_handlers_fields_and_bad_addresses() {
                 out.stderr
             );
         }
+        transcript += &format!(
+            "$ validate {:?}\n{}\n",
+            text.lines().last().unwrap_or(""),
+            out.stderr
+        );
     }
+    snapbox::assert_data_eq!(
+        redact(&transcript, dir.path()),
+        snapbox::str![[r#"
+$ validate "handle = [{ handler = /"nope/" }]"
+[TIME]  INFO xbuild_core::lifecycle: provisioning module module="http" krate="xbuild-http" version="0.1.0"
+error: cannot load app `http`: module `http` failed in provision: server `a`, routes[0].handle[0]: unknown module `http.handlers.nope` in namespace `http.handlers`
+help: available: `http.handlers.file_server`, `http.handlers.headers`, `http.handlers.metrics`, `http.handlers.reverse_proxy`, `http.handlers.static_response`, `http.handlers.test_panic`, `http.handlers.test_slow`
+
+$ validate "handle = [{ handler = /"static_response/", bodyy = /"x/" }]"
+[TIME]  INFO xbuild_core::lifecycle: provisioning module module="http" krate="xbuild-http" version="0.1.0"
+error: cannot load app `http`: module `http` failed in provision: server `a`, routes[0].handle[0]: invalid config for `http.handlers.static_response`: unknown field `bodyy`
+help: check its spelling against the documentation of `http.handlers.static_response`
+
+$ validate "listne = 1"
+error: cannot load app `http`: invalid config for `http` at `servers.a`: unknown field `listne`
+help: check its spelling against the documentation of `http`
+
+$ validate "listen = [/"not-an-address/"]"
+[TIME]  INFO xbuild_core::lifecycle: provisioning module module="http" krate="xbuild-http" version="0.1.0"
+error: cannot load app `http`: module `http` failed in provision: server `a`: invalid listen address `not-an-address`: expected IP:PORT such as `127.0.0.1:8080`, `[::1]:8080` or `:8080`
+
+$ validate "read_header_timeout = 0"
+[TIME]  INFO xbuild_core::lifecycle: provisioning module module="http" krate="xbuild-http" version="0.1.0"
+error: cannot load app `http`: module `http` failed in provision: server `a`: invalid read_header_timeout `0`: give a number of seconds above 0 and at most 3600
+
+$ validate "idle_timeout = 1e300"
+[TIME]  INFO xbuild_core::lifecycle: provisioning module module="http" krate="xbuild-http" version="0.1.0"
+error: cannot load app `http`: module `http` failed in provision: server `a`: invalid idle_timeout `1e300`: give a number of seconds above 0 and at most 86400
+
+$ validate "max_connections = 0"
+[TIME]  INFO xbuild_core::lifecycle: provisioning module module="http" krate="xbuild-http" version="0.1.0"
+error: cannot load app `http`: module `http` failed in provision: server `a`: invalid max_connections `0`: give a number from 1 to 1000000
+
+$ validate "max_header_bytes = 100"
+[TIME]  INFO xbuild_core::lifecycle: provisioning module module="http" krate="xbuild-http" version="0.1.0"
+error: cannot load app `http`: module `http` failed in provision: server `a`: invalid max_header_bytes (bytes) `100`: give a number from 8192 to 16777216
+
+$ validate "max_request_body = 0"
+[TIME]  INFO xbuild_core::lifecycle: provisioning module module="http" krate="xbuild-http" version="0.1.0"
+error: cannot load app `http`: module `http` failed in provision: server `a`: invalid max_request_body (bytes) `0`: give a number from 1 to 1099511627776
+
+$ validate "write_timeout = -1"
+[TIME]  INFO xbuild_core::lifecycle: provisioning module module="http" krate="xbuild-http" version="0.1.0"
+error: cannot load app `http`: module `http` failed in provision: server `a`: invalid write_timeout `-1`: give a number of seconds above 0 and at most 86400
+
+$ validate "max_concurrent_streams = 0"
+[TIME]  INFO xbuild_core::lifecycle: provisioning module module="http" krate="xbuild-http" version="0.1.0"
+error: cannot load app `http`: module `http` failed in provision: server `a`: invalid max_concurrent_streams `0`: give a number from 1 to 10000
+
+$ validate "listen = [/"127.0.0.1:0/"]"
+[TIME]  INFO xbuild_core::lifecycle: provisioning module module="http" krate="xbuild-http" version="0.1.0"
+error: cannot load app `http`: module `http` failed in validate: invalid grace_period `1e300`: give a number of seconds from 0 to 3600
+
+$ validate "listen = [/"127.0.0.1:0/"]"
+[TIME]  INFO xbuild_core::lifecycle: provisioning module module="http" krate="xbuild-http" version="0.1.0"
+error: cannot load app `http`: module `http` failed in validate: invalid worker_threads `100000`: give a number from 1 to 1024, or leave it out
+
+$ validate "handle = [{ handler = /"static_response/", body = /"hello world/", headers = { /"Content-Length/" = /"2/" } }]"
+[TIME]  INFO xbuild_core::lifecycle: provisioning module module="http" krate="xbuild-http" version="0.1.0"
+[TIME]  INFO xbuild_core::lifecycle: provisioning module module="http.handlers.static_response" krate="xbuild-http" version="0.1.0"
+error: cannot load app `http`: module `http` failed in provision: server `a`, routes[0].handle[0]: module `http.handlers.static_response` failed in provision: header `Content-Length` cannot be set from a config: it frames the message, and the server writes it from what it actually sends
+
+$ validate "handle = [{ handler = /"headers/", response = { set = { /"transfer-encoding/" = /"chunked/" } } }]"
+[TIME]  INFO xbuild_core::lifecycle: provisioning module module="http" krate="xbuild-http" version="0.1.0"
+[TIME]  INFO xbuild_core::lifecycle: provisioning module module="http.handlers.headers" krate="xbuild-http" version="0.1.0"
+error: cannot load app `http`: module `http` failed in provision: server `a`, routes[0].handle[0]: module `http.handlers.headers` failed in provision: response.set: header `transfer-encoding` cannot be set from a config: it frames the message, and the server writes it from what it actually sends
+
+$ validate "handle = [{ handler = /"static_response/", status = 101 }]"
+[TIME]  INFO xbuild_core::lifecycle: provisioning module module="http" krate="xbuild-http" version="0.1.0"
+[TIME]  INFO xbuild_core::lifecycle: provisioning module module="http.handlers.static_response" krate="xbuild-http" version="0.1.0"
+error: cannot load app `http`: module `http` failed in provision: server `a`, routes[0].handle[0]: module `http.handlers.static_response` failed in provision: invalid status `101`: give a code from 200 to 599
+
+
+"#]]
+    );
 }
 
 #[test]

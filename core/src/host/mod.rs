@@ -78,7 +78,10 @@ pub fn run(info: BuildInfo, args: Vec<std::ffi::OsString>) -> i32 {
         }
     };
     let wants_logs = matches!(matches.subcommand_name(), Some("run" | "validate"));
-    let _flush_logs_on_return = init_logging(if wants_logs { "info" } else { "warn" });
+    // Dropped (flushed) before an error is printed, so the log lines written so far reach
+    // stderr first and the error is the last thing printed (the logs go through a writer
+    // thread of their own).
+    let mut logs = Some(init_logging(if wants_logs { "info" } else { "warn" }));
     // Which module calls are timed (crate::guard::CallTiming), before any module runs.
     if let Some(text) = std::env::var_os("XBUILD_CALL_TIMING") {
         match crate::guard::CallTiming::parse(&text.to_string_lossy()) {
@@ -102,7 +105,10 @@ pub fn run(info: BuildInfo, args: Vec<std::ffi::OsString>) -> i32 {
         // A command is module code too: a panic becomes an error, not a crash.
         return match crate::guard::call(extra.name, "command", || Ok((extra.run)(args))) {
             Ok(code) => code,
-            Err(err) => fail(&err),
+            Err(err) => {
+                logs.take();
+                fail(&err)
+            }
         };
     }
     let cli = match Cli::from_arg_matches(&matches) {
@@ -130,7 +136,10 @@ pub fn run(info: BuildInfo, args: Vec<std::ffi::OsString>) -> i32 {
     }
     let registry = match registry {
         Ok(registry) => registry,
-        Err(err) => return fail(&err),
+        Err(err) => {
+            logs.take();
+            return fail(&err);
+        }
     };
     let result = match cli.command {
         Command::Run(args) => ops::run(&registry, &args.config.config, args.stop_timeout),
@@ -148,6 +157,7 @@ pub fn run(info: BuildInfo, args: Vec<std::ffi::OsString>) -> i32 {
         Command::Selftest(args) => ops::selftest_command(&registry, &info, args.json),
         Command::Version | Command::BuildInfo(_) => unreachable!("handled above"),
     };
+    logs.take();
     match result {
         Ok(()) => 0,
         Err(err) => fail(err.as_ref()),

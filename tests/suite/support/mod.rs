@@ -218,10 +218,24 @@ pub mod registry;
 pub mod xbuild;
 
 /// `text` with what changes from run to run written as placeholders, for whole-output
-/// snapshots: `root` as `[ROOT]`, hashes and build IDs (runs of 32 or more hex digits) as
-/// `[HASH]`.
+/// snapshots: `root` as `[ROOT]`, a log line's leading timestamp as `[TIME]`, hashes and
+/// build IDs (runs of 32 or more hex digits) as `[HASH]`.
 pub fn redact(text: &str, root: &Path) -> String {
     let text = text.replace(root.to_str().expect("UTF-8 test root"), "[ROOT]");
+    let text: String = text
+        .split_inclusive('\n')
+        .map(|line| {
+            let b = line.as_bytes();
+            let stamped = b.len() > 20
+                && b[..4].iter().all(u8::is_ascii_digit)
+                && b[4] == b'-'
+                && b[10] == b'T';
+            match line.find("Z ") {
+                Some(end) if stamped => format!("[TIME]{}", &line[end + 1..]),
+                _ => line.to_owned(),
+            }
+        })
+        .collect();
     let mut out = String::with_capacity(text.len());
     let mut run = String::new();
     let flush = |run: &mut String, out: &mut String| {
