@@ -27,9 +27,9 @@ pub enum BuildError {
     Compile { culprit: String },
     #[error("the host at `{}` is not static: it needs {}", .path.display(), .found.join(", "))]
     NotStatic { path: PathBuf, found: Vec<String> },
-    #[error("the new host cannot start, so `{}` was left as it was:\n{report}", .output.display())]
+    #[error("the new host cannot start, so `{}` was left as it was; it said:\n{}", .output.display(), quoted(.report))]
     CannotStart { output: PathBuf, report: String },
-    #[error("the new host failed its selftest, so `{}` was left as it was:\n{report}", .output.display())]
+    #[error("the new host failed its selftest, so `{}` was left as it was; it said:\n{}", .output.display(), quoted(.report))]
     Selftest { output: PathBuf, report: String },
     /// Not enough free space where the build would write.
     #[error(
@@ -155,4 +155,14 @@ impl Diagnostic for BuildError {
 pub fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> BuildError {
     let what = what.into();
     move |source| BuildError::Io { what, source }
+}
+
+/// What the new host printed, indented under xbuild's own message so its `error:` and
+/// `help:` lines read as the host's.
+fn quoted(report: &str) -> String {
+    report
+        .lines()
+        .map(|line| format!("  | {line}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
