@@ -610,11 +610,48 @@ fn resolution_failures_name_the_cause_and_what_to_do() {
             ],
         ),
     ];
+    let mut transcript = String::new();
     for (stderr, expected) in cases {
         for text in expected {
             assert!(stderr.contains(text), "wanted {text:?} in\n{stderr}");
         }
+        transcript += &stderr;
+        transcript.push('\n');
     }
+    // Every refusal whole: the one error, its help, nothing of cargo's raw output.
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_str()
+        .unwrap();
+    snapbox::assert_data_eq!(
+        crate::support::redact(&transcript, root.path()).replace(repo, "[REPO]"),
+        snapbox::str![[r#"
+error: `yank-mod` 1.3.0 matches `=1.3.0` but is yanked: its publisher withdrew it
+help: pick a version that is not yanked; a lock file that already names the yanked version keeps working with --locked
+
+error: `core9-mod` 1.0.0 needs xbuild-core `^9`, but this xbuild builds hosts with xbuild-core 0.1.0
+help: use a version of `core9-mod` made for xbuild-core 0.1.0, or an xbuild whose xbuild-core it fits
+
+error: `feat-mod` has no feature `nope`
+help: `feat-mod` has `loud`
+
+error: crate `xbuild-htp` was not found in registry `xtest`
+help: did you mean `xbuild-http`? (`xbuild list-known` lists known module crates)
+help: check the spelling, or pass `--registry NAME` if it is published to another registry
+
+error: registry `nosuchreg` is not configured for cargo
+help: declare it where cargo finds its configuration, `.cargo/config.toml` in the directory xbuild runs in or a parent, or `$CARGO_HOME/config.toml`: `[registries.nosuchreg] index = "..."`
+
+error: crate `xbuild-offline-never-downloaded` was not found
+help: build once without --offline, so cargo can download it; offline, only crates already in cargo's cache can be used
+
+error: a module crate depends on the xbuild-core at `[REPO]/core` by path, but this build uses xbuild's own copy
+help: build against that core with `--core-path [REPO]/core` (the standard modules then come from its tree too), or depend on `xbuild-core = "0.1"` as published crates do
+
+
+"#]]
+    );
     assert!(!root.path().join("out/host").exists());
     assert!(root.leftover_workspaces().is_empty());
 }
