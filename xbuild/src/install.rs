@@ -76,8 +76,6 @@ pub fn install(
         .output
         .parent()
         .expect("output paths are absolute files");
-    // Created only now, once there is something to install (`--output` checked that it
-    // can be).
     let host_bytes = std::fs::read(&binary).map_err(io("read the built host"))?;
     // What the build measured and wrote into the host; a host whose core has no room for
     // it is measured here, by symbol paths alone.
@@ -103,6 +101,8 @@ pub fn install(
         });
     }
     drop(host_bytes);
+    // Created only now, once there is something to install (`--output` checked that it
+    // can be).
     std::fs::create_dir_all(dir).map_err(io(format!("create `{}`", dir.display())))?;
     // Staged beside the output so the final rename is atomic (same file system).
     let staged = tempfile::Builder::new()
