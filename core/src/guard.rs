@@ -4,9 +4,8 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::future::{Future, poll_fn};
+use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
-use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Once, OnceLock};
 use std::task::Poll;
@@ -478,32 +477,69 @@ pub(crate) fn call_with<R>(
 
 /// [`call`] for async module code: each poll of `future` is guarded, so a panic in any
 /// await step is caught and counted, and the duration covers the whole future.
-pub async fn call_async<R>(
+pub fn call_async<R>(
     module: &'static str,
     method: &'static str,
     future: impl Future<Output = Result<R, BoxError>>,
-) -> Result<R, CallError> {
-    call_async_with(module, method, None, future).await
+) -> impl Future<Output = Result<R, CallError>> {
+    call_async_with(module, method, None, future)
 }
 
 /// [`call_async`] with the series a [`Loaded`](crate::Loaded) keeps for its methods.
-pub(crate) async fn call_async_with<R>(
+pub(crate) fn call_async_with<'k, R, F>(
     module: &'static str,
     method: &'static str,
-    known: Option<&MethodSeries>,
-    future: impl Future<Output = Result<R, BoxError>>,
-) -> Result<R, CallError> {
-    install_panic_hook();
-    let started = start_timing();
-    let mut future = pin!(future);
-    let outcome = poll_fn(|cx| match enter(|| future.as_mut().poll(cx)) {
-        Ok(Poll::Pending) => Poll::Pending,
-        Ok(Poll::Ready(result)) => Poll::Ready(Ok(result)),
-        Err(payload) => Poll::Ready(Err(payload)),
-    })
-    .await;
-    record_call(module, method, known, started, &outcome);
-    conclude(module, method, outcome)
+    known: Option<&'k MethodSeries>,
+    future: F,
+) -> Guarded<'k, F>
+where
+    F: Future<Output = Result<R, BoxError>>,
+{
+    Guarded {
+        module,
+        method,
+        known,
+        started: None,
+        future,
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A guarded async call. Written out rather than an `async fn`, whose state kept the
+    /// module's future twice (as its argument and pinned): the futures of an HTTP request
+    /// hold one of these per handler and are moved several times a request.
+    pub(crate) struct Guarded<'k, F> {
+        module: &'static str,
+        method: &'static str,
+        known: Option<&'k MethodSeries>,
+        // Set at the first poll, when the call starts: whether it is timed, and from when.
+        started: Option<Option<quanta::Instant>>,
+        #[pin]
+        future: F,
+    }
+}
+
+impl<R, F> Future for Guarded<'_, F>
+where
+    F: Future<Output = Result<R, BoxError>>,
+{
+    type Output = Result<R, CallError>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let started = *this.started.get_or_insert_with(|| {
+            install_panic_hook();
+            start_timing()
+        });
+        let future = this.future;
+        let outcome = match enter(|| future.poll(cx)) {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(result)) => Ok(result),
+            Err(payload) => Err(payload),
+        };
+        record_call(this.module, this.method, *this.known, started, &outcome);
+        Poll::Ready(conclude(this.module, this.method, outcome))
+    }
 }
 
 /// [`call`] for provisioning, which has metrics of its own.
@@ -530,6 +566,7 @@ pub(crate) fn provision(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::pin::pin;
 
     #[test]
     fn call_timing_parses_every_off_and_one_in_n() {

@@ -356,16 +356,19 @@ impl<I: ?Sized + Module> Loaded<I> {
     }
 
     /// Calls async module code through the guard; every poll is protected.
-    pub async fn call_async<'s, R, F>(
+    pub fn call_async<'s, R, F>(
         &'s self,
         method: &'static str,
         f: impl FnOnce(&'s I) -> F,
-    ) -> Result<R, CallError>
+    ) -> impl Future<Output = Result<R, CallError>>
     where
         F: Future<Output = Result<R, BoxError>> + 's,
     {
-        let future = async move { f(&self.module).await };
-        guard::call_async_with(self.id, method, Some(&self.series), future).await
+        // `f` runs at the first poll, inside the guard: a panic while it makes its future
+        // is caught too.
+        let module = &self.module;
+        let future = async move { f(module).await };
+        guard::call_async_with(self.id, method, Some(&self.series), future)
     }
 
     /// Runs the module's cleanup hook now, to see its error (once; later calls and the

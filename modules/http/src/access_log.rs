@@ -157,14 +157,10 @@ impl Started {
 
     /// Completes the line with the route that answered and queues it for writing.
     pub(crate) fn finish(self, route: &str, status: u16, duration: Duration, error: Option<&str>) {
-        thread_local! {
-            static BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-        }
-        BUFFER.with_borrow_mut(|out| {
-            out.clear();
-            self.complete(out, SystemTime::now(), route, status, duration, error);
-            writer().queue(out);
-        });
+        let now = SystemTime::now();
+        // Formatted straight into the queue: the writer thread holds its lock only to swap
+        // buffers, and a line formatted apart first cost a copy more.
+        writer().queue_with(|out| self.complete(out, now, route, status, duration, error));
         give_back(self.0);
     }
 
@@ -454,9 +450,10 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Writer {
-    fn queue(&self, line: &[u8]) {
+    /// Appends a line, written by `format`, to the queue.
+    fn queue_with(&self, format: impl FnOnce(&mut Vec<u8>)) {
         let mut queue = lock(&self.queue);
-        queue.pending.extend_from_slice(line);
+        format(&mut queue.pending);
         if queue.asleep {
             queue.asleep = false;
             self.wake.notify_one();

@@ -30,10 +30,11 @@ impl Authority {
 /// Whether `text` is already canonical: a lowercase name (or IPv4 address) without a
 /// trailing dot, and a port if any. Checked without allocating: nearly every request's
 /// Host is.
-pub(crate) fn is_canonical(text: &str) -> bool {
+/// Bytes, so a Host header needs no UTF-8 check first (canonical is ASCII).
+pub(crate) fn is_canonical(text: impl AsRef<[u8]>) -> bool {
     // One pass over the bytes: this runs for every request, and the version built on
     // `split` cost about 770 instructions for `127.0.0.1:8080`.
-    let bytes = text.as_bytes();
+    let bytes = text.as_ref();
     let mut label = 0usize;
     let mut end = bytes.len();
     for (i, &b) in bytes.iter().enumerate() {

@@ -516,32 +516,115 @@ pub(crate) enum Closed {
     Shed,
 }
 
+/// A connection the watchdog can ask to drain: finish the requests in flight, take no
+/// more, and close (hyper's graceful shutdown).
+pub(crate) trait Drain: Future {
+    fn drain(self: Pin<&mut Self>);
+}
+
+pin_project_lite::pin_project! {
+    /// A hyper connection, drained through hyper's graceful shutdown.
+    pub(crate) struct Hyper<C> {
+        #[pin]
+        connection: C,
+    }
+}
+
+impl<C> Hyper<C> {
+    pub fn new(connection: C) -> Self {
+        Self { connection }
+    }
+}
+
+impl<C: hyper_util::server::graceful::GracefulConnection> Future for Hyper<C> {
+    type Output = C::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project().connection.poll(cx)
+    }
+}
+
+impl<C: hyper_util::server::graceful::GracefulConnection> Drain for Hyper<C> {
+    fn drain(self: Pin<&mut Self>) {
+        self.project().connection.graceful_shutdown();
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A connection that drains on a signal of its own (a TLS connection, whose HTTP
+    /// connection exists only after its handshake, watches hyper-util's shutdown signal).
+    pub(crate) struct DrainsItself<F> {
+        #[pin]
+        connection: F,
+    }
+}
+
+impl<F> DrainsItself<F> {
+    pub fn new(connection: F) -> Self {
+        Self { connection }
+    }
+}
+
+impl<F: Future> Future for DrainsItself<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project().connection.poll(cx)
+    }
+}
+
+impl<F: Future> Drain for DrainsItself<F> {
+    fn drain(self: Pin<&mut Self>) {}
+}
+
+/// What the watchdog tells its connection.
+enum Order {
+    Close(Closed),
+    Drain,
+}
+
 /// Runs `connection` until it ends or the watchdog closes it (by dropping it) for one of
 /// the reasons in [`Closed`]. The counters are sampled four times per smaller limit by a
 /// task of its own, so the close comes between one and one and a quarter limits after it
 /// is due, and the connection's own polls pay only for a oneshot check: no timer is set
 /// per request (hyper's header timer was about 1,500 instructions a request).
-pub(crate) async fn watch_connection<C: Future>(
+///
+/// When `drain` turns true (the server stops), the watchdog tells the connection to drain
+/// and the connection runs to its end; the app's grace period bounds that. The signal
+/// goes through the watchdog for the same reason as the limits: hyper-util's shutdown
+/// watcher, polled beside the connection, cost about 200 instructions a request.
+pub(crate) async fn watch_connection<C: Drain>(
     connection: C,
     activity: Arc<Activity>,
     limits: Limits,
+    drain: tokio::sync::watch::Receiver<bool>,
 ) -> Result<C::Output, Closed> {
-    let (closing, mut closed) = tokio::sync::oneshot::channel::<Closed>();
-    tokio::spawn(watchdog(closing, activity.clone(), limits));
+    let (closing, mut closed) = tokio::sync::oneshot::channel::<Order>();
+    tokio::spawn(watchdog(closing, activity.clone(), limits, drain));
     tokio::pin!(connection);
-    tokio::select! {
+    let order = tokio::select! {
         biased;
-        done = &mut connection => Ok(done),
-        why = &mut closed => Err(why.unwrap_or(Closed::Idle)),
+        done = &mut connection => return Ok(done),
+        order = &mut closed => order,
+    };
+    match order {
+        Ok(Order::Drain) => {
+            connection.as_mut().drain();
+            Ok(connection.await)
+        }
+        Ok(Order::Close(why)) => Err(why),
+        // The watchdog ends without a word only when this side is gone.
+        Err(_) => Err(Closed::Idle),
     }
 }
 
 /// Samples `activity` every quarter of the smaller limit and says on `closing` why the
 /// connection must close, once it must. Ends when the connection ends (the receiver drops).
 async fn watchdog(
-    mut closing: tokio::sync::oneshot::Sender<Closed>,
+    mut closing: tokio::sync::oneshot::Sender<Order>,
     activity: Arc<Activity>,
     limits: Limits,
+    mut drain: tokio::sync::watch::Receiver<bool>,
 ) {
     let step = limits.idle_timeout.min(limits.read_header_timeout) / 4;
     let mut last = activity.sample();
@@ -554,7 +637,12 @@ async fn watchdog(
             _ = closing.closed() => return,
             _ = tokio::time::sleep(step) => {}
             () = activity.shed_now.notified() => {
-                let _ = closing.send(Closed::Shed);
+                let _ = closing.send(Order::Close(Closed::Shed));
+                return;
+            }
+            // A closed channel (the listener's task gone) drains too.
+            _ = drain.wait_for(|drain| *drain) => {
+                let _ = closing.send(Order::Drain);
                 return;
             }
         }
@@ -588,7 +676,7 @@ async fn watchdog(
             last = now;
             continue;
         };
-        let _ = closing.send(why);
+        let _ = closing.send(Order::Close(why));
         return;
     }
 }
@@ -653,6 +741,64 @@ mod tests {
         limits.read_header_timeout = Duration::from_secs(read_header_timeout);
         limits.idle_timeout = Duration::from_secs(idle_timeout);
         limits
+    }
+
+    /// The connection `watch_connection` of a server that never stops.
+    async fn watch_connection<C: Future>(
+        connection: C,
+        activity: Arc<Activity>,
+        limits: Limits,
+    ) -> Result<C::Output, Closed> {
+        let (_drain, draining) = tokio::sync::watch::channel(false);
+        let connection = DrainsItself::new(connection);
+        super::watch_connection(connection, activity, limits, draining).await
+    }
+
+    /// A connection that ends once asked to drain (and never on its own).
+    #[derive(Default)]
+    struct EndsWhenDrained {
+        drained: bool,
+    }
+
+    impl Future for EndsWhenDrained {
+        type Output = &'static str;
+
+        fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Self::Output> {
+            if self.drained {
+                Poll::Ready("drained")
+            } else {
+                Poll::Pending
+            }
+        }
+    }
+
+    impl Drain for EndsWhenDrained {
+        fn drain(self: Pin<&mut Self>) {
+            self.get_mut().drained = true;
+        }
+    }
+
+    #[test]
+    fn a_stopping_server_drains_its_connections_through_their_watchdogs() {
+        paused(async {
+            let (drain, draining) = tokio::sync::watch::channel(false);
+            let activity = Activity::new();
+            // Busy, so neither limit would close it.
+            let _request = activity.request();
+            let watched = tokio::spawn(super::watch_connection(
+                EndsWhenDrained::default(),
+                activity,
+                limits(10, 300),
+                draining,
+            ));
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            assert!(!watched.is_finished(), "ended before the server stopped");
+            drain.send(true).unwrap();
+            let started = tokio::time::Instant::now();
+            assert_eq!(watched.await.unwrap(), Ok("drained"));
+            // At once: the watchdog waits on the signal, not on its next sample.
+            assert_eq!(started.elapsed(), Duration::ZERO);
+        });
     }
 
     /// Runs `scenario` on a runtime with a paused clock (sleeps advance it at once).

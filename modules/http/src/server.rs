@@ -1,8 +1,8 @@
 //! One configured server: its listeners' accept loops, and the per-request path (request
 //! ID, route selection, the guarded handler chain, metrics, access log). Connections are
-//! served by hyper (HTTP/1.1, and h2c when configured, through hyper-util's auto builder)
-//! and tracked by hyper-util's graceful-shutdown watcher, so stopping lets in-flight
-//! requests finish.
+//! served by hyper (HTTP/1.1, and h2c when configured, through hyper-util's auto builder),
+//! each watched by a watchdog task (crate::limits) that also drains it when the server
+//! stops, so stopping lets in-flight requests finish.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -23,7 +23,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use crate::access_log::NO_STATUS;
 use crate::connections::{Admitted, Connections};
 use crate::h2_streams::CountStreams;
-use crate::limits::{Activity, Closed, Limits, Tracked, watch_connection};
+use crate::limits::{Activity, Closed, DrainsItself, Hyper, Limits, Tracked, watch_connection};
 
 use crate::observe::{MethodLabel, REQUEST_ID, RequestId, RequestInfo, RouteMetrics, UNMATCHED};
 use crate::route::Route;
@@ -478,6 +478,9 @@ fn canonical_host(parts: &mut http::request::Parts) -> Option<&'static str> {
         None => {
             let mut hosts = parts.headers.get_all(http::header::HOST).iter();
             match (hosts.next(), hosts.next()) {
+                // The common case, already canonical, costs no allocation (nor a UTF-8
+                // check: canonical is ASCII).
+                (Some(host), None) if crate::host::is_canonical(host.as_bytes()) => return None,
                 // UTF-8 rather than visible ASCII only: a client may send an
                 // international name raw, which becomes its punycode form.
                 (Some(host), None) => match std::str::from_utf8(host.as_bytes()) {
@@ -490,10 +493,6 @@ fn canonical_host(parts: &mut http::request::Parts) -> Option<&'static str> {
             }
         }
     };
-    // The common case, already canonical, costs no allocation.
-    if crate::host::is_canonical(given) && parts.uri.authority().is_none() {
-        return None;
-    }
     match crate::host::canonical_authority(given) {
         Ok(authority) => {
             let value = http::HeaderValue::try_from(authority.header_value())
@@ -664,6 +663,9 @@ pub(crate) async fn serve_listener(
     if server.protocols == Protocols::H2 {
         auto = auto.http2_only();
     }
+    // Tells each connection's watchdog to drain its connection once the server stops.
+    let (drain, draining) = watch::channel(false);
+    // TLS connections watch this one themselves (crate::limits::DrainsItself).
     let graceful = GracefulShutdown::new();
     // One permit per connection served. At `max_connections` the connection idle longest
     // is closed to make room; when none is idle, new connections wait in the listen backlog
@@ -764,21 +766,23 @@ pub(crate) async fn serve_listener(
                 activity.clone(),
                 service,
             );
-            spawn_connection(connection, &server, remote, activity, held);
+            let connection = DrainsItself::new(connection);
+            spawn_connection(connection, &server, remote, activity, held, &draining);
             continue;
         }
         // HTTP/1-only connections skip the protocol detection (and its per-read cost), and
         // the counting of HTTP/2 streams.
         match server.protocols {
             Protocols::H1 => spawn_connection(
-                graceful.watch(http1.serve_connection(TokioIo::new(stream), service)),
+                Hyper::new(http1.serve_connection(TokioIo::new(stream), service)),
                 &server,
                 remote,
                 activity,
                 held,
+                &draining,
             ),
             _ => spawn_connection(
-                graceful.watch(
+                Hyper::new(
                     auto.serve_connection(
                         TokioIo::new(CountStreams::new(stream, activity.clone())),
                         service,
@@ -789,6 +793,7 @@ pub(crate) async fn serve_listener(
                 remote,
                 activity,
                 held,
+                &draining,
             ),
         }
     }
@@ -804,7 +809,11 @@ pub(crate) async fn serve_listener(
     while connections.any_awaiting_first_request() && waited.elapsed() < FIRST_REQUEST_WAIT {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    let _ = drain.send(true);
     graceful.shutdown().await;
+    // Every connection gives its permit back when it ends.
+    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+    let _ = permits.acquire_many(all).await;
 }
 
 /// The connection builders a secured connection picks from once ALPN has spoken.
@@ -863,13 +872,15 @@ fn spawn_connection<C, E>(
     activity: Arc<Activity>,
     // Released when the connection ends: its place among max_connections and its client's.
     permit: (OwnedSemaphorePermit, Admitted),
+    draining: &watch::Receiver<bool>,
 ) where
-    C: Future<Output = Result<(), E>> + Send + 'static,
+    C: crate::limits::Drain<Output = Result<(), E>> + Send + 'static,
     E: Into<xbuild_core::BoxError>,
 {
     let server = server.clone();
+    let draining = draining.clone();
     tokio::spawn(async move {
-        let ended = watch_connection(connection, activity.clone(), server.limits).await;
+        let ended = watch_connection(connection, activity.clone(), server.limits, draining).await;
         log_refused_streams(&server, remote, activity.streams_refused());
         match ended {
             Ok(Err(err)) => {
