@@ -268,7 +268,7 @@ mod tests {
         assert!(is_canonical("127.0.0.1:65535"));
         assert!(!is_canonical("a:65536"));
         assert!(!is_canonical("a:"));
-        assert!(!is_canonical(&"x".repeat(64)));
+        assert!(!is_canonical("x".repeat(64)));
         assert!(!is_canonical("A.example"));
         assert!(!is_canonical("a.example."));
     }
