@@ -73,6 +73,7 @@ pub mod host;
 pub mod id;
 mod instance;
 mod lifecycle;
+pub mod log_writer;
 pub mod manifest;
 pub mod metrics;
 mod module;

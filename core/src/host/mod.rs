@@ -175,11 +175,11 @@ pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     crate::error::render(err)
 }
 
-/// Logs go to stderr through a background writer: formatting stays on the calling thread,
-/// but the write does not, so a request's access-log line does not wait on the terminal
-/// or pipe. Lines are never dropped (a full buffer blocks). Dropping the returned guard
-/// flushes what is buffered, so it lives until the command returns.
-fn init_logging(default_level: &str) -> tracing_appender::non_blocking::WorkerGuard {
+/// Logs go to stderr through the host's log writer ([`crate::log_writer`]): formatting stays
+/// on the calling thread, but the write does not, so a request's log line does not wait on
+/// the terminal or pipe. Lines are never dropped. Dropping the returned guard writes out
+/// what is queued, so it lives until the command returns.
+fn init_logging(default_level: &str) -> FlushLogs {
     use tracing_subscriber::filter::Targets;
     use tracing_subscriber::prelude::*;
     // `XBUILD_LOG`: `LEVEL` and `TARGET=LEVEL` directives (`debug`, `info,http.access=off`).
@@ -195,12 +195,9 @@ fn init_logging(default_level: &str) -> tracing_appender::non_blocking::WorkerGu
         }),
         Err(_) => default,
     };
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .thread_name("xbuild-log")
-        .finish(std::io::stderr());
+    crate::log_writer::start();
     let layer = tracing_subscriber::fmt::layer()
-        .with_writer(writer)
+        .with_writer(crate::log_writer::Stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let registry = tracing_subscriber::registry().with(filter);
     let _ = if std::env::var("XBUILD_LOG_FORMAT").as_deref() == Ok("json") {
@@ -208,5 +205,14 @@ fn init_logging(default_level: &str) -> tracing_appender::non_blocking::WorkerGu
     } else {
         registry.with(layer).try_init()
     };
-    guard
+    FlushLogs
+}
+
+/// Writes out the queued log lines when dropped.
+struct FlushLogs;
+
+impl Drop for FlushLogs {
+    fn drop(&mut self) {
+        crate::log_writer::flush();
+    }
 }

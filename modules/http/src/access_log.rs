@@ -4,16 +4,16 @@
 //! Going through `tracing`'s formatter cost about 3.5 µs per line (field visitors, a fresh
 //! buffer and a channel message per line, a write per line), and with it on the host kept
 //! 57% of plain hyper's requests/s. So `tracing` only decides whether the line is wanted
-//! (`XBUILD_LOG` still filters the `http.access` target), and the line is formatted here
-//! into a reused per-thread buffer, appended to a shared batch, and written to stderr by a
-//! thread of its own, a batch per write. No line is dropped: past [`MAX_PENDING`] bytes the
-//! request's thread writes the batch itself. The format is the host's (text, or JSON lines
-//! under `XBUILD_LOG_FORMAT=json`), so the lines read like the host's other log lines.
+//! (`XBUILD_LOG` still filters the `http.access` target), and the line is formatted here,
+//! straight into the batch of the host's log writer (`xbuild_core::log_writer`, which the
+//! host's own log lines go through too, so both keep their order). The format is the
+//! host's (text, or JSON lines under `XBUILD_LOG_FORMAT=json`), so the lines read like the
+//! host's other log lines.
 
 use std::cell::RefCell;
 use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
 /// One request's line.
@@ -160,7 +160,9 @@ impl Started {
         let now = SystemTime::now();
         // Formatted straight into the queue: the writer thread holds its lock only to swap
         // buffers, and a line formatted apart first cost a copy more.
-        writer().queue_with(|out| self.complete(out, now, route, status, duration, error));
+        xbuild_core::log_writer::queue_with(|out| {
+            self.complete(out, now, route, status, duration, error);
+        });
         give_back(self.0);
     }
 
@@ -254,9 +256,7 @@ fn give_back(line: Box<Line>) {
 
 /// Writes out every queued line; the app calls it when it stops, so no line is lost at exit.
 pub(crate) fn flush() {
-    if let Some(writer) = WRITER.get() {
-        writer.write_pending(&mut Vec::new());
-    }
+    xbuild_core::log_writer::flush();
 }
 
 fn json_format() -> bool {
@@ -399,98 +399,6 @@ fn escape_text(out: &mut Vec<u8>, text: &str) {
         } else {
             let mut utf8 = [0; 4];
             out.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
-        }
-    }
-}
-
-/// Past this many queued bytes, a request's thread writes the batch itself rather than
-/// let the queue grow: the log cannot take unbounded memory when stderr is slow.
-const MAX_PENDING: usize = 4 << 20;
-
-/// How long the writer thread lets lines gather after a write: under load a batch per
-/// write; when quiet, a line is written as soon as it is queued.
-const GATHER: Duration = Duration::from_millis(5);
-
-struct Writer {
-    queue: Mutex<Queue>,
-    wake: Condvar,
-    /// Held while a batch is taken and written, so batches reach stderr in order.
-    writing: Mutex<()>,
-}
-
-#[derive(Default)]
-struct Queue {
-    pending: Vec<u8>,
-    /// The writer thread waits for lines (so a queued line must wake it).
-    asleep: bool,
-}
-
-static WRITER: OnceLock<Writer> = OnceLock::new();
-
-fn writer() -> &'static Writer {
-    WRITER.get_or_init(|| {
-        std::thread::Builder::new()
-            .name("xbuild-access-log".to_owned())
-            .spawn(|| writer().run())
-            .expect("cannot start the access log's writer thread");
-        Writer {
-            queue: Mutex::default(),
-            wake: Condvar::new(),
-            writing: Mutex::default(),
-        }
-    })
-}
-
-// A panic cannot leave a queue half-updated that matters (bytes are appended whole), so a
-// poisoned lock is used as it is.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-impl Writer {
-    /// Appends a line, written by `format`, to the queue.
-    fn queue_with(&self, format: impl FnOnce(&mut Vec<u8>)) {
-        let mut queue = lock(&self.queue);
-        format(&mut queue.pending);
-        if queue.asleep {
-            queue.asleep = false;
-            self.wake.notify_one();
-        } else if queue.pending.len() > MAX_PENDING {
-            drop(queue);
-            self.write_pending(&mut Vec::new());
-        }
-    }
-
-    /// Takes what is queued (leaving `spare`'s buffer in its place) and writes it.
-    fn write_pending(&self, spare: &mut Vec<u8>) {
-        let _writing = lock(&self.writing);
-        std::mem::swap(&mut lock(&self.queue).pending, spare);
-        if !spare.is_empty() {
-            // Nowhere to report a failed write to stderr; the line is lost as it would be
-            // with any logger.
-            let _ = std::io::stderr().lock().write_all(spare);
-            spare.clear();
-        }
-    }
-
-    fn run(&self) {
-        let mut spare = Vec::new();
-        loop {
-            {
-                let mut queue = lock(&self.queue);
-                while queue.pending.is_empty() {
-                    queue.asleep = true;
-                    queue = self
-                        .wake
-                        .wait(queue)
-                        .unwrap_or_else(|poisoned| poisoned.into_inner());
-                }
-                queue.asleep = false;
-            }
-            self.write_pending(&mut spare);
-            std::thread::sleep(GATHER);
         }
     }
 }

@@ -1,0 +1,152 @@
+//! The host's one writer of log lines to stderr: the host's own log (through `tracing`) and
+//! the lines apps format themselves (xbuild-http's access log) share it, so their lines
+//! reach stderr in the order they were queued.
+//!
+//! A line is formatted on the thread that logs it and appended to a shared batch; a thread
+//! of its own writes the batch, a batch per write, so a request's thread does not wait on
+//! the terminal or pipe. When quiet, a line is written as soon as it is queued; under load,
+//! lines gather for up to [`GATHER`] between writes. No line is dropped: past
+//! [`MAX_PENDING`] queued bytes the logging thread writes the batch itself, so the log
+//! cannot take unbounded memory when stderr is slow.
+//!
+//! (It replaces tracing-appender's non-blocking writer, which brought the `time` crate and
+//! crossbeam's channel into every host for a job this module does in a hundred lines, and
+//! the access log's own copy of this writer.)
+
+use std::io::Write;
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
+
+/// Past this many queued bytes, the logging thread writes the batch itself.
+const MAX_PENDING: usize = 4 << 20;
+
+/// How long the writer thread lets lines gather after a write.
+const GATHER: Duration = Duration::from_millis(5);
+
+/// Appends a line, written into the queue by `format`, for the writer thread to write.
+/// `format` runs under the queue's lock: it should only format.
+pub fn queue_with(format: impl FnOnce(&mut Vec<u8>)) {
+    writer().queue_with(format);
+}
+
+/// Writes out every queued line now. The host calls it before it prints an error and when
+/// it exits, so no line is lost or printed out of order with what follows.
+pub fn flush() {
+    if let Some(writer) = WRITER.get() {
+        writer.write_pending(&mut Vec::new());
+    }
+}
+
+/// Starts the writer thread now rather than at the first line (the host calls it when it
+/// sets up its log, so the thread is there before any module runs: selftest's leak audit
+/// counts the threads a module's life leaves behind).
+pub(crate) fn start() {
+    writer();
+}
+
+/// `tracing-subscriber`'s writer for the host's log: each event, formatted whole by the
+/// subscriber, is one queued line.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Stderr;
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Stderr {
+    type Writer = Stderr;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        Stderr
+    }
+}
+
+impl Write for Stderr {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        queue_with(|out| out.extend_from_slice(bytes));
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+struct Writer {
+    queue: Mutex<Queue>,
+    wake: Condvar,
+    /// Held while a batch is taken and written, so batches reach stderr in order.
+    writing: Mutex<()>,
+}
+
+#[derive(Default)]
+struct Queue {
+    pending: Vec<u8>,
+    /// The writer thread waits for lines (so a queued line must wake it).
+    asleep: bool,
+}
+
+static WRITER: OnceLock<Writer> = OnceLock::new();
+
+fn writer() -> &'static Writer {
+    WRITER.get_or_init(|| {
+        std::thread::Builder::new()
+            .name("xbuild-log".to_owned())
+            .spawn(|| writer().run())
+            .expect("cannot start the log's writer thread");
+        Writer {
+            queue: Mutex::default(),
+            wake: Condvar::new(),
+            writing: Mutex::default(),
+        }
+    })
+}
+
+// A panic cannot leave a queue half-updated in a way that matters (lines are appended by
+// formatting code that does not panic), so a poisoned lock is used as it is.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Writer {
+    fn queue_with(&self, format: impl FnOnce(&mut Vec<u8>)) {
+        let mut queue = lock(&self.queue);
+        format(&mut queue.pending);
+        if queue.asleep {
+            queue.asleep = false;
+            self.wake.notify_one();
+        } else if queue.pending.len() > MAX_PENDING {
+            drop(queue);
+            self.write_pending(&mut Vec::new());
+        }
+    }
+
+    /// Takes what is queued (leaving `spare`'s buffer in its place) and writes it.
+    fn write_pending(&self, spare: &mut Vec<u8>) {
+        let _writing = lock(&self.writing);
+        std::mem::swap(&mut lock(&self.queue).pending, spare);
+        if !spare.is_empty() {
+            // Nowhere to report a failed write to stderr; the lines are lost as they would
+            // be with any logger.
+            let _ = std::io::stderr().lock().write_all(spare);
+            spare.clear();
+        }
+    }
+
+    fn run(&self) {
+        let mut spare = Vec::new();
+        loop {
+            {
+                let mut queue = lock(&self.queue);
+                while queue.pending.is_empty() {
+                    queue.asleep = true;
+                    queue = self
+                        .wake
+                        .wait(queue)
+                        .unwrap_or_else(|poisoned| poisoned.into_inner());
+                }
+                queue.asleep = false;
+            }
+            self.write_pending(&mut spare);
+            std::thread::sleep(GATHER);
+        }
+    }
+}
