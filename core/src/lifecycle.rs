@@ -459,9 +459,9 @@ impl LifecycleError {
 
 fn describe_start_failure(failed: &CallError, rollback: &[CallError]) -> String {
     let mut text = format!("startup failed: {failed}");
-    if rollback.is_empty() {
-        text.push_str("\n  the apps already started were stopped");
-    } else {
+    // What the rollback did is a note (LifecycleError::notes) when it went well; when it
+    // failed too, that is part of the error.
+    if !rollback.is_empty() {
         text.push_str("\n  stopping the apps already started also failed:");
         for err in rollback {
             text.push_str(&format!("\n  - {err}"));
@@ -651,6 +651,15 @@ impl crate::error::Diagnostic for LoadError {
 impl crate::error::Diagnostic for LifecycleError {
     fn help(&self) -> Vec<String> {
         LifecycleError::help(self)
+    }
+
+    fn notes(&self) -> Vec<String> {
+        match self {
+            LifecycleError::Start { rollback, .. } if rollback.is_empty() => {
+                vec!["the apps of this config already started were stopped again".to_owned()]
+            }
+            _ => Vec::new(),
+        }
     }
 }
 

@@ -791,6 +791,7 @@ fn a_host_deny_route_holds_for_every_spelling_of_the_host() {
     assert_eq!(server.stop().code, Some(0));
 
     // Patterns no request could match are refused by validate, each named.
+    let mut transcript = String::new();
     for (pattern, field) in [
         ("admin.example:80", "host"),
         ("a\u{200d}.example", "host"),
@@ -815,12 +816,38 @@ fn a_host_deny_route_holds_for_every_spelling_of_the_host() {
                 .unwrap(),
         );
         assert_ne!(refused.code, Some(0), "{pattern} accepted");
-        assert!(
-            refused.stderr.contains(&format!("`{pattern}`")),
-            "{pattern}: {}",
-            refused.stderr
-        );
+        transcript += &format!("$ validate: {field} {pattern:?}\n{}\n", refused.stderr);
     }
+    snapbox::assert_data_eq!(
+        redact(&transcript.replace(&addr.to_string(), "[ADDR]"), dir.path()),
+        snapbox::str![[r#"
+$ validate: host "admin.example:80"
+[TIME]  INFO xbuild_core::lifecycle: provisioning module module="http" krate="xbuild-http" version="0.1.0"
+error: cannot load app `http`: module `http` failed in provision: server `main`, routes[0]: invalid host `admin.example:80` in `match.host`: the port is not part of the match (requests are matched by host alone), so this never matches; give a host name such as `example.com` or `*.example.com`
+
+$ validate: host "a/u{200d}.example"
+[TIME]  INFO xbuild_core::lifecycle: provisioning module module="http" krate="xbuild-http" version="0.1.0"
+error: cannot load app `http`: module `http` failed in provision: server `main`, routes[0]: invalid host `a/u{200d}.example` in `match.host`: it is not a valid international host name (UTS #46), so no request could match it; give a host name such as `example.com` or `*.example.com`
+
+$ validate: path "/admin%2Fx"
+[TIME]  INFO xbuild_core::lifecycle: provisioning module module="http" krate="xbuild-http" version="0.1.0"
+error: cannot load app `http`: module `http` failed in provision: server `main`, routes[0]: invalid path `/admin%2Fx` in `match.path`: requests are matched decoded, so a percent-encoded pattern never matches: write the characters themselves
+
+$ validate: path "/a/../admin/*"
+[TIME]  INFO xbuild_core::lifecycle: provisioning module module="http" krate="xbuild-http" version="0.1.0"
+error: cannot load app `http`: module `http` failed in provision: server `main`, routes[0]: invalid path `/a/../admin/*` in `match.path`: requests are matched with their paths cleaned (no `.`, `..` or empty segments), so this never matches: write `/admin/*`
+
+$ validate: path "/a//b"
+[TIME]  INFO xbuild_core::lifecycle: provisioning module module="http" krate="xbuild-http" version="0.1.0"
+error: cannot load app `http`: module `http` failed in provision: server `main`, routes[0]: invalid path `/a//b` in `match.path`: requests are matched with their paths cleaned (no `.`, `..` or empty segments), so this never matches: write `/a/b`
+
+$ validate: path "/a/*/b"
+[TIME]  INFO xbuild_core::lifecycle: provisioning module module="http" krate="xbuild-http" version="0.1.0"
+error: cannot load app `http`: module `http` failed in provision: server `main`, routes[0]: invalid path `/a/*/b` in `match.path`: `*` is only allowed at the end, for a prefix (`/api/*`)
+
+
+"#]]
+    );
 }
 
 /// One client holding more connections than it may, re-requesting on each, cannot keep a
@@ -1327,14 +1354,19 @@ fn a_start_that_fails_on_a_later_address_has_served_nothing() {
             .unwrap(),
     );
     assert_eq!(failed.code, Some(1), "{failed:?}");
-    assert!(
-        failed
-            .stderr
-            .contains(&format!("server `b` cannot listen on `{taken}`")),
-        "{}",
-        failed.stderr
+    // Whole: no server said it was listening.
+    snapbox::assert_data_eq!(
+        redact(&failed.stderr.replace(&taken, "[TAKEN]"), dir.path()),
+        snapbox::str![[r#"
+[TIME]  INFO xbuild_core::lifecycle: provisioning module module="http" krate="xbuild-http" version="0.1.0"
+[TIME]  INFO xbuild_core::lifecycle: provisioning module module="http.handlers.static_response" krate="xbuild-http" version="0.1.0"
+[TIME]  INFO xbuild_core::lifecycle: provisioning module module="http.handlers.static_response" krate="xbuild-http" version="0.1.0"
+[TIME]  INFO xbuild_core::lifecycle: starting app app="http"
+error: startup failed: module `http` failed in start: server `b` cannot listen on `[TAKEN]`: Address already in use (os error 98)
+note: the apps of this config already started were stopped again
+
+"#]]
     );
-    assert!(!failed.stderr.contains("listening"), "{}", failed.stderr);
     std::net::TcpListener::bind(&first).expect("the first server's address is free again");
 }
 
@@ -1476,40 +1508,39 @@ fn reload_through_the_admin_socket_refuses_bad_configs_and_keeps_serving() {
                 .unwrap(),
         )
     };
+    // Every reload's output, compared whole at the end.
+    let mut outputs: Vec<(&str, Ran)> = Vec::new();
     write(&config, &config_with("two", ""));
-    let ran = reload(&config, &[]).success();
-    assert!(ran.stdout.contains("reloaded"), "{ran:?}");
+    outputs.push(("a new config", reload(&config, &[]).success()));
     assert_eq!(get(&addr, "/").text(), "two");
-    let ran = reload(&config, &[]).success();
-    assert!(ran.stdout.contains("already running"), "{ran:?}");
-    reload(&config, &["--force"]).success();
+    outputs.push(("the same config", reload(&config, &[]).success()));
+    outputs.push((
+        "the same config, --force",
+        reload(&config, &["--force"]).success(),
+    ));
 
     // Fails validation: an unknown handler option.
     write(
         &config,
         &config_with("three", "").replace("body =", "bogus_option = 1, body ="),
     );
-    let ran = reload(&config, &[]).code(1);
-    assert!(
-        ran.stderr.contains("the running host refused config"),
-        "{ran:?}"
-    );
-    assert!(ran.stderr.contains("bogus_option"), "{ran:?}");
+    outputs.push(("an unknown handler option", reload(&config, &[]).code(1)));
     assert_eq!(get(&addr, "/").text(), "two");
 
     // Fails at start: an address another process holds.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let taken = taken.local_addr().unwrap().to_string();
     write(&config, &config_with("three", &format!(", \"{taken}\"")));
-    let ran = reload(&config, &[]).code(1);
-    assert!(ran.stderr.contains(&taken), "{ran:?}");
+    outputs.push((
+        "an address another process holds",
+        reload(&config, &[]).code(1),
+    ));
     assert_eq!(get(&addr, "/").text(), "two");
     assert_eq!(tcp_ports_listening(pid), vec![port]);
 
     // A file that does not parse never reaches the host.
     write(&config, "[apps.http\n");
-    let ran = reload(&config, &[]).code(1);
-    assert!(ran.stderr.contains("is not valid TOML"), "{ran:?}");
+    outputs.push(("a file that is not TOML", reload(&config, &[]).code(1)));
 
     let out = server.stop();
     assert_eq!(out.code, Some(0), "{}", out.stderr);
@@ -1522,8 +1553,54 @@ fn reload_through_the_admin_socket_refuses_bad_configs_and_keeps_serving() {
     assert!(!socket.exists(), "a stopped host removes its socket");
     // No host: the command says so.
     write(&config, &config_with("two", ""));
-    let ran = reload(&config, &[]).code(1);
-    assert!(ran.stderr.contains("no running host answers"), "{ran:?}");
+    outputs.push(("no running host", reload(&config, &[]).code(1)));
+
+    let transcript: String = outputs
+        .iter()
+        .map(|(what, ran)| format!("$ reload: {what}\n{}{}\n", ran.stdout, ran.stderr))
+        .collect();
+    let transcript = redact(
+        &transcript
+            .replace(socket.to_str().unwrap(), "[SOCKET]")
+            .replace(&taken, "[TAKEN]")
+            .replace(&addr.to_string(), "[ADDR]"),
+        dir.path(),
+    );
+    snapbox::assert_data_eq!(
+        transcript,
+        snapbox::str![[r#"
+$ reload: a new config
+config `[ROOT]/config.toml` reloaded
+
+$ reload: the same config
+config `[ROOT]/config.toml` is already running; not reloaded (`--force` reloads it anyway)
+
+$ reload: the same config, --force
+config `[ROOT]/config.toml` reloaded
+
+$ reload: an unknown handler option
+error: the running host refused config `[ROOT]/config.toml` (it keeps running the config it had): cannot load app `http`: module `http` failed in provision: server `main`, routes[0].handle[0]: invalid config for `http.handlers.static_response`: unknown field `bogus_option`
+help: check its spelling against the documentation of `http.handlers.static_response`
+
+$ reload: an address another process holds
+error: the running host refused config `[ROOT]/config.toml` (it keeps running the config it had): startup failed: module `http` failed in start: server `main` cannot listen on `[TAKEN]`: Address already in use (os error 98)
+note: the apps of this config already started were stopped again
+
+$ reload: a file that is not TOML
+error: config file `[ROOT]/config.toml` is not valid TOML: TOML parse error at line 1, column 11
+  |
+1 | [apps.http
+  |           ^
+unclosed table, expected `]`
+help: fix the file at the line and column named
+
+$ reload: no running host
+error: no running host answers on admin socket `[SOCKET]`: No such file or directory (os error 2)
+help: start the host with `run --config` and this config file, or pass the socket a running host logged at start with `--address`
+
+
+"#]]
+    );
 }
 
 /// The TCP ports process `pid` listens on: its socket descriptors matched against the

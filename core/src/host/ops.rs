@@ -502,8 +502,10 @@ pub fn run(registry: &Registry<'static>, path: &Path, limit: Duration) -> OpResu
                 let response = match reload(registry, &mut running, source, force) {
                     Ok(Reloaded::Switched) => admin::Response::Reloaded,
                     Ok(Reloaded::Unchanged) => admin::Response::Unchanged,
+                    // The client names the file and says the running config is
+                    // unchanged (`Refused`); the host's own log line says it too.
                     Err(err) => admin::Response::Error {
-                        error: super::error_chain(&err),
+                        error: super::error_chain(err.cause()),
                     },
                 };
                 let _ = reply.send(response);
@@ -597,6 +599,13 @@ pub(crate) struct ReloadError {
     source: Box<dyn std::error::Error + Send + Sync>,
 }
 
+impl ReloadError {
+    /// Why the reload was refused.
+    pub(crate) fn cause(&self) -> &(dyn std::error::Error + 'static) {
+        &*self.source
+    }
+}
+
 /// The config is the one running, and refreshing modules failed (they keep what they had).
 #[derive(Debug, thiserror::Error)]
 #[error("the file is unchanged, and refreshing its modules failed: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
@@ -677,7 +686,7 @@ pub(crate) fn reload(
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("the running host refused config `{path}`: {error}")]
+#[error("the running host refused config `{path}` (it keeps running the config it had): {error}")]
 struct Refused {
     path: String,
     error: String,

@@ -380,9 +380,21 @@ fn escape_text(out: &mut Vec<u8>, text: &str) {
         return;
     }
     for c in text.chars() {
-        // Unicode's format characters (category Cf) that matter here, and the line and
-        // paragraph separators.
-        let invisible = matches!(
+        if hidden(c) || c == ' ' {
+            let _ = write!(out, "\\u{{{:04x}}}", c as u32);
+        } else {
+            let mut utf8 = [0; 4];
+            out.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
+        }
+    }
+}
+
+/// Whether `c` is a control character or one a viewer hides, reorders text with or breaks
+/// a line at: Unicode's format characters (category Cf) that matter here, and the line and
+/// paragraph separators.
+pub(crate) fn hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(
             c,
             '\u{00AD}'
                 | '\u{061C}'
@@ -393,14 +405,25 @@ fn escape_text(out: &mut Vec<u8>, text: &str) {
                 | '\u{2066}'..='\u{206F}'
                 | '\u{FEFF}'
                 | '\u{FFF9}'..='\u{FFFB}'
-        );
-        if c.is_control() || invisible || c == ' ' {
-            let _ = write!(out, "\\u{{{:04x}}}", c as u32);
-        } else {
-            let mut utf8 = [0; 4];
-            out.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
-        }
+        )
+}
+
+/// `text` for an error message: what [`hidden`] would hide written as `\u{...}`, so the
+/// reader sees every character of what was given.
+pub(crate) fn visible(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(hidden) {
+        return text.into();
     }
+    text.chars()
+        .map(|c| {
+            if hidden(c) {
+                format!("\\u{{{:04x}}}", c as u32)
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
 }
 
 #[cfg(test)]

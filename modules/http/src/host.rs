@@ -152,7 +152,8 @@ fn canonical_name(host: &str) -> Result<String, &'static str> {
 pub(crate) fn canonical_pattern(pattern: &str) -> Result<String, String> {
     let refuse = |why: &str| {
         Err(format!(
-            "invalid host `{pattern}` in `match.host`: {why}; give a host name such as `example.com` or `*.example.com`"
+            "invalid host `{}` in `match.host`: {why}; give a host name such as `example.com` or `*.example.com`",
+            crate::access_log::visible(pattern)
         ))
     };
     let (wildcard, name) = match pattern.strip_prefix("*.") {
@@ -318,8 +319,10 @@ mod tests {
             ("*.[::1]", "no subdomains"),
         ] {
             let err = canonical_pattern(bad).unwrap_err();
+            // Named as given, with what a terminal would not show escaped.
+            let named = bad.replace('\u{200d}', "\\u{200d}");
             assert!(
-                err.contains(&format!("`{bad}`")) && err.contains(why),
+                err.contains(&format!("`{named}`")) && err.contains(why),
                 "{bad}: {err}"
             );
         }

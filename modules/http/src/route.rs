@@ -79,7 +79,12 @@ impl Matcher {
             .path
             .iter()
             .map(|p| {
-                let refuse = |why: String| Err(format!("invalid path `{p}` in `match.path`: {why}"));
+                let refuse = |why: String| {
+                    Err(format!(
+                        "invalid path `{}` in `match.path`: {why}",
+                        crate::access_log::visible(p)
+                    ))
+                };
                 if !p.starts_with('/') {
                     return refuse("paths start with `/` (add `*` at the end for a prefix)".into());
                 }
@@ -328,7 +333,8 @@ mod tests {
         // Patterns no request could match are refused, each named.
         for host in ["admin.example:80", "a\u{200d}.example", "a*.example"] {
             let err = bad(&[host], &[], &[]);
-            assert!(err.contains(&format!("`{host}`")), "{err}");
+            let named = host.replace('\u{200d}', "\\u{200d}");
+            assert!(err.contains(&format!("`{named}`")), "{err}");
         }
         for (path, why) in [
             ("/admin%2Fx", "percent-encoded"),
