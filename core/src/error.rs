@@ -228,6 +228,11 @@ fn as_diagnostic<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a d
     None
 }
 
+/// `n` and the noun that goes with it, for messages: `1 module`, `2 modules`.
+pub fn counted(n: usize, singular: &str, plural: &str) -> String {
+    format!("{n} {}", if n == 1 { singular } else { plural })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -89,6 +89,7 @@ pub use lifecycle::{Context, LoadError, Loaded, RefreshHooks};
 pub use module::{App, BoxError, Module, Provisioned, Refresh};
 pub use registry::{
     Audit, CommandRegistration, LookupError, ModuleRegistration, Registry, RegistryError,
+    STANDARD_CRATES,
 };
 
 /// This crate's version; hosts report it in `build-info`.

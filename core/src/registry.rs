@@ -94,8 +94,10 @@ impl ModuleRegistration {
         self.crate_version
     }
 
-    /// Whether the module ships with xbuild itself. Like Caddy's check of the package path,
-    /// this is a naming rule: the `xbuild-` crate-name prefix is the project's own.
+    /// Whether the module is one of the standard modules: those of a default host (what
+    /// `xbuild-standard` names), like Caddy's. The project's other module crates
+    /// (`xbuild-tls`, `xbuild-http-auth`, ...) are not: a host has them only when built
+    /// with them.
     pub fn is_standard(&self) -> bool {
         is_standard_crate(self.crate_name)
     }
@@ -132,9 +134,13 @@ pub(crate) enum InstantiateError {
     Call(crate::guard::CallError),
 }
 
+/// The crates of the standard modules: what `xbuild-standard` depends on. Kept in step
+/// with it and with `registry.toml`'s `standard = true` entries by the test suite.
+pub const STANDARD_CRATES: &[&str] = &["xbuild-http"];
+
 /// See [`ModuleRegistration::is_standard`].
 pub(crate) fn is_standard_crate(crate_name: &str) -> bool {
-    crate_name.starts_with("xbuild-")
+    STANDARD_CRATES.contains(&crate_name)
 }
 
 /// A subcommand a module adds to the host CLI, registered with

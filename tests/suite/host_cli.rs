@@ -76,7 +76,7 @@ fn selftest_passes_and_reports_what_it_did() {
         str![[r#"
 SKIP leak audit of module `greet_server`: it needs a config; give it one in its registration (`selftest = config(...)`)
 SKIP leak audit of module `greeters.formal`: it needs a config; give it one in its registration (`selftest = config(...)`)
-selftest: 2 expected crate(s) checked, 3 module(s) instantiated, 2 need a config, 3 left nothing behind, 0 problem(s)
+selftest: 2 expected crates checked, 3 modules instantiated, 2 need a config, 3 left nothing behind, 0 problems
 
 "#]]
     );

@@ -80,7 +80,7 @@ help: choose another name, or remove it first
           ok unwinding  no profile sets panic = "abort"
           ok docs       description, license, README.md and crate docs
           ok namespace  every ID is under `acme_hello`
-          ok registers  1 module(s): acme_hello.greeting
+          ok registers  1 module: acme_hello.greeting
       Passed `acme-hello` is ready to list
 
 "#]]
@@ -101,8 +101,8 @@ help: choose another name, or remove it first
         FAIL unwinding  [profile.release] set panic = "abort", which defeats the host's call guard
           ok docs       description, license, README.md and crate docs
           ok namespace  every ID is under `acme_hello`
-          ok registers  1 module(s): acme_hello.greeting
-error: `acme-hello` fails 1 check(s): unwinding
+          ok registers  1 module: acme_hello.greeting
+error: `acme-hello` fails 1 check: unwinding
 
 "#]]
     );

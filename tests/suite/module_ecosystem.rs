@@ -10,7 +10,7 @@ use std::process::Command;
 use crate::support::http::{free_port, get, request, wait_listening};
 use crate::support::registry::TestRoot;
 use crate::support::xbuild::{authors_target, installed_xbuild, xbuild};
-use crate::support::{Ran, Spawned, run, sha256, write};
+use crate::support::{Ran, Spawned, redact, run, sha256, write};
 
 fn repo_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
@@ -66,10 +66,12 @@ fn a_handler_crate_goes_from_xbuild_new_to_a_host_someone_else_builds() {
         &["new", "acme-limit", "--template", "handler"],
     )
     .success();
-    assert!(
-        created.stderr.contains("Created module crate `acme-limit`"),
-        "{}",
-        created.stderr
+    snapbox::assert_data_eq!(
+        redact(&created.stderr, root.path()),
+        snapbox::str![[r#"
+     Created module crate `acme-limit` at ./acme-limit
+
+"#]]
     );
     let krate = author.join("acme-limit");
 
@@ -87,12 +89,17 @@ fn a_handler_crate_goes_from_xbuild_new_to_a_host_someone_else_builds() {
 
     // Lint accepts a handler ID in the namespace xbuild-http opens.
     let linted = installed_in(&root, &krate, &["lint"]).success();
-    assert!(
-        linted.stdout.contains(
-            "ok namespace  every ID is under `acme_limit` or a namespace a dependency opens: `http.handlers.acme_limit` (opened by xbuild-http)"
-        ),
-        "{}",
-        linted.stdout
+    snapbox::assert_data_eq!(
+        redact(&linted.stdout, root.path()),
+        snapbox::str![[r#"
+          ok core       xbuild-core `^0.1` accepts 0.1.0, the one this xbuild builds with
+          ok unwinding  no profile sets panic = "abort"
+          ok docs       description, license, README.md and crate docs
+          ok namespace  every ID is under `acme_limit` or a namespace a dependency opens: `http.handlers.acme_limit` (opened by xbuild-http)
+          ok registers  1 module: http.handlers.acme_limit
+      Passed `acme-limit` is ready to list
+
+"#]]
     );
 
     // Packaged as `cargo publish` would, and published to the registry.
@@ -226,15 +233,27 @@ fn the_auth_encode_rate_limit_and_tls_crates_work_in_one_host_beside_the_standar
     .success();
     let host = root.path().join("host");
     let listed = run(host.to_str().unwrap(), &["list-modules"]).success();
-    for id in [
-        "http.handlers.basic_auth",
-        "http.handlers.encode",
-        "http.handlers.rate_limit",
-        "http.tls.rustls",
-        "http.handlers.file_server",
-    ] {
-        assert!(listed.stdout.contains(id), "{id}: {}", listed.stdout);
-    }
+    snapbox::assert_data_eq!(
+        listed.stdout,
+        snapbox::str![[r#"
+http
+http.handlers.file_server
+http.handlers.headers
+http.handlers.metrics
+http.handlers.reverse_proxy
+http.handlers.static_response
+
+  Standard modules: 6
+
+http.handlers.basic_auth
+http.handlers.encode
+http.handlers.rate_limit
+http.tls.rustls
+
+  Non-standard modules: 4
+
+"#]]
+    );
 
     // The curated index lists exactly what each crate registers.
     let registered: Vec<serde_json::Value> = serde_json::from_str(
@@ -262,16 +281,50 @@ fn the_auth_encode_rate_limit_and_tls_crates_work_in_one_host_beside_the_standar
 
     // Each crate passes what `xbuild lint` checks, against this host (which has them all,
     // and passed its selftest when xbuild built it) instead of one host per crate.
+    let mut reports = String::new();
     for dir in ["http-auth", "http-encode", "http-ratelimit", "tls"] {
         let dir = repo_root().join("modules").join(dir);
         let manifest = xbuild_cli::lint::read_manifest(&dir).unwrap();
         let open = xbuild_cli::lint::open_namespaces(&dir, &manifest.name).unwrap();
         let mut findings = xbuild_cli::lint::static_checks(&dir, &manifest);
         findings.extend(xbuild_cli::lint::host_checks(&host, &manifest, &open));
-        let report = xbuild_cli::lint::render(&manifest.name, &findings);
-        assert!(report.contains("is ready to list"), "{report}");
-        assert!(report.contains("(opened by xbuild-http)"), "{report}");
+        reports += &xbuild_cli::lint::render(&manifest.name, &findings);
+        reports.push('\n');
     }
+    snapbox::assert_data_eq!(
+        redact(&reports, root.path()),
+        snapbox::str![[r#"
+          ok core       xbuild-core `^0.1.0` accepts 0.1.0, the one this xbuild builds with
+          ok unwinding  no profile sets panic = "abort"
+          ok docs       description, license, README.md and crate docs
+          ok namespace  every ID is under `xbuild_http_auth` or a namespace a dependency opens: `http.handlers.basic_auth` (opened by xbuild-http)
+          ok registers  1 module: http.handlers.basic_auth
+      Passed `xbuild-http-auth` is ready to list
+
+          ok core       xbuild-core `^0.1.0` accepts 0.1.0, the one this xbuild builds with
+          ok unwinding  no profile sets panic = "abort"
+          ok docs       description, license, README.md and crate docs
+          ok namespace  every ID is under `xbuild_http_encode` or a namespace a dependency opens: `http.handlers.encode` (opened by xbuild-http)
+          ok registers  1 module: http.handlers.encode
+      Passed `xbuild-http-encode` is ready to list
+
+          ok core       xbuild-core `^0.1.0` accepts 0.1.0, the one this xbuild builds with
+          ok unwinding  no profile sets panic = "abort"
+          ok docs       description, license, README.md and crate docs
+          ok namespace  every ID is under `xbuild_http_ratelimit` or a namespace a dependency opens: `http.handlers.rate_limit` (opened by xbuild-http)
+          ok registers  1 module: http.handlers.rate_limit
+      Passed `xbuild-http-ratelimit` is ready to list
+
+          ok core       xbuild-core `^0.1.0` accepts 0.1.0, the one this xbuild builds with
+          ok unwinding  no profile sets panic = "abort"
+          ok docs       description, license, README.md and crate docs
+          ok namespace  every ID is under `xbuild_tls` or a namespace a dependency opens: `http.tls.rustls` (opened by xbuild-http)
+          ok registers  1 module: http.tls.rustls
+      Passed `xbuild-tls` is ready to list
+
+
+"#]]
+    );
 
     // The auth crate's host command hashes the password its config takes.
     let hashed = run(

@@ -124,11 +124,26 @@ fn list_modules_separates_the_standard_modules() {
         assert!(all.stdout.lines().any(|l| l == id), "{id}: {}", all.stdout);
     }
     assert!(all.stdout.contains("Standard modules: 6"), "{}", all.stdout);
-    // The curated index (registry.toml) says truly what the standard crates register.
+    // The curated index (registry.toml) says truly what the standard crates register, and
+    // the host calls standard exactly the crates the index does.
     let listed: serde_json::Value =
         serde_json::from_str(&run(host(), &["list-modules", "--json"]).success().stdout).unwrap();
     let known: serde_json::Value =
         serde_json::from_str(&run(XBUILD, &["list-known", "--json"]).success().stdout).unwrap();
+    let crates_where = |list: &serde_json::Value, standard: bool| {
+        let mut crates: Vec<String> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["standard"] == standard)
+            .map(|m| m["crate"].as_str().unwrap().to_owned())
+            .collect();
+        crates.sort_unstable();
+        crates.dedup();
+        crates
+    };
+    assert_eq!(crates_where(&listed, true), crates_where(&known, true));
+    assert_eq!(crates_where(&known, true), xbuild_core::STANDARD_CRATES);
     for entry in known
         .as_array()
         .unwrap()

@@ -881,7 +881,7 @@ fn selftest_names_modules_that_leave_a_thread_or_a_file_behind() {
 FAIL module `hoard.files` (hoarder-mod 0.1.0): leaks: after its cleanup it left file descriptor [..] still open (/proc/[..]/status); stop what it starts and close what it opens (in stop or cleanup)
 FAIL module `spinner` (spinner-mod 0.1.0): leaks: after its cleanup (and its start and stop) it left thread `spinner-worker` (tid [..]) still running; stop what it starts and close what it opens (in stop or cleanup)
 SKIP leak audit of module `hoard.remote`: its registration opts out: connects to a database
-selftest: 2 expected crate(s) checked, 3 module(s) instantiated, 0 need a config, 0 left nothing behind, 2 problem(s)
+selftest: 2 expected crates checked, 3 modules instantiated, 0 need a config, 0 left nothing behind, 2 problems
 
 "#]]
     );

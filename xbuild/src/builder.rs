@@ -43,8 +43,8 @@ pub fn build(
     reporter.report(Event::Step {
         step: Step::Generate,
         message: format!(
-            "host workspace ({} module crate(s){})",
-            plan.modules.len(),
+            "host workspace ({}{})",
+            xbuild_core::error::counted(plan.modules.len(), "module crate", "module crates"),
             if plan.standard {
                 " + standard modules"
             } else {

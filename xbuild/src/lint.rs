@@ -285,7 +285,11 @@ pub fn host_checks(host: &Path, manifest: &Manifest, open: &[OpenNamespace]) -> 
         finding(
             "registers",
             true,
-            format!("{} module(s): {}", ids.len(), ids.join(", ")),
+            format!(
+                "{}: {}",
+                xbuild_core::error::counted(ids.len(), "module", "modules"),
+                ids.join(", ")
+            ),
         )
     });
     findings
@@ -420,8 +424,8 @@ pub fn render(name: &str, findings: &[Finding]) -> String {
         out += &format!("{:>12} `{name}` is ready to list\n", "Passed");
     } else {
         out += &format!(
-            "error: `{name}` fails {} check(s): {}\n",
-            failed.len(),
+            "error: `{name}` fails {}: {}\n",
+            xbuild_core::error::counted(failed.len(), "check", "checks"),
             failed.join(", ")
         );
     }
@@ -480,7 +484,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("error: `m` fails 3 check(s): core, unwinding, docs"),
+            text.contains("error: `m` fails 3 checks: core, unwinding, docs"),
             "{text}"
         );
     }

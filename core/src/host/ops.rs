@@ -12,6 +12,7 @@ use signal_hook::iterator::Signals;
 use super::admin;
 use crate::build_info::BuildInfo;
 use crate::config;
+use crate::error::counted;
 use crate::lifecycle::{Apps, Context, LoadError};
 use crate::registry::{ModuleRegistration, Registry};
 
@@ -321,7 +322,7 @@ fn problem(module: &ModuleRegistration, text: String) -> SelftestProblem {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("selftest found {} problem(s)", .0)]
+#[error("selftest found {}", crate::error::counted(*.0, "problem", "problems"))]
 struct SelftestFailed(usize);
 
 /// The seed's "verify the build ID, refuse mismatches": if a manifest sits beside `exe`, it
@@ -383,12 +384,12 @@ pub fn selftest_command(registry: &Registry<'_>, info: &BuildInfo, json: bool) -
             }
         }
         println!(
-            "selftest: {} expected crate(s) checked, {} module(s) instantiated, {} need a config, {} left nothing behind, {} problem(s)",
-            report.crates_checked,
-            report.modules_instantiated.len(),
-            report.modules_needing_config.len(),
+            "selftest: {} checked, {} instantiated, {} a config, {} left nothing behind, {}",
+            counted(report.crates_checked, "expected crate", "expected crates"),
+            counted(report.modules_instantiated.len(), "module", "modules"),
+            counted(report.modules_needing_config.len(), "needs", "need"),
             clean,
-            report.problems.len()
+            counted(report.problems.len(), "problem", "problems")
         );
     }
     if report.problems.is_empty() {
@@ -423,7 +424,7 @@ enum ShutdownError {
     Timeout(Duration),
     #[error("second signal received during shutdown; exiting now")]
     Interrupted,
-    #[error("shutdown finished with {} error(s):\n{}", .0.len(), .0.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n"))]
+    #[error("shutdown finished with {}:\n{}", crate::error::counted(.0.len(), "error", "errors"), .0.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n"))]
     Errors(Vec<String>),
 }
 
