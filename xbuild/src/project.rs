@@ -420,6 +420,12 @@ pub fn build(
 /// Puts back what `outcomes` replaced, after `err` stopped the set from being completed;
 /// the error then also says what state the outputs are in.
 fn undo_installs(outcomes: Vec<Outcome>, err: BuildError, lock: &Path) -> BuildError {
+    // The lock is written last, so a failed install left it as it was.
+    let lock_state = if lock.exists() {
+        format!("the lock `{}` is unchanged", lock.display())
+    } else {
+        format!("no lock was written to `{}`", lock.display())
+    };
     let err = match err {
         BuildError::Install {
             output,
@@ -428,7 +434,7 @@ fn undo_installs(outcomes: Vec<Outcome>, err: BuildError, lock: &Path) -> BuildE
         } => BuildError::Install {
             output,
             failed,
-            state: format!("{state}; the lock `{}` was not written", lock.display()),
+            state: format!("{state}; {lock_state}"),
         },
         other => other,
     };

@@ -239,9 +239,10 @@ pub fn selftest(registry: &Registry<'_>, info: &BuildInfo) -> SelftestReport {
             None => report.problems.push(SelftestProblem {
                 subject: format!("crate `{}` {}", expected.name, expected.version),
                 problem: format!(
-                    "registered no modules: it was linked against another xbuild-core than this host's {} \
-                     (its registrations went into a slice nobody reads), or dropped by the linker \
-                     (the host's main.rs must name it with `use {} as _;`)",
+                    "registered no modules: it has no `xbuild_core::register_module!`, or it was \
+                     linked against another xbuild-core than this host's {} (its registrations \
+                     went into a slice nobody reads), or dropped by the linker (the host's \
+                     main.rs must name it with `use {} as _;`)",
                     crate::VERSION,
                     expected.name.replace('-', "_")
                 ),
