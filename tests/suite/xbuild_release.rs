@@ -122,18 +122,21 @@ fn a_spec_builds_its_distributions_with_a_lock_sboms_and_hosts_that_verify() {
     assert_ne!(broken, lock);
     std::fs::write(&lock_path, &broken).unwrap();
     let refused = xbuild(&root, &["build", "-f", spec, "--locked"]).code(2);
-    assert!(
-        refused.stderr.contains(&format!(
-            "in the lock file `{}` is not a Cargo.lock cargo can read",
-            lock_path.display()
-        )),
-        "{}",
-        refused.stderr
-    );
-    assert!(
-        refused.stderr.contains("help: restore"),
-        "{}",
-        refused.stderr
+    snapbox::assert_data_eq!(
+        redact(&refused.stderr, root.path()),
+        snapbox::str![[r#"
+  Generating host workspace (1 module crate)
+   Resolving dependencies with cargo metadata
+error: the resolution of `minimal` on x86_64-unknown-linux-gnu in the lock file `[ROOT]/project/xbuild.lock` is not a Cargo.lock cargo can read (was it edited by hand?); cargo says:
+Caused by:
+  TOML parse error at line 5, column 11
+    |
+  5 | [[package]
+    |           ^
+  unclosed array table, expected `]`
+help: restore `[ROOT]/project/xbuild.lock` from version control, or delete it (or run `xbuild update`) to resolve again
+
+"#]]
     );
     std::fs::write(&lock_path, &lock).unwrap();
 
@@ -147,13 +150,13 @@ fn a_spec_builds_its_distributions_with_a_lock_sboms_and_hosts_that_verify() {
         &["build", "-f", spec, "--dist", "minimal", "--locked"],
     )
     .code(2);
-    assert!(
-        refused.stderr.contains(&format!(
-            "distribution `minimal` changed since the lock file `{}` was written: `profile` changed",
-            lock_path.display()
-        )),
-        "{}",
-        refused.stderr
+    snapbox::assert_data_eq!(
+        redact(&refused.stderr, root.path()),
+        snapbox::str![[r#"
+error: --locked: distribution `minimal` changed since the lock file `[ROOT]/project/xbuild.lock` was written: `profile` changed from (default) to "dev"
+help: build without --locked (or run `xbuild update`) to resolve it again
+
+"#]]
     );
 
     // verify passes on each host; one changed byte is a sha256 mismatch (exit 1).
@@ -188,8 +191,9 @@ fn a_spec_builds_its_distributions_with_a_lock_sboms_and_hosts_that_verify() {
         &["verify", "minimal"],
     )
     .success();
-    assert!(
-        bare.stdout.contains("matches its manifest"),
+    assert_eq!(
+        bare.stdout.lines().last(),
+        Some(format!("    Verified `minimal` matches its manifest").as_str()),
         "{}",
         bare.stdout
     );
@@ -219,7 +223,7 @@ fn a_spec_builds_its_distributions_with_a_lock_sboms_and_hosts_that_verify() {
           ok sizes      [..] crates measured; largest [..]
      warning modules    not asked: xbuild never runs a host whose sha256 does not match its manifest
           ok static     no program interpreter, no shared libraries
-error: `[ROOT]/tampered` does not match its manifest: 1 mismatch(es): sha256
+error: `[ROOT]/tampered` does not match its manifest: 1 mismatch: sha256
 
 "#]]
     );
@@ -242,10 +246,16 @@ error: `[ROOT]/tampered` does not match its manifest: 1 mismatch(es): sha256
     )
     .unwrap();
     let failed = xbuild(&root, &["verify", impostor.to_str().unwrap()]).code(1);
-    assert!(
-        failed.stderr.contains("MISMATCH sha256"),
-        "{}",
-        failed.stderr
+    snapbox::assert_data_eq!(
+        redact(&failed.stderr, root.path()),
+        snapbox::str![[r#"
+    MISMATCH sha256     the host's sha256 is [HASH], the manifest says [HASH]
+    MISMATCH build ID   the host is not a host binary xbuild can read (not a readable ELF file: Invalid magic number: 0x732f6e69622f2123)
+     warning modules    not asked: xbuild never runs a host whose sha256 does not match its manifest
+    MISMATCH static     `[ROOT]/impostor` is not a readable ELF file: Invalid magic number: 0x732f6e69622f2123
+error: `[ROOT]/impostor` does not match its manifest: 3 mismatches: sha256, build ID, static
+
+"#]]
     );
     assert!(
         !mark.exists(),
@@ -299,6 +309,8 @@ error: `[ROOT]/tampered` does not match its manifest: 1 mismatch(es): sha256
         ),
         ("static", |m| m["static"] = false.into(), "static"),
     ];
+    // What each verify printed besides the checks that passed.
+    let mut mismatches = String::new();
     for (what, edit, check) in edits {
         let mut changed = original.clone();
         edit(&mut changed);
@@ -312,7 +324,47 @@ error: `[ROOT]/tampered` does not match its manifest: 1 mismatch(es): sha256
             "{what}: {}",
             failed.stderr
         );
+        mismatches += &format!("# {what}\n");
+        for line in failed.stderr.lines() {
+            if !line.trim_start().starts_with("ok ") {
+                mismatches += line;
+                mismatches.push('\n');
+            }
+        }
     }
+    snapbox::assert_data_eq!(
+        redact(&mismatches, root.path()),
+        snapbox::str![[r#"
+# a module crate removed
+    MISMATCH crates     acme-greet 1.0.0 is in the host but not in the manifest
+error: `[ROOT]/edited` does not match its manifest: 1 mismatch: crates
+# a version changed
+    MISMATCH crates     acme-greet is version 9.9.9 in the manifest, 1.0.0 in the host
+error: `[ROOT]/edited` does not match its manifest: 1 mismatch: crates
+# a source changed
+    MISMATCH crates     acme-greet's source is `registry+https://example.com/index` in the manifest, `path+file://[ROOT]/project/modules/acme-greet` in the host
+error: `[ROOT]/edited` does not match its manifest: 1 mismatch: crates
+# a crate invented
+    MISMATCH crates     invented 1.0.0 is in the manifest but not in the host
+error: `[ROOT]/edited` does not match its manifest: 1 mismatch: crates
+# the profile
+    MISMATCH profile    the manifest says `debug`, the host `release`
+error: `[ROOT]/edited` does not match its manifest: 1 mismatch: profile
+# the compiler
+    MISMATCH rustc      the manifest says `rustc 1.0.0`, the host `rustc [..]`
+error: `[ROOT]/edited` does not match its manifest: 1 mismatch: rustc
+# the core version
+    MISMATCH core       the manifest says xbuild-core 0.0.1, the host links 0.1.0
+error: `[ROOT]/edited` does not match its manifest: 1 mismatch: core
+# the target
+    MISMATCH target     the manifest says `aarch64-unknown-linux-gnu`, the host `x86_64-unknown-linux-gnu`
+error: `[ROOT]/edited` does not match its manifest: 1 mismatch: target
+# static
+    MISMATCH static     the manifest says not static, but the host has no program interpreter and no shared libraries
+error: `[ROOT]/edited` does not match its manifest: 1 mismatch: static
+
+"#]]
+    );
     // The build information inside the binary edited (the manifest's sha256 made to fit):
     // it no longer agrees with the SBOM linked beside it.
     let mut bytes = std::fs::read(&minimal).unwrap();
@@ -337,18 +389,47 @@ error: `[ROOT]/tampered` does not match its manifest: 1 mismatch(es): sha256
         &fitted.to_string(),
     );
     let failed = xbuild(&root, &["verify", edited.to_str().unwrap()]).code(1);
-    assert!(
-        failed.stderr.contains("MISMATCH build info"),
-        "{}",
-        failed.stderr
+    snapbox::assert_data_eq!(
+        redact(&failed.stderr, root.path()),
+        snapbox::str![[r#"
+          ok sha256     [HASH]
+          ok build ID   [HASH]
+          ok sbom       [..] crates in .dep-v0
+          ok crates     1 module crate as the host was built
+    MISMATCH build info the host's build information names acme-greet 1.0.9, which its SBOM does not have: the build information was edited
+          ok core       xbuild-core 0.1.0
+          ok profile    release
+          ok target     x86_64-unknown-linux-gnu
+          ok sizes      [..] crates measured; largest [..]
+          ok modules    1 module ID registered as listed
+          ok rustc      rustc [..]
+          ok static     no program interpreter, no shared libraries
+error: `[ROOT]/edited` does not match its manifest: 1 mismatch: build info
+
+"#]]
     );
 
     // The reproducibility proof: compiled again from what the host carries, same bytes.
     let rebuilt = xbuild(&root, &["verify", "--rebuild", minimal.to_str().unwrap()]).success();
-    assert!(
-        rebuilt.stdout.contains("byte-identical"),
-        "{}",
-        rebuilt.stdout
+    snapbox::assert_data_eq!(
+        redact(&rebuilt.stdout, root.path()),
+        snapbox::str![[r#"
+          ok sha256     [HASH]
+          ok build ID   [HASH]
+          ok sbom       [..] crates in .dep-v0
+          ok crates     1 module crate as the host was built
+          ok build info its module crates are the ones linked in
+          ok core       xbuild-core 0.1.0
+          ok profile    release
+          ok target     x86_64-unknown-linux-gnu
+          ok sizes      [..] crates measured; largest [..]
+          ok modules    1 module ID registered as listed
+          ok rustc      rustc [..]
+          ok static     no program interpreter, no shared libraries
+          ok rebuild    byte-identical (build [HASH])
+    Verified `[ROOT]/project/dist/minimal` matches its manifest
+
+"#]]
     );
 
     // cargo-auditable's reader finds the crates in the `.dep-v0` section.
@@ -608,19 +689,19 @@ fn the_ci_example_runs_as_shipped_on_the_example_spec() {
 #[test]
 fn init_update_and_spec_refusals() {
     let root = TestRoot::new();
+    // What each command printed, compared whole at the end.
+    let mut transcript = String::new();
+    let mut note = |command: &str, ran: &Ran| {
+        transcript += &format!("$ xbuild {command}\n{}{}\n", ran.stdout, ran.stderr);
+    };
     // `init` writes a spec that builds as is; it never overwrites one.
-    xbuild(&root, &["init"]).success();
+    note("init", &xbuild(&root, &["init"]).success());
     assert!(
         std::fs::read_to_string(root.path().join("xbuild.toml"))
             .unwrap()
             .contains("[[dist]]")
     );
-    let again = xbuild(&root, &["init"]).code(2);
-    assert!(
-        again.stderr.contains("already exists") && again.stderr.contains("--force"),
-        "{}",
-        again.stderr
-    );
+    note("init", &xbuild(&root, &["init"]).code(2));
 
     root.package("drift-mod", "1.0.0")
         .xbuild_module("drift.module")
@@ -633,21 +714,15 @@ fn init_update_and_spec_refusals() {
     };
     // An unknown key is named with its line; nothing runs.
     write_spec("colour = \"blue\"");
-    let unknown = xbuild(&root, &["build", "-f", "svc.toml"]).code(2);
-    assert!(
-        unknown.stderr.contains("unknown field `colour`") && unknown.stderr.contains("line 5"),
-        "{}",
-        unknown.stderr
+    note(
+        "build -f svc.toml (an unknown key)",
+        &xbuild(&root, &["build", "-f", "svc.toml"]).code(2),
     );
     // A target that is not installed is refused before anything is built.
     write_spec("targets = [\"x86_64-unknown-linux-gnu\", \"aarch64-unknown-linux-gnu\"]");
-    let missing = xbuild(&root, &["build", "-f", "svc.toml"]).code(2);
-    assert!(
-        missing
-            .stderr
-            .contains("rustup target add aarch64-unknown-linux-gnu"),
-        "{}",
-        missing.stderr
+    note(
+        "build -f svc.toml (a target not installed)",
+        &xbuild(&root, &["build", "-f", "svc.toml"]).code(2),
     );
     assert!(
         !root
@@ -656,29 +731,26 @@ fn init_update_and_spec_refusals() {
             .exists()
     );
     assert!(!root.path().join("xbuild.lock").exists());
-    let unknown_dist = xbuild(&root, &["build", "-f", "svc.toml", "--dist", "nope"]).code(2);
-    assert!(
-        unknown_dist.stderr.contains("no distribution named `nope`")
-            && unknown_dist.stderr.contains("`svc`"),
-        "{}",
-        unknown_dist.stderr
+    note(
+        "build -f svc.toml --dist nope",
+        &xbuild(&root, &["build", "-f", "svc.toml", "--dist", "nope"]).code(2),
     );
 
     // `update` resolves without compiling and reports changes as cargo does.
     write_spec("");
-    let first = xbuild(&root, &["update", "-f", "svc.toml"]).success();
-    assert!(first.stderr.contains("Locking"), "{}", first.stderr);
+    note(
+        "update -f svc.toml",
+        &xbuild(&root, &["update", "-f", "svc.toml"]).success(),
+    );
     let lock_path = root.path().join("xbuild.lock");
     let lock = std::fs::read_to_string(&lock_path).unwrap();
     assert!(
         lock.contains("name = \"drift-mod\"\nversion = \"1.0.0\""),
         "{lock}"
     );
-    let unchanged = xbuild(&root, &["update", "-f", "svc.toml"]).success();
-    assert!(
-        !unchanged.stderr.contains("Updating"),
-        "{}",
-        unchanged.stderr
+    note(
+        "update -f svc.toml (nothing changed)",
+        &xbuild(&root, &["update", "-f", "svc.toml"]).success(),
     );
     assert_eq!(
         std::fs::read_to_string(&lock_path).unwrap(),
@@ -688,23 +760,64 @@ fn init_update_and_spec_refusals() {
     root.package("drift-mod", "1.1.0")
         .xbuild_module("drift.module")
         .publish();
-    let updated = xbuild(&root, &["update", "-f", "svc.toml", "drift-mod"]).success();
-    assert!(
-        updated
-            .stderr
-            .contains("Updating drift-mod v1.0.0 -> v1.1.0"),
-        "{}",
-        updated.stderr
+    note(
+        "update -f svc.toml drift-mod (1.1.0 published)",
+        &xbuild(&root, &["update", "-f", "svc.toml", "drift-mod"]).success(),
     );
     let lock = std::fs::read_to_string(&lock_path).unwrap();
     assert!(
         lock.contains("name = \"drift-mod\"\nversion = \"1.1.0\""),
         "{lock}"
     );
-    let no_such = xbuild(&root, &["update", "-f", "svc.toml", "not-a-dep"]).code(2);
-    assert!(
-        no_such.stderr.contains("has no such crate"),
-        "{}",
-        no_such.stderr
+    note(
+        "update -f svc.toml not-a-dep",
+        &xbuild(&root, &["update", "-f", "svc.toml", "not-a-dep"]).code(2),
+    );
+    snapbox::assert_data_eq!(
+        redact(&transcript, root.path()),
+        snapbox::str![[r#"
+$ xbuild init
+     Created xbuild.toml
+
+$ xbuild init
+error: `xbuild.toml` already exists
+help: pass --force to replace it, or give another path
+
+$ xbuild build -f svc.toml (an unknown key)
+error: in `svc.toml`: TOML parse error at line 5, column 1
+  |
+5 | colour = "blue"
+  | ^^^^^^
+unknown field `colour`, expected one of `name`, `version`, `description`, `modules`, `replace`, `standard`, `profile`, `targets`, `output`, `registry`, `static`, `selftest`, `sbom`, `core-path`, `max-size`, `max_size`
+help: `xbuild init` writes a spec file with every field, commented
+
+$ xbuild build -f svc.toml (a target not installed)
+error: the standard library for target `aarch64-unknown-linux-gnu` is not installed
+help: `rustup target add aarch64-unknown-linux-gnu`
+
+$ xbuild build -f svc.toml --dist nope
+error: no distribution named `nope` in the spec file
+help: it defines `svc`
+
+$ xbuild update -f svc.toml
+   Resolving `svc` for x86_64-unknown-linux-gnu with cargo update
+     Locking [..] packages
+      Locked [ROOT]/xbuild.lock
+
+$ xbuild update -f svc.toml (nothing changed)
+   Resolving `svc` for x86_64-unknown-linux-gnu with cargo update
+
+$ xbuild update -f svc.toml drift-mod (1.1.0 published)
+   Resolving `svc` for x86_64-unknown-linux-gnu with cargo update
+    Updating drift-mod v1.0.0 -> v1.1.0
+      Locked [ROOT]/xbuild.lock
+
+$ xbuild update -f svc.toml not-a-dep
+   Resolving `svc` for x86_64-unknown-linux-gnu with cargo update
+error: `xbuild update not-a-dep`: distribution `svc` has no such crate in its resolution
+help: name crates that are in xbuild.lock, or none to update every crate
+
+
+"#]]
     );
 }

@@ -405,33 +405,23 @@ fn field(check: &'static str, manifest: &str, host: &str) -> Finding {
     }
 }
 
-/// What the host reports of its own build (`build-info --json`: the compiler, the core,
-/// the target and profile compiled into it) against the manifest.
+/// The compiler the host reports it was built with (`build-info --json`) against the
+/// manifest's. (The core, target and profile it reports come from the same build
+/// information the checks above read from the binary, so they are not reported twice.)
 fn reported_build(host: &PrivateHost, manifest: &Manifest) -> Finding {
     let report: serde_json::Value = match host.json("rustc", &["build-info", "--json"]) {
         Ok(report) => report,
         Err(failed) => return failed,
     };
-    let text = |key: &str| report[key].as_str().unwrap_or("(none)").to_owned();
-    let differing: Vec<String> = [
-        ("rustc", &manifest.rustc),
-        ("core_version", &manifest.core_version),
-        ("target", &manifest.target),
-        ("profile", &manifest.profile),
-    ]
-    .into_iter()
-    .filter(|(key, expected)| text(key) != **expected)
-    .map(|(key, expected)| {
-        format!(
-            "{key}: the manifest says `{expected}`, the host `{}`",
-            text(key)
-        )
-    })
-    .collect();
-    if differing.is_empty() {
-        finding("rustc", true, text("rustc"))
+    let rustc = report["rustc"].as_str().unwrap_or("(none)");
+    if rustc == manifest.rustc {
+        finding("rustc", true, rustc.to_owned())
     } else {
-        finding("rustc", false, differing.join("; "))
+        finding(
+            "rustc",
+            false,
+            format!("the manifest says `{}`, the host `{rustc}`", manifest.rustc),
+        )
     }
 }
 
@@ -473,7 +463,10 @@ fn registered_modules(host: &PrivateHost, manifest: &Manifest) -> Finding {
         finding(
             "modules",
             true,
-            format!("{} module IDs registered as listed", in_manifest.len()),
+            format!(
+                "{} registered as listed",
+                xbuild_core::error::counted(in_manifest.len(), "module ID", "module IDs")
+            ),
         )
     } else {
         let mut detail = Vec::new();
@@ -616,9 +609,9 @@ pub fn render(host: &Path, findings: &[Finding]) -> String {
         );
     } else {
         out += &format!(
-            "error: `{}` does not match its manifest: {} mismatch(es): {}\n",
+            "error: `{}` does not match its manifest: {}: {}\n",
             host.display(),
-            failed,
+            xbuild_core::error::counted(failed, "mismatch", "mismatches"),
             findings
                 .iter()
                 .filter(|f| !f.ok)
