@@ -193,7 +193,7 @@ help: build without --locked (or run `xbuild update`) to resolve it again
     .success();
     assert_eq!(
         bare.stdout.lines().last(),
-        Some(format!("    Verified `minimal` matches its manifest").as_str()),
+        Some("    Verified `minimal` matches its manifest"),
         "{}",
         bare.stdout
     );
