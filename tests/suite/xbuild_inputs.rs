@@ -2,9 +2,9 @@
 //! crates, core skew, non-modules, features and replacements. Real cargo, a throwaway
 //! registry.
 
-use crate::support::{Ran, redact};
 use crate::support::registry::{TestRoot, module_source};
 use crate::support::xbuild::{build_args, manifest, output_in, steps, xbuild, xbuild_command};
+use crate::support::{Ran, redact};
 
 #[test]
 fn bad_inputs_are_named_usage_errors_and_nothing_runs_or_is_written() {
@@ -302,22 +302,28 @@ fn registry_versions_are_picked_as_cargo_would() {
         ),
     )
     .code(2);
-    snapbox::assert_data_eq!(redact(&missing.stderr, root.path()), snapbox::str![[r#"
+    snapbox::assert_data_eq!(
+        redact(&missing.stderr, root.path()),
+        snapbox::str![[r#"
 error: no version of `versioned-mod` matches `^9`; versions that exist include 2.0.0, 1.3.0, 1.2.0 and more
 help: pick one of the versions that exist
 
-"#]]);
+"#]]
+    );
     assert!(!steps(&missing).contains(&"compile".to_owned()));
     let unknown = xbuild(
         &root,
         &build_args(out_str, &["--registry", "xtest", "--with", "no-such-mod"]),
     )
     .code(2);
-    snapbox::assert_data_eq!(redact(&unknown.stderr, root.path()), snapbox::str![[r#"
+    snapbox::assert_data_eq!(
+        redact(&unknown.stderr, root.path()),
+        snapbox::str![[r#"
 error: crate `no-such-mod` was not found in registry `xtest`
 help: check the spelling, or pass `--registry NAME` if it is published to another registry
 
-"#]]);
+"#]]
+    );
     assert!(root.leftover_workspaces().is_empty());
 }
 
@@ -366,13 +372,16 @@ fn modules_on_another_core_and_crates_that_are_not_modules_are_refused_before_co
         &build_args(out, &["--registry", "xtest", "--with", "old-api-mod"]),
     )
     .code(2);
-    snapbox::assert_data_eq!(redact(&skew.stderr, root.path()), snapbox::str![[r#"
+    snapbox::assert_data_eq!(
+        redact(&skew.stderr, root.path()),
+        snapbox::str![[r#"
 error: two versions of xbuild-core would be linked into the host:
   - xbuild-core 0.1.0, wanted by the host (this xbuild's core)
   - xbuild-core 0.2.0, wanted by `old-api-mod` 1.0.0
 help: modules must share one xbuild-core; upgrade the modules built for the other version, or build with `--core-path` pointing at a core they share
 
-"#]]);
+"#]]
+    );
     assert!(
         !steps(&skew).contains(&"compile".to_owned()),
         "{:?}",
@@ -384,11 +393,14 @@ help: modules must share one xbuild-core; upgrade the modules built for the othe
         &build_args(out, &["--registry", "xtest", "--with", "plain-lib@1"]),
     )
     .code(2);
-    snapbox::assert_data_eq!(redact(&plain.stderr, root.path()), snapbox::str![[r#"
+    snapbox::assert_data_eq!(
+        redact(&plain.stderr, root.path()),
+        snapbox::str![[r#"
 error: `plain-lib` 1.0.0 is not an xbuild module: it does not depend on xbuild-core, so it cannot register modules
 help: check the crate name, or ask its author to register its modules with `xbuild_core::register_module!`
 
-"#]]);
+"#]]
+    );
     assert!(!steps(&plain).contains(&"compile".to_owned()));
     assert!(!output.exists());
     assert!(root.leftover_workspaces().is_empty());
