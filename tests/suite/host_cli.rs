@@ -149,7 +149,9 @@ fn module_commands_join_the_cli() {
     assert_eq!(out.stdout, "hello, bob\n");
     // The module's command is listed beside the host's own.
     let help = run(HOST, &["--help"]).success();
-    assert_data_eq!(help.stdout, str![[r#"
+    assert_data_eq!(
+        help.stdout,
+        str![[r#"
 A host built with xbuild: its modules were linked in at build time
 
 Usage: test-host <COMMAND>
@@ -169,7 +171,8 @@ Options:
   -V, --version  Print the version (as the `version` command)
   -h, --help     Print help
 
-"#]]);
+"#]]
+    );
     run(HOST, &["greet"]).code(2);
     let panicked = run(HOST, &["greet", "--panic"]).code(1);
     // One error in cargo's shape, no raw panic message or backtrace.
@@ -189,7 +192,9 @@ fn usage_errors_exit_2() {
         .iter()
         .map(|args| format!("$ host {args:?}\n{}\n", run(HOST, args).code(2).stderr))
         .collect();
-    assert_data_eq!(transcript, str![[r#"
+    assert_data_eq!(
+        transcript,
+        str![[r#"
 $ host ["list-modules", "--bogus"]
 error: unexpected argument '--bogus' found
 
@@ -226,7 +231,8 @@ Options:
   -h, --help     Print help
 
 
-"#]]);
+"#]]
+    );
     // A call-timing setting that is not one is refused before anything runs.
     let bad_timing = crate::support::Ran::from_output(
         Command::new(HOST)
@@ -269,10 +275,13 @@ fn validate_names_what_is_wrong() {
         "[apps.greet_server]\nlisten = \"127.0.0.1:0\"\n[apps.greet_server.greeters.hi]\ngreeter = \"hello\"\n",
     );
     let out = run(HOST, &["validate", "--config", &good]).success();
-    assert_data_eq!(redact(&out.stdout, dir.path()), str![[r#"
+    assert_data_eq!(
+        redact(&out.stdout, dir.path()),
+        str![[r#"
 config `[ROOT]/good.toml` is valid (apps: greet_server)
 
-"#]]);
+"#]]
+    );
 
     let json = config(
         dir.path(),
