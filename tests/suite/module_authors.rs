@@ -60,7 +60,9 @@ help: choose another name, or remove it first
     // `xbuild run` inside it builds a host with it and runs the host with the arguments.
     let ran = xbuild_in(&root, &krate.join("src"), &["run", "--", "list-modules"]).success();
     // The crate's module beside the standard ones.
-    snapbox::assert_data_eq!(ran.stdout, snapbox::str![[r#"
+    snapbox::assert_data_eq!(
+        ran.stdout,
+        snapbox::str![[r#"
 http
 http.handlers.file_server
 http.handlers.headers
@@ -74,7 +76,8 @@ acme_hello.greeting
 
   Non-standard modules: 1
 
-"#]]);
+"#]]
+    );
     // Progress on stderr, as `xbuild build` shows it; `-q` hides it.
     assert!(ran.stderr.contains("Finished"), "{}", ran.stderr);
     let greeted = xbuild_in(&root, &krate, &["run", "-q", "--", "acme-hello", "author"]).success();
@@ -186,7 +189,9 @@ help: crates outside the index are on crates.io with the keyword `xbuild`: https
         );
     }
     let usage = xbuild(&root, &["search"]).code(2);
-    snapbox::assert_data_eq!(usage.stderr, snapbox::str![[r#"
+    snapbox::assert_data_eq!(
+        usage.stderr,
+        snapbox::str![[r#"
 error: the following required arguments were not provided:
   <WORD>...
 
@@ -194,5 +199,6 @@ Usage: xbuild-for-tests search <WORD>...
 
 For more information, try '--help'.
 
-"#]]);
+"#]]
+    );
 }

@@ -241,11 +241,14 @@ fn a_repeated_build_comes_from_the_cache_without_compiling() {
             .unwrap(),
     )
     .code(2);
-    snapbox::assert_data_eq!(bad.stderr, snapbox::str![[r#"
+    snapbox::assert_data_eq!(
+        bad.stderr,
+        snapbox::str![[r#"
 error: invalid XBUILD_CACHE_MAX: `lots` does not start with a number
 help: give a size such as `2GiB`, `500MB` or a number of bytes
 
-"#]]);
+"#]]
+    );
 }
 
 #[test]
