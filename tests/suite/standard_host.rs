@@ -112,7 +112,9 @@ fn the_quick_start_answers_hello_and_every_example_validates() {
 #[test]
 fn list_modules_separates_the_standard_modules() {
     let all = run(host(), &["list-modules"]).success();
-    snapbox::assert_data_eq!(all.stdout, snapbox::str![[r#"
+    snapbox::assert_data_eq!(
+        all.stdout,
+        snapbox::str![[r#"
 http
 http.handlers.file_server
 http.handlers.headers
@@ -127,15 +129,19 @@ http.handlers.test_slow
 
   Non-standard modules: 2
 
-"#]]);
+"#]]
+    );
     let others = run(host(), &["list-modules", "--skip-standard", "--versions"]).success();
-    snapbox::assert_data_eq!(others.stdout, snapbox::str![[r#"
+    snapbox::assert_data_eq!(
+        others.stdout,
+        snapbox::str![[r#"
 http.handlers.test_panic fixture-http-handlers 0.1.0
 http.handlers.test_slow fixture-http-handlers 0.1.0
 
   Non-standard modules: 2
 
-"#]]);
+"#]]
+    );
     // The curated index (registry.toml) says truly what the standard crates register, and
     // the host calls standard exactly the crates the index does.
     let listed: serde_json::Value =
