@@ -330,7 +330,9 @@ config `[ROOT]/good.toml` is valid (apps: greet_server)
             transcript += &entry;
         }
     }
-    assert_data_eq!(redact(&transcript, dir.path()), str![[r#"
+    assert_data_eq!(
+        redact(&transcript, dir.path()),
+        str![[r#"
 $ validate "[apps.greet_server]/nlisten = /"127.0.0.1:0/"/n[apps.greet_server.greeters.hi]/ngreeter = /"nope/"/n"
 [TIME]  INFO xbuild_core::lifecycle: provisioning module module="greet_server" krate="fixture-greeters" version="0.2.0"
 error: cannot load app `greet_server`: module `greet_server` failed in provision: unknown module `greeters.nope` in namespace `greeters`
@@ -367,7 +369,8 @@ unclosed table, expected `]`
 help: fix the file at the line and column named
 
 
-"#]]);
+"#]]
+    );
     let missing = run(HOST, &["validate", "--config", "/nonexistent/x.toml"]).code(1);
     assert_data_eq!(
         missing.stderr,
@@ -452,7 +455,9 @@ fn a_panicking_module_is_reported_and_counted_while_the_host_keeps_serving() {
         .and_then(|rest| rest.split_whitespace().next())
         .expect("the host logs its admin socket");
     let output = output.replace(socket, "[SOCKET]");
-    assert_data_eq!(output, str![[r#"
+    assert_data_eq!(
+        output,
+        str![[r#"
 greet_server listening on [ADDR]
 greet_server stopped
 --- stderr
@@ -467,7 +472,8 @@ greet_server stopped
 [TIME]  INFO xbuild_core::lifecycle: stopping app app="greet_server"
 [TIME]  INFO xbuild_core::host::ops: stopped cleanly
 
-"#]]);
+"#]]
+    );
 }
 
 #[test]
