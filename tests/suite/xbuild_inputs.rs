@@ -252,6 +252,145 @@ For more information, try '--help'.
     );
 }
 
+/// `xbuild --help` whole: every command's summary and every option, as a user reads them
+/// (each summary a complete sentence, short enough for one line).
+#[test]
+fn help_lists_every_command_and_option() {
+    let help = Ran::from_output(
+        std::process::Command::new(crate::support::xbuild::XBUILD)
+            .arg("--help")
+            .env_remove("XBUILD_CORE_PATH")
+            .output()
+            .unwrap(),
+    )
+    .success();
+    snapbox::assert_data_eq!(
+        help.stdout,
+        snapbox::str![[r#"
+Compose one static host binary from xbuild module crates, at build time.
+
+`xbuild --with CRATE@1.2 --with other=../path` generates a temporary cargo workspace whose main.rs names every module crate, compiles it and writes the host binary and a manifest beside it. `build` is the default subcommand.
+
+Usage: xbuild-for-tests [OPTIONS]
+       xbuild-for-tests <COMMAND>
+
+Commands:
+  build       Build a host (the default)
+  list-known  List the curated index of known module crates
+  search      Search the curated index of module crates by name, module ID or description
+  init        Write a commented spec file (xbuild.toml) to start from
+  new         Create a module crate ready to test and publish: one module and one host command (or, with `--template handler`, an HTTP handler), tests, README and CI workflow
+  run         Inside a module crate: build a host with it (and `--with` extras) in the xbuild cache and run it with the arguments after `--`. Rebuilds are incremental
+  lint        Check a module crate as a curated index would before listing it: IDs in its namespace, registers something, a compatible xbuild-core, unwinding, docs
+  update      Resolve the spec's distributions again and rewrite the lock, as `cargo update`: all crates, or only the ones named (and what they need)
+  verify      Check a host against its manifest: sha256, build ID, modules, static linking
+  matrix      Print the spec's distribution × target pairs as a CI job matrix (one JSON line)
+  clean       Remove the hosts kept in the xbuild cache (XBUILD_CACHE_DIR); compiled dependencies stay, so the next build is still quick
+  help        Print this message or the help of the given subcommand(s)
+
+Options:
+  -f, --file <PATH>
+          Build the distributions of a spec file (e.g. xbuild.toml) instead of one host described by flags; the lock goes beside it as xbuild.lock
+
+      --dist <NAME>
+          With -f: build only this distribution. Repeatable
+
+      --from <HOST>
+          Start from an existing host: its module set, versions and settings, read from the binary; `--with` adds or changes modules, `--without` drops them
+
+      --without <CRATE>
+          With --from: leave this module crate out. Repeatable
+
+      --upgrade
+          With --from: resolve every crate afresh instead of keeping the host's versions
+
+      --with <SPEC>
+          A module crate: `[registry:]crate[@version-req][=replacement]`; the replacement is a path or `other-crate@version`; `registry:` takes this crate from that registry (`crates-io:` for crates.io) whatever `--registry` says. Repeatable
+
+      --replace <SPEC>
+          Patch a dependency without adding it as a module: `crate=path` or `crate=other-crate@version`. Repeatable
+
+      --features <CRATE/FEATURE>
+          Enable a feature of a module crate: `crate/feature`. Repeatable
+
+  -o, --output <PATH>
+          Where to write the host binary (default: ./host); the manifest goes beside it as `PATH.manifest.json`
+
+      --registry <NAME>
+          Cargo alternative registry (from cargo's config) to take the `--with` crates from, unless one names its own (`--with corp:crate@1`)
+
+      --target <TRIPLE>
+          Target triple (default: this machine's). With -f: build only this one of each distribution's targets
+
+      --profile <NAME>
+          Cargo profile: `release` (the default) or `dev`
+
+      --locked
+          Build with exactly the resolution in the lock file and let nothing change: fails (exit 2) if the spec or the resolution would, naming what
+
+      --lockfile <PATH>
+          The lock file (default: xbuild.lock beside the spec file; `OUTPUT.lock` for a build from flags)
+
+      --sbom
+          Also write a CycloneDX SBOM beside the output (`OUTPUT.cdx.json`). Every host carries its crate list in its `.dep-v0` section either way
+
+      --max-size <SIZE>
+          Fail the build (exit 1, the output left as it was) if the host is larger than SIZE (`12MiB`, `500KB`, bytes), naming the crates that add the most
+
+      --offline
+          Do not touch the network (passed to cargo)
+
+      --keep-workdir
+          Leave the generated workspace in place and print where it is
+
+      --skip-selftest
+          Do not run `OUTPUT selftest` after building (e.g. when cross-compiling)
+
+      --no-standard
+          Leave out the standard modules (the HTTP app and its handlers)
+
+      --no-static
+          Link dynamically; by default Linux hosts are static (`+crt-static`)
+
+      --core-path <DIR>
+          Directory of an xbuild-core crate to build against, with the standard modules from DIR/../modules (default: the copies carried in this xbuild, or the registry's at this xbuild's version; `xbuild --version` says which)
+          
+          [env: XBUILD_CORE_PATH]
+
+  -q, --quiet
+          Print only errors
+
+  -v, --verbose
+          Also print cargo's own output
+
+      --message-format <MESSAGE_FORMAT>
+          `json`: one JSON event per line on stdout, for CI
+          
+          [default: human]
+          [possible values: human, json]
+
+      --color <WHEN>
+          Colour in xbuild's and rustc's messages (default: auto, which is never for pipes and files, or what NO_COLOR and CARGO_TERM_COLOR say)
+          
+          [possible values: auto, always, never]
+
+  -h, --help
+          Print help (see a summary with '-h')
+
+  -V, --version
+          Print version
+
+Environment:
+  XBUILD_CACHE_DIR  the cache: compiled dependencies, xbuild's own crates, built hosts (default: $XDG_CACHE_HOME/xbuild or ~/.cache/xbuild)
+  XBUILD_CACHE_MAX  cap on the cache's size, least recently used hosts pruned first (default: 2GiB)
+  XBUILD_CORE_PATH  same as --core-path
+  CARGO             the cargo to run (default: cargo)
+  NO_COLOR, CARGO_TERM_COLOR  colour, when --color is not given
+
+"#]]
+    );
+}
+
 #[test]
 fn registry_versions_are_picked_as_cargo_would() {
     let root = TestRoot::new();

@@ -53,9 +53,11 @@ pub enum Command {
     Update(UpdateArgs),
     /// Check a host against its manifest: sha256, build ID, modules, static linking.
     Verify(VerifyArgs),
-    /// Print the spec's distribution × target pairs and each one's output path as one
-    /// JSON line, `{"include":[{"dist","target","output"}]}`: a CI job matrix (GitHub
-    /// Actions' `fromJSON`). A distribution without `targets` is built for this machine's.
+    /// Print the spec's distribution × target pairs as a CI job matrix (one JSON line).
+    ///
+    /// `{"include":[{"dist","target","output"}]}`, for GitHub Actions' `fromJSON`: each
+    /// distribution with each of its `targets` and the path its host is written to. A
+    /// distribution without `targets` is built for this machine's target.
     Matrix(commands::matrix::MatrixArgs),
     /// Remove the hosts kept in the xbuild cache (XBUILD_CACHE_DIR); compiled dependencies
     /// stay, so the next build is still quick.

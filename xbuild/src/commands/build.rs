@@ -125,7 +125,12 @@ pub struct BuildArgs {
     /// Directory of an xbuild-core crate to build against, with the standard modules from
     /// DIR/../modules (default: the copies carried in this xbuild, or the registry's at
     /// this xbuild's version; `xbuild --version` says which).
-    #[arg(long, value_name = "DIR", env = "XBUILD_CORE_PATH")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "XBUILD_CORE_PATH",
+        hide_env_values = true
+    )]
     pub core_path: Option<PathBuf>,
 
     /// Print only errors.
