@@ -138,6 +138,12 @@ pub enum ConfigFileError {
         /// The file, as given.
         path: String,
     },
+    /// The path is a directory.
+    #[error("config file `{path}` is a directory")]
+    Directory {
+        /// The path, as given.
+        path: String,
+    },
 }
 
 impl ConfigFileError {
@@ -145,6 +151,9 @@ impl ConfigFileError {
     pub(crate) fn help(&self) -> Vec<String> {
         match self {
             ConfigFileError::Extension { .. } => vec!["name it `*.toml` or `*.json`".into()],
+            ConfigFileError::Directory { .. } => {
+                vec!["give the path of a `.toml` or `.json` file".into()]
+            }
             ConfigFileError::Read { source, .. }
                 if source.kind() == std::io::ErrorKind::NotFound =>
             {
@@ -166,6 +175,9 @@ impl ConfigFileError {
 /// Reads a TOML or JSON config file into a tree.
 pub fn load_file(path: &Path) -> Result<Value, ConfigFileError> {
     let shown = path.display().to_string();
+    if path.is_dir() {
+        return Err(ConfigFileError::Directory { path: shown });
+    }
     let kind = path
         .extension()
         .and_then(|e| e.to_str())
@@ -274,5 +286,27 @@ mod tests {
         assert_eq!(toml, json);
         let bad = parse("[apps\n", false, "c.toml").unwrap_err().to_string();
         assert!(bad.contains("`c.toml` is not valid TOML"), "{bad}");
+    }
+
+    #[test]
+    fn a_directory_given_as_the_config_file_is_named_as_one() {
+        let dir = tempfile::tempdir().unwrap();
+        // Whatever its name says.
+        let named = dir.path().join("looks.toml");
+        std::fs::create_dir(&named).unwrap();
+        for path in [dir.path(), named.as_path()] {
+            let err = load_file(path).unwrap_err();
+            assert!(
+                matches!(err, ConfigFileError::Directory { .. }),
+                "{path:?}: {err}"
+            );
+            assert_eq!(
+                crate::error::render(&err),
+                format!(
+                    "config file `{}` is a directory\nhelp: give the path of a `.toml` or `.json` file",
+                    path.display()
+                )
+            );
+        }
     }
 }
