@@ -391,6 +391,55 @@ Environment:
     );
 }
 
+/// A directory or a missing file where a file is wanted is named as what it is, with what
+/// to give instead (exit 2, nothing run).
+#[test]
+fn a_directory_or_a_missing_file_given_for_a_file_is_named() {
+    let root = TestRoot::new();
+    let dir = root.path().join("some-dir");
+    std::fs::create_dir_all(&dir).unwrap();
+    let dir = dir.to_str().unwrap();
+    let missing = root.path().join("missing");
+    let missing = missing.to_str().unwrap();
+    let mut transcript = String::new();
+    for args in [
+        vec!["verify", dir],
+        vec!["verify", missing],
+        vec!["build", "-f", dir],
+        vec!["matrix", "-f", dir],
+        vec!["update", "-f", missing],
+    ] {
+        let out = xbuild(&root, &args).code(2);
+        transcript += &format!("$ xbuild {}\n{}\n", args.join(" "), out.stderr);
+    }
+    snapbox::assert_data_eq!(
+        redact(&transcript, root.path()),
+        snapbox::str![[r#"
+$ xbuild verify [ROOT]/some-dir
+error: `[ROOT]/some-dir` is a directory, not a host
+help: give the path of a host binary xbuild built
+
+$ xbuild verify [ROOT]/missing
+error: cannot read the host `[ROOT]/missing`: No such file or directory (os error 2)
+help: give the path of a host binary xbuild built
+
+$ xbuild build -f [ROOT]/some-dir
+error: cannot read the spec file `[ROOT]/some-dir`: Is a directory (os error 21)
+help: give the path of the spec file, e.g. `DIR/xbuild.toml`
+
+$ xbuild matrix -f [ROOT]/some-dir
+error: cannot read the spec file `[ROOT]/some-dir`: Is a directory (os error 21)
+help: give the path of the spec file, e.g. `DIR/xbuild.toml`
+
+$ xbuild update -f [ROOT]/missing
+error: cannot read the spec file `[ROOT]/missing`: No such file or directory (os error 2)
+help: `xbuild init` writes one
+
+
+"#]]
+    );
+}
+
 #[test]
 fn registry_versions_are_picked_as_cargo_would() {
     let root = TestRoot::new();

@@ -577,10 +577,12 @@ impl SpecFile {
                 "cannot read the spec file `{}`: {e}",
                 path.display()
             ))
-            .help(if e.kind() == std::io::ErrorKind::NotFound {
-                "`xbuild init` writes one"
-            } else {
-                "check the file's permissions"
+            .help(match e.kind() {
+                std::io::ErrorKind::NotFound => "`xbuild init` writes one",
+                std::io::ErrorKind::IsADirectory => {
+                    "give the path of the spec file, e.g. `DIR/xbuild.toml`"
+                }
+                _ => "check the file's permissions",
             })
         })?;
         Self::parse(&text).map_err(|e| e.context(&format!("in `{}`", path.display())))

@@ -103,6 +103,23 @@ fn sizes(manifest: &Manifest, bytes: &[u8]) -> Finding {
     }
 }
 
+/// Checks that `host` names a file before its manifest is looked for, so a mistyped host
+/// is named as such rather than as a missing manifest.
+pub fn check_host_path(host: &Path) -> Result<(), UsageError> {
+    match std::fs::metadata(host) {
+        Ok(meta) if meta.is_dir() => Err(usage(format!(
+            "`{}` is a directory, not a host",
+            host.display()
+        ))
+        .help("give the path of a host binary xbuild built")),
+        Ok(_) => Ok(()),
+        Err(e) => Err(
+            usage(format!("cannot read the host `{}`: {e}", host.display()))
+                .help("give the path of a host binary xbuild built"),
+        ),
+    }
+}
+
 /// Reads the manifest at `path`.
 pub fn read_manifest(path: &Path) -> Result<Manifest, UsageError> {
     let text = std::fs::read_to_string(path).map_err(|e| {

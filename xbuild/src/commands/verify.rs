@@ -29,6 +29,9 @@ pub struct VerifyArgs {
 /// 0 when everything matches, 1 naming every mismatch, 2 when the host or its manifest
 /// cannot be read.
 pub fn exec(args: &VerifyArgs) -> i32 {
+    if let Err(err) = crate::verify::check_host_path(&args.host) {
+        return super::fail(&err, None, None);
+    }
     let manifest_path = args
         .manifest
         .clone()
