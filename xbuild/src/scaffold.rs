@@ -103,6 +103,19 @@ pub fn files(
     namespace: Option<&str>,
     template: Template,
 ) -> Result<Vec<(PathBuf, String)>, UsageError> {
+    // `cargo new ../dir/name` takes a path; here the directory is `--path`.
+    if let Some((dir, last)) = name.rsplit_once('/')
+        && check_crate_name(last).is_ok()
+    {
+        return Err(usage(format!(
+            "`{}` is a path, but `xbuild new` takes the crate's name",
+            name.escape_default()
+        ))
+        .help(format!(
+            "give the directory with --path: `xbuild new {last} --path {}`",
+            if dir.is_empty() { "/" } else { dir }
+        )));
+    }
     check_crate_name(name).map_err(|why| {
         usage(format!(
             "invalid crate name `{}`: {why}",
@@ -291,6 +304,19 @@ mod tests {
                 .unwrap_err()
                 .message
                 .contains("invalid namespace")
+        );
+    }
+
+    #[test]
+    fn a_path_given_as_the_name_points_at_path() {
+        let err = files("../mods/acme-x", None, Template::Module).unwrap_err();
+        assert_eq!(
+            err.message,
+            "`../mods/acme-x` is a path, but `xbuild new` takes the crate's name"
+        );
+        assert_eq!(
+            err.help,
+            ["give the directory with --path: `xbuild new acme-x --path ../mods`"]
         );
     }
 
