@@ -249,6 +249,24 @@ help: give a size such as `2GiB`, `500MB` or a number of bytes
 
 "#]]
     );
+    // A file where the cache's directory should be is one too, naming where it came from.
+    let file = root.path().join("not-a-directory");
+    std::fs::write(&file, "").unwrap();
+    let on_a_file = Ran::from_output(
+        xbuild_command(&root, &args)
+            .env("XBUILD_CACHE_DIR", &file)
+            .output()
+            .unwrap(),
+    )
+    .code(2);
+    snapbox::assert_data_eq!(
+        crate::support::redact(&on_a_file.stderr, root.path()),
+        snapbox::str![[r#"
+error: the xbuild cache `[ROOT]/not-a-directory` (from XBUILD_CACHE_DIR) is a file, not a directory
+help: point XBUILD_CACHE_DIR at a directory, or remove the file
+
+"#]]
+    );
 }
 
 #[test]

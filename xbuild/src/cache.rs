@@ -60,18 +60,28 @@ impl Removed {
 impl Cache {
     /// The cache at `XBUILD_CACHE_DIR`, else `$XDG_CACHE_HOME/xbuild`, else
     /// `~/.cache/xbuild`.
-    pub fn from_env() -> Self {
-        let root = if let Some(dir) = std::env::var_os("XBUILD_CACHE_DIR").filter(|d| !d.is_empty())
-        {
-            PathBuf::from(dir)
-        } else if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
-            PathBuf::from(dir).join("xbuild")
-        } else if let Some(home) = std::env::var_os("HOME") {
-            PathBuf::from(home).join(".cache/xbuild")
-        } else {
-            std::env::temp_dir().join("xbuild-cache")
-        };
-        Self::at(root)
+    /// A file where the cache's directory should be is refused here, naming the variable
+    /// it came from.
+    pub fn from_env() -> Result<Self, crate::error::UsageError> {
+        let (root, from) =
+            if let Some(dir) = std::env::var_os("XBUILD_CACHE_DIR").filter(|d| !d.is_empty()) {
+                (PathBuf::from(dir), "XBUILD_CACHE_DIR")
+            } else if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+                (PathBuf::from(dir).join("xbuild"), "XDG_CACHE_HOME")
+            } else if let Some(home) = std::env::var_os("HOME") {
+                (PathBuf::from(home).join(".cache/xbuild"), "HOME")
+            } else {
+                (std::env::temp_dir().join("xbuild-cache"), "TMPDIR")
+            };
+        let cache = Self::at(root);
+        if cache.root.exists() && !cache.root.is_dir() {
+            return Err(crate::error::UsageError::new(format!(
+                "the xbuild cache `{}` (from {from}) is a file, not a directory",
+                cache.root.display()
+            ))
+            .help("point XBUILD_CACHE_DIR at a directory, or remove the file"));
+        }
+        Ok(cache)
     }
 
     pub fn at(root: impl Into<PathBuf>) -> Self {
@@ -101,6 +111,13 @@ impl Cache {
 
     /// Takes the cache's lock, calling `waiting` first if another xbuild holds it.
     pub fn lock(&self, waiting: impl FnOnce()) -> io::Result<CacheLock> {
+        if self.root.exists() && !self.root.is_dir() {
+            // create_dir_all would say "File exists".
+            return Err(io::Error::new(
+                io::ErrorKind::NotADirectory,
+                "a file is there, not a directory",
+            ));
+        }
         std::fs::create_dir_all(&self.root)?;
         let file = File::options()
             .create(true)

@@ -212,7 +212,7 @@ pub fn exec(args: &BuildArgs) -> i32 {
         let options = super::options(true)?;
         crate::project::build(
             &args.request(),
-            &crate::cache::Cache::from_env(),
+            &crate::cache::Cache::from_env()?,
             &options,
             reporter.as_mut(),
             interrupt,

@@ -10,7 +10,10 @@ pub struct CleanArgs {
 }
 
 pub fn exec(args: &CleanArgs) -> i32 {
-    let cache = crate::cache::Cache::from_env();
+    let cache = match crate::cache::Cache::from_env() {
+        Ok(cache) => cache,
+        Err(err) => return super::fail(&err, None, None),
+    };
     let _lock = match cache.lock(|| {
         eprintln!(
             "{:>12} for the lock on the xbuild cache `{}`",

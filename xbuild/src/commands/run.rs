@@ -79,7 +79,7 @@ pub(super) fn build_dev_host(
     super::with_interrupt(|interrupt| {
         crate::project::build_for_run(
             dev,
-            &crate::cache::Cache::from_env(),
+            &crate::cache::Cache::from_env()?,
             &super::options(true)?,
             reporter.as_mut(),
             interrupt,

@@ -45,7 +45,7 @@ pub fn exec(args: &UpdateArgs) -> i32 {
     let result = super::with_interrupt(|interrupt| {
         crate::project::update(
             &request,
-            &crate::cache::Cache::from_env(),
+            &crate::cache::Cache::from_env()?,
             reporter.as_mut(),
             interrupt,
         )
