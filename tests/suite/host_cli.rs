@@ -112,12 +112,12 @@ fn build_info_reports_build_and_modules() {
     assert_eq!(info["modules"][0]["crate"], "fixture-greeters");
     assert_eq!(info["modules"][1]["version"], "0.3.1");
     let version = run(HOST, &["version"]).success();
-    assert!(
-        version
-            .stdout
-            .contains("xbuild-core 0.1.0, build test-host-build"),
-        "{}",
-        version.stdout
+    assert_data_eq!(
+        version.stdout,
+        str![[r#"
+xbuild host (xbuild-core 0.1.0, build test-host-build)
+
+"#]]
     );
 }
 
@@ -447,14 +447,7 @@ fn a_panicking_module_is_reported_and_counted_while_the_host_keeps_serving() {
     // Whole: the panics went to the structured log, not as raw panic messages with a
     // backtrace.
     let output = format!("{}\n--- stderr\n{}", out.stdout, out.stderr).replace(&addr, "[ADDR]");
-    let output = redact(&output, dir.path());
-    // Its admin socket's name is made from the config file's path.
-    let socket = output
-        .split("admin_socket=")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .expect("the host logs its admin socket");
-    let output = output.replace(socket, "[SOCKET]");
+    let output = redact_run(&output, dir.path());
     assert_data_eq!(
         output,
         str![[r#"
@@ -512,22 +505,61 @@ fn run_gives_up_on_an_app_that_does_not_stop_in_time() {
     host.wait_for_line("greet_server listening on ");
     host.signal("TERM");
     let out = host.finish().code(1);
-    assert!(
-        out.stderr
-            .contains("apps did not stop within 500ms; exiting anyway"),
-        "{}",
-        out.stderr
+    assert_data_eq!(
+        redact_run(&out.stderr, dir.path()),
+        str![[r#"
+[TIME]  INFO xbuild_core::lifecycle: provisioning module module="greet_server" krate="fixture-greeters" version="0.2.0"
+[TIME]  INFO xbuild_core::lifecycle: starting app app="greet_server"
+[TIME]  INFO xbuild_core::host::ops: host running; stop with SIGINT or SIGTERM, reload the config with SIGHUP or the `reload` command apps=["greet_server"] admin_socket=[SOCKET]
+[TIME]  INFO xbuild_core::host::ops: signal received; stopping apps in reverse order signal=15
+[TIME]  INFO xbuild_core::lifecycle: stopping app app="greet_server"
+error: apps did not stop within 500ms; exiting anyway
+help: give the apps more time with --stop-timeout SECONDS, or find what an app's stop waits for
+
+"#]]
     );
+    let mut transcript = String::new();
     for bad in [
         "--stop-timeout=-1",
         "--stop-timeout=0",
         "--stop-timeout=soon",
     ] {
         let out = run(HOST, &["run", "--config", &path, bad]).code(2);
-        assert!(
-            out.stderr.contains("is not a positive number of seconds"),
-            "{}",
-            out.stderr
-        );
+        transcript += &format!("$ host run {bad}\n{}\n", out.stderr);
+    }
+    assert_data_eq!(
+        redact(&transcript, dir.path()),
+        str![[r#"
+$ host run --stop-timeout=-1
+error: invalid value '-1' for '--stop-timeout <SECONDS>': `-1` is not a positive number of seconds
+
+For more information, try '--help'.
+
+$ host run --stop-timeout=0
+error: invalid value '0' for '--stop-timeout <SECONDS>': `0` is not a positive number of seconds
+
+For more information, try '--help'.
+
+$ host run --stop-timeout=soon
+error: invalid value 'soon' for '--stop-timeout <SECONDS>': `soon` is not a positive number of seconds
+
+For more information, try '--help'.
+
+
+"#]]
+    );
+}
+
+/// A host run's output with what moves written as placeholders: [`redact`]'s, and the
+/// admin socket, whose name is made from the config file's path.
+fn redact_run(text: &str, dir: &std::path::Path) -> String {
+    let text = redact(text, dir);
+    match text
+        .split("admin_socket=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+    {
+        Some(socket) => text.replace(socket, "[SOCKET]"),
+        None => text,
     }
 }

@@ -549,7 +549,12 @@ pub fn run(registry: &Registry<'static>, path: &Path, limit: Duration) -> OpResu
         }
     };
     signals_handle.close();
-    outcome.map_err(Into::into)
+    outcome.map_err(|err| match err {
+        ShutdownError::Timeout(_) => crate::Hinted::from_error(&err)
+            .help("give the apps more time with --stop-timeout SECONDS, or find what an app's stop waits for")
+            .into(),
+        other => other.into(),
+    })
 }
 
 fn open_admin(
