@@ -283,11 +283,22 @@ fn a_compile_error_names_the_module_crate() {
     .output()
     .unwrap();
     let out = Ran::from_output(out).code(1);
-    assert!(
-        out.stderr
-            .contains("module crate `broken-mod` 0.1.0 failed to compile"),
-        "{}",
-        out.stderr
+    // xbuild's steps, cargo's diagnostics (rustc's wording is not ours to pin), and one
+    // error naming the crate.
+    snapbox::assert_data_eq!(
+        redact_build(&out.stderr, &root),
+        snapbox::str![[r#"
+  Generating host workspace (1 module crate)
+   Resolving dependencies with cargo metadata
+      Module broken-mod v0.1.0 (path+file://[ROOT]/crates/broken-mod)
+    Resolved [..] packages
+   Compiling host for x86_64-unknown-linux-gnu (release, static)
+error[E0308]: mismatched types
+...
+error: module crate `broken-mod` 0.1.0 failed to compile (cargo's diagnostics are above)
+help: fix what cargo reported above, then build again: what already compiled is kept in the xbuild cache
+
+"#]]
     );
     assert!(
         out.stderr.contains("mismatched types"),

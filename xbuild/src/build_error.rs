@@ -104,7 +104,9 @@ impl Diagnostic for BuildError {
                 ],
                 _ => Vec::new(),
             },
-            BuildError::Compile { .. } => Vec::new(),
+            BuildError::Compile { .. } => vec![
+                "fix what cargo reported above, then build again: what already compiled is kept in the xbuild cache".into(),
+            ],
             BuildError::NotStatic { .. } => vec![
                 "a -sys crate may force dynamic linking; build with --no-static to accept that"
                     .into(),
