@@ -47,8 +47,13 @@ pub struct Distribution {
     /// `release` or `dev`.
     #[serde(default = "release", skip_serializing_if = "is_release")]
     pub profile: String,
-    /// Target triples; none means this machine's.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Target triples; none means this machine's. An empty list written out is refused:
+    /// it reads as "no targets", not as "this machine's".
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "non_empty_targets"
+    )]
     pub targets: Vec<String>,
     /// Where the host goes, relative to the spec file (default `dist/NAME`; with several
     /// targets, `-TARGET` is appended).
@@ -569,6 +574,16 @@ impl Distribution {
     }
 }
 
+fn non_empty_targets<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let targets = Vec::<String>::deserialize(d)?;
+    if targets.is_empty() {
+        return Err(serde::de::Error::custom(
+            "`targets` is empty: list the target triples to build, or leave `targets` out to build for this machine",
+        ));
+    }
+    Ok(targets)
+}
+
 impl SpecFile {
     /// Reads and checks the spec file at `path`.
     pub fn read(path: &Path) -> Result<Self, UsageError> {
@@ -752,6 +767,7 @@ mod tests {
             ("name = \"a\"\nversion = \"one\"", "invalid version `one`"),
             ("name = \"a\"\nprofile = \"fast\"", "unknown profile `fast`"),
             ("name = \"a\"\ntargets = [\"x;y\"]", "invalid target triple"),
+            ("name = \"a\"\ntargets = []", "`targets` is empty"),
             (
                 "name = \"a\"\n[[dist.modules]]\ncrate = \"a;b\"",
                 "invalid crate name `a;b`",
