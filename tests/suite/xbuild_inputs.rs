@@ -845,14 +845,65 @@ help: build against that core with `--core-path [REPO]/core` (the standard modul
 #[test]
 fn cargo_habits_get_what_to_use_instead() {
     let root = TestRoot::new();
-    let out = xbuild(&root, &["--release"]).code(2);
-    assert_eq!(
-        out.stderr,
-        "error: unexpected argument `--release`\nhelp: release is the default profile; use `--profile dev` for a dev (debug) build\n"
+    // The answers are the command's: `--path` means a module crate to a build, the crate's
+    // directory to lint; where a command has nothing to add, clap's own message stays, as
+    // it does for flags no cargo command has.
+    let mut transcript = String::new();
+    for args in [
+        &["--release"][..],
+        &["build", "-p", "x"],
+        &["--path", "."],
+        &["--with", "lint", "--path", "."],
+        &["lint", "--path", "."],
+        &["lint", "--release"],
+        &["--bogus"],
+    ] {
+        let out = xbuild(&root, args).code(2);
+        transcript += &format!("$ xbuild {}\n{}\n", args.join(" "), out.stderr);
+    }
+    snapbox::assert_data_eq!(
+        transcript,
+        snapbox::str![[r#"
+$ xbuild --release
+error: unexpected argument `--release`
+help: release is the default profile; use `--profile dev` for a dev (debug) build
+
+$ xbuild build -p x
+error: unexpected argument `-p`
+help: xbuild builds one host; name module crates with `--with CRATE`
+
+$ xbuild --path .
+error: unexpected argument `--path`
+help: give a local module crate as `--with CRATE=PATH`
+
+$ xbuild --with lint --path .
+error: unexpected argument `--path`
+help: give a local module crate as `--with CRATE=PATH`
+
+$ xbuild lint --path .
+error: unexpected argument `--path`
+help: give the crate's directory as an argument: `xbuild lint DIR`
+
+$ xbuild lint --release
+error: unexpected argument '--release' found
+
+  tip: to pass '--release' as a value, use '-- --release'
+
+Usage: xbuild-for-tests lint [PATH]
+
+For more information, try '--help'.
+
+$ xbuild --bogus
+error: unexpected argument '--bogus' found
+
+Usage: xbuild-for-tests [OPTIONS]
+       xbuild-for-tests <COMMAND>
+
+For more information, try '--help'.
+
+
+"#]]
     );
-    // Other unknown flags keep clap's own message.
-    let out = xbuild(&root, &["--bogus"]).code(2);
-    assert!(out.stderr.contains("--bogus"), "{}", out.stderr);
 }
 
 #[test]

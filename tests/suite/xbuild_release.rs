@@ -565,12 +565,13 @@ fn build_from_a_host_adds_a_module_and_keeps_the_other_versions() {
         .unwrap(),
     )
     .code(2);
-    assert!(
-        refused
-            .stderr
-            .contains("is not a host binary xbuild can read"),
-        "{}",
-        refused.stderr
+    snapbox::assert_data_eq!(
+        redact(&refused.stderr, root.path()),
+        snapbox::str![[r#"
+error: `[ROOT]/not-a-host` is not a host binary xbuild can read (not a readable ELF file: Malformed entity: Too small)
+help: xbuild reads Linux (ELF) hosts it built
+
+"#]]
     );
 }
 

@@ -44,7 +44,11 @@ pub fn read(path: &Path) -> Result<HostInfo, UsageError> {
         usage(format!("cannot read the host `{}`: {e}", path.display()))
             .help("give the path of a host binary xbuild built")
     })?;
-    from_bytes(&bytes).map_err(|e| e.context(&format!("`{}`", path.display())))
+    // The messages of `from_bytes` say what the host is or has: the path is their subject.
+    from_bytes(&bytes).map_err(|mut e| {
+        e.message = format!("`{}` {}", path.display(), e.message);
+        e
+    })
 }
 
 /// [`read`] on a host's bytes.

@@ -52,7 +52,7 @@ pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
-            if let Some(usage) = cargo_habit(&err) {
+            if let Some(usage) = cargo_habit(&err, subcommand_given().as_deref()) {
                 let color = events::use_color(None, std::io::stderr());
                 eprint!("{}", error::Report::new(&usage).render(color));
                 return 2;
@@ -77,9 +77,20 @@ pub fn main() -> i32 {
     }
 }
 
+/// The subcommand named on the command line, if any, as clap reads it past the error.
+fn subcommand_given() -> Option<String> {
+    <Cli as clap::CommandFactory>::command()
+        .ignore_errors(true)
+        .try_get_matches()
+        .ok()?
+        .subcommand_name()
+        .map(str::to_owned)
+}
+
 /// Flags cargo has and xbuild does not, answered with what to use instead (clap's own
-/// suggestion is by spelling: `--release` would get `--replace`).
-fn cargo_habit(err: &clap::Error) -> Option<error::UsageError> {
+/// suggestion is by spelling: `--release` would get `--replace`). `subcommand` is the one
+/// given: the answers are for building, and `lint` takes its crate's path as an argument.
+fn cargo_habit(err: &clap::Error, subcommand: Option<&str>) -> Option<error::UsageError> {
     if err.kind() != clap::error::ErrorKind::UnknownArgument {
         return None;
     }
@@ -87,7 +98,19 @@ fn cargo_habit(err: &clap::Error) -> Option<error::UsageError> {
         Some(clap::error::ContextValue::String(flag)) => flag.split('=').next()?.to_owned(),
         _ => return None,
     };
-    let help = match flag.as_str() {
+    let help = match (subcommand, flag.as_str()) {
+        (Some("lint"), "--path" | "--manifest-path") => {
+            "give the crate's directory as an argument: `xbuild lint DIR`"
+        }
+        (None | Some("build"), flag) => build_habit(flag)?,
+        _ => return None,
+    };
+    Some(error::UsageError::new(format!("unexpected argument `{flag}`")).help(help))
+}
+
+/// [`cargo_habit`]'s answers for a build.
+fn build_habit(flag: &str) -> Option<&'static str> {
+    Some(match flag {
         "--release" | "-r" => {
             "release is the default profile; use `--profile dev` for a dev (debug) build"
         }
@@ -97,6 +120,5 @@ fn cargo_habit(err: &clap::Error) -> Option<error::UsageError> {
         }
         "--path" => "give a local module crate as `--with CRATE=PATH`",
         _ => return None,
-    };
-    Some(error::UsageError::new(format!("unexpected argument `{flag}`")).help(help))
+    })
 }
