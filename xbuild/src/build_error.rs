@@ -99,9 +99,6 @@ impl Diagnostic for BuildError {
                 Some(libc::ENOSPC) => vec![
                     "the disk is full: free space, e.g. with `xbuild clean` or a lower XBUILD_CACHE_MAX".into(),
                 ],
-                _ if source.kind() == std::io::ErrorKind::NotADirectory => vec![
-                    "point XBUILD_CACHE_DIR at a directory, or unset it for the default (~/.cache/xbuild)".into(),
-                ],
                 _ => Vec::new(),
             },
             BuildError::Compile { .. } => vec![

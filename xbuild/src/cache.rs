@@ -111,13 +111,6 @@ impl Cache {
 
     /// Takes the cache's lock, calling `waiting` first if another xbuild holds it.
     pub fn lock(&self, waiting: impl FnOnce()) -> io::Result<CacheLock> {
-        if self.root.exists() && !self.root.is_dir() {
-            // create_dir_all would say "File exists".
-            return Err(io::Error::new(
-                io::ErrorKind::NotADirectory,
-                "a file is there, not a directory",
-            ));
-        }
         std::fs::create_dir_all(&self.root)?;
         let file = File::options()
             .create(true)
