@@ -483,12 +483,25 @@ fn run_provisions_with_structured_logs_and_stops_on_sigint() {
     host.wait_for_line("greet_server listening on ");
     host.signal("INT");
     let out = host.finish().success();
-    assert!(
-        out.stderr.contains("provisioning module module=\"greet_server\" krate=\"fixture-greeters\" version=\"0.2.0\""),
-        "{}",
-        out.stderr
+    snapbox::assert_data_eq!(
+        redact_run(&out.stderr, dir.path()),
+        snapbox::str![[r#"
+[TIME]  INFO xbuild_core::lifecycle: provisioning module module="greet_server" krate="fixture-greeters" version="0.2.0"
+[TIME]  INFO xbuild_core::lifecycle: starting app app="greet_server"
+[TIME]  INFO xbuild_core::host::ops: host running; stop with SIGINT or SIGTERM, reload the config with SIGHUP or the `reload` command apps=["greet_server"] admin_socket=[SOCKET]
+[TIME]  INFO xbuild_core::host::ops: signal received; stopping apps in reverse order signal=2
+[TIME]  INFO xbuild_core::lifecycle: stopping app app="greet_server"
+[TIME]  INFO xbuild_core::host::ops: stopped cleanly
+
+"#]]
     );
-    assert!(out.stdout.contains("greet_server stopped"));
+    snapbox::assert_data_eq!(
+        redact(&out.stdout, dir.path()),
+        snapbox::str![[r#"
+greet_server listening on 127.0.0.1:[..]
+greet_server stopped
+"#]]
+    );
 }
 
 #[test]

@@ -682,11 +682,26 @@ registry = "xcorp"
         &["list-modules"],
     )
     .success();
-    assert!(listed.stdout.contains("corp.module"), "{}", listed.stdout);
+    snapbox::assert_data_eq!(
+        listed.stdout,
+        snapbox::str![[r#"
+
+  Standard modules: 0
+
+corp.module
+public.module
+
+  Non-standard modules: 2
+
+"#]]
+    );
     let refused = xbuild(&root, &["--with", "x corp:corp-mod@1"]).code(2);
-    assert!(
-        refused.stderr.contains("invalid registry name `x corp`"),
-        "{}",
-        refused.stderr
+    snapbox::assert_data_eq!(
+        redact(&refused.stderr, root.path()),
+        snapbox::str![[r#"
+error: --with `x corp:corp-mod@1`: invalid registry name `x corp`
+help: use ASCII letters, digits and `-_`
+
+"#]]
     );
 }

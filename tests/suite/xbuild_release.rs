@@ -546,12 +546,13 @@ fn build_from_a_host_adds_a_module_and_keeps_the_other_versions() {
         ],
     )
     .code(2);
-    assert!(
-        unknown
-            .stderr
-            .contains("the host has no module crate `nope`"),
-        "{}",
-        unknown.stderr
+    snapbox::assert_data_eq!(
+        redact(&unknown.stderr, root.path()),
+        snapbox::str![[r#"
+error: --without `nope`: the host has no module crate `nope`
+help: its module crates are `drift-mod`
+
+"#]]
     );
     // A file that is not a host is refused before anything runs.
     let not_a_host = root.path().join("not-a-host");

@@ -328,7 +328,12 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "gb" => 1e9,
         "t" | "tib" => 1024f64.powi(4),
         "tb" => 1e12,
-        other => return Err(format!("unknown unit `{other}` in `{text}`")),
+        other => {
+            return Err(format!(
+                "unknown unit `{other}` in `{text}`: the units are B, K or KiB, M or MiB, G or \
+                 GiB, T or TiB (powers of 1024) and KB, MB, GB, TB (powers of 1000)"
+            ));
+        }
     };
     let bytes = number * factor;
     if !bytes.is_finite() || bytes >= u64::MAX as f64 {

@@ -151,9 +151,12 @@ pub struct BuildArgs {
     pub color: Option<ColorChoice>,
 }
 
-/// A size flag, checked as it is parsed (kept as text: the spec file holds it so).
+/// A size flag, checked as it is parsed (kept as text: the spec file holds it so). Clap's
+/// error has no `help:` line, so the message says what a size looks like.
 fn size_arg(text: &str) -> Result<String, String> {
-    crate::cache::parse_size(text).map(|_| text.to_owned())
+    crate::cache::parse_size(text)
+        .map(|_| text.to_owned())
+        .map_err(|e| format!("{e}; give a size such as `12MiB`, `500KB` or a number of bytes"))
 }
 
 impl BuildArgs {
