@@ -58,14 +58,38 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Stderr {
 }
 
 impl Write for Stderr {
+    /// `bytes` is one whole event. Line breaks inside it (a TOML error's snippet, a text a
+    /// client sent that reached an error message) are written as `\n` and `\r`: one event
+    /// is one line, so a line-based reader (journald, grep) sees it whole, and no value
+    /// can forge a line of its own.
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        queue_with(|out| out.extend_from_slice(bytes));
+        queue_with(|out| one_line(out, bytes));
         Ok(bytes.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+/// `event` into `out` with its inner line breaks escaped (the final newline kept).
+fn one_line(out: &mut Vec<u8>, event: &[u8]) {
+    let (body, end) = match event.strip_suffix(b"\n") {
+        Some(body) => (body, &b"\n"[..]),
+        None => (event, &b""[..]),
+    };
+    if !body.iter().any(|&b| b == b'\n' || b == b'\r') {
+        out.extend_from_slice(event);
+        return;
+    }
+    for &byte in body {
+        match byte {
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            _ => out.push(byte),
+        }
+    }
+    out.extend_from_slice(end);
 }
 
 struct Writer {
@@ -148,5 +172,30 @@ impl Writer {
             self.write_pending(&mut spare);
             std::thread::sleep(GATHER);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    fn written(event: &str) -> String {
+        let mut out = Vec::new();
+        one_line(&mut out, event.as_bytes());
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn an_event_with_line_breaks_is_written_as_one_line() {
+        assert_eq!(written("plain event\n"), "plain event\n");
+        assert_eq!(
+            written("reload failed error=TOML parse error\n  |\n1 | [a\n took_ms=0\n"),
+            "reload failed error=TOML parse error\\n  |\\n1 | [a\\n took_ms=0\n"
+        );
+        assert_eq!(
+            written("forged\r\n2026-01-01T00:00:00Z  INFO fake\n"),
+            "forged\\r\\n2026-01-01T00:00:00Z  INFO fake\n"
+        );
+        assert_eq!(written("no newline at the end"), "no newline at the end");
     }
 }

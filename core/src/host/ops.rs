@@ -685,9 +685,15 @@ pub(crate) fn reload(
         }
         Err(source) => {
             metrics.reload_total("error");
-            let err = ReloadError { path: file, source };
-            tracing::error!(error = %err, took_ms, "config reload failed");
-            Err(err)
+            // The file is a field, as in the other outcomes' lines; the error often names
+            // it too (a file that does not parse), so the message does not.
+            tracing::error!(
+                config = file,
+                error = %source,
+                took_ms,
+                "config reload failed; the running config is unchanged"
+            );
+            Err(ReloadError { path: file, source })
         }
     }
 }
