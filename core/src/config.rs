@@ -72,6 +72,87 @@ impl crate::error::Diagnostic for ConfigError {
     }
 }
 
+/// What a duration in a config or a flag may look like, for error messages.
+const DURATION_FORMS: &str =
+    "seconds (30, 0.5) or a duration such as \"30s\", \"1m30s\" or \"500ms\"";
+
+/// Reads a duration given as text: a number of seconds (`30`, `0.5`) or a number with units
+/// (`30s`, `1m30s`, `500ms`, `2h`: humantime's forms, which include Go's and so Caddy's).
+/// The result is in seconds; a negative number passes through, for the caller's range
+/// check to refuse with the field's limits.
+pub fn parse_seconds(text: &str) -> Result<f64, String> {
+    let trimmed = text.trim();
+    if let Ok(seconds) = trimmed.parse::<f64>() {
+        return Ok(seconds);
+    }
+    humantime::parse_duration(trimmed)
+        .map(|duration| duration.as_secs_f64())
+        .map_err(|_| {
+            format!(
+                "invalid duration \"{}\": give {DURATION_FORMS}",
+                text.escape_default()
+            )
+        })
+}
+
+/// A duration field of a config, in seconds, for `#[serde(deserialize_with =
+/// "xbuild_core::duration::seconds")]` on an `f64`: a number is seconds (`idle_timeout = 30`),
+/// a string may carry units as Caddy's configs do (`idle_timeout = "5m"`). Check the range
+/// after decoding, as for any number.
+pub fn seconds<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+    deserializer
+        .deserialize_any(SecondsVisitor { optional: false })?
+        .ok_or_else(|| serde::de::Error::custom(format!("expected {DURATION_FORMS}")))
+}
+
+/// [`seconds`] for an `Option<f64>` field (with `#[serde(default)]`): absent or `null` is
+/// `None`.
+pub fn optional_seconds<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<f64>, D::Error> {
+    deserializer.deserialize_any(SecondsVisitor { optional: true })
+}
+
+struct SecondsVisitor {
+    optional: bool,
+}
+
+impl<'de> serde::de::Visitor<'de> for SecondsVisitor {
+    type Value = Option<f64>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(DURATION_FORMS)
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, value: f64) -> Result<Self::Value, E> {
+        Ok(Some(value))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, value: i64) -> Result<Self::Value, E> {
+        Ok(Some(value as f64))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, value: u64) -> Result<Self::Value, E> {
+        Ok(Some(value as f64))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
+        parse_seconds(text).map(Some).map_err(E::custom)
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        if self.optional {
+            Ok(None)
+        } else {
+            Err(E::invalid_type(serde::de::Unexpected::Unit, &self))
+        }
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        self.visit_unit()
+    }
+}
+
 /// Decodes `value` into `T`, refusing unknown fields even when `T` does not say
 /// `#[serde(deny_unknown_fields)]`. `what` names the section in errors.
 pub fn decode_strict<T: DeserializeOwned>(what: &str, value: Value) -> Result<T, ConfigError> {
@@ -230,6 +311,44 @@ mod tests {
         listen: Vec<String>,
         #[serde(default)]
         routes: Vec<Route>,
+    }
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    struct Timeouts {
+        #[serde(deserialize_with = "seconds")]
+        idle: f64,
+        #[serde(default, deserialize_with = "optional_seconds")]
+        response: Option<f64>,
+    }
+
+    #[test]
+    fn durations_are_seconds_or_strings_with_units() {
+        let decoded = |value| decode_strict::<Timeouts>("http", value);
+        let timeouts = |idle, response| Timeouts { idle, response };
+        assert_eq!(decoded(json!({"idle": 30})), Ok(timeouts(30.0, None)));
+        assert_eq!(
+            decoded(json!({"idle": 0.5, "response": null})),
+            Ok(timeouts(0.5, None))
+        );
+        assert_eq!(
+            decoded(json!({"idle": "1m30s", "response": "500ms"})),
+            Ok(timeouts(90.0, Some(0.5)))
+        );
+        assert_eq!(decoded(json!({"idle": "2 h"})), Ok(timeouts(7200.0, None)));
+        assert_eq!(decoded(json!({"idle": " 45 "})), Ok(timeouts(45.0, None)));
+        // Out of range is the module's to refuse, with its limits.
+        assert_eq!(decoded(json!({"idle": -5})), Ok(timeouts(-5.0, None)));
+        assert_eq!(
+            decoded(json!({"idle": "soon"})).unwrap_err().to_string(),
+            "invalid config for `http` at `idle`: invalid duration \"soon\": give seconds \
+             (30, 0.5) or a duration such as \"30s\", \"1m30s\" or \"500ms\""
+        );
+        assert_eq!(
+            decoded(json!({"idle": true})).unwrap_err().to_string(),
+            "invalid config for `http` at `idle`: invalid type: boolean `true`, expected \
+             seconds (30, 0.5) or a duration such as \"30s\", \"1m30s\" or \"500ms\""
+        );
+        assert!(decoded(json!({"idle": null})).is_err());
     }
 
     #[test]

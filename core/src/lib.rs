@@ -83,6 +83,13 @@ pub mod testing;
 
 pub use build_info::BuildInfo;
 pub use config::{ConfigError, Value};
+
+/// Durations in configs and flags: a number of seconds, or a string with units as in
+/// Caddy's configs (`"30s"`, `"1m30s"`, `"500ms"`). For a module's config:
+/// `#[serde(deserialize_with = "xbuild_core::duration::seconds")] timeout: f64`.
+pub mod duration {
+    pub use crate::config::{optional_seconds, parse_seconds, seconds};
+}
 pub use error::Hinted;
 pub use guard::CallError;
 pub use lifecycle::{Context, LoadError, Loaded, RefreshHooks};

@@ -513,7 +513,7 @@ fn run_gives_up_on_an_app_that_does_not_stop_in_time() {
         "[apps.greet_server]\nlisten = \"127.0.0.1:0\"\ngreeters = {}\nstop_delay = 30\n",
     );
     let mut command = Command::new(HOST);
-    command.args(["run", "--config", &path, "--stop-timeout", "0.5"]);
+    command.args(["run", "--config", &path, "--stop-timeout", "500ms"]);
     let mut host = Spawned::new(command);
     host.wait_for_line("greet_server listening on ");
     host.signal("TERM");
@@ -544,17 +544,17 @@ help: give the apps more time with --stop-timeout SECONDS, or find what an app's
         redact(&transcript, dir.path()),
         str![[r#"
 $ host run --stop-timeout=-1
-error: invalid value '-1' for '--stop-timeout <SECONDS>': `-1` is not a positive number of seconds
+error: invalid value '-1' for '--stop-timeout <SECONDS>': `-1` is not a positive duration: give seconds (10, 0.5) or a duration such as `30s` or `2m`
 
 For more information, try '--help'.
 
 $ host run --stop-timeout=0
-error: invalid value '0' for '--stop-timeout <SECONDS>': `0` is not a positive number of seconds
+error: invalid value '0' for '--stop-timeout <SECONDS>': `0` is not a positive duration: give seconds (10, 0.5) or a duration such as `30s` or `2m`
 
 For more information, try '--help'.
 
 $ host run --stop-timeout=soon
-error: invalid value 'soon' for '--stop-timeout <SECONDS>': `soon` is not a positive number of seconds
+error: invalid value 'soon' for '--stop-timeout <SECONDS>': `soon` is not a positive duration: give seconds (10, 0.5) or a duration such as `30s` or `2m`
 
 For more information, try '--help'.
 

@@ -48,7 +48,8 @@ pub struct ConfigArg {
 pub struct RunArgs {
     #[command(flatten)]
     pub config: ConfigArg,
-    /// How long apps get to stop after a signal before the host gives up on them.
+    /// How long apps get to stop after a signal before the host gives up on them: seconds,
+    /// or a duration such as `30s` or `2m`.
     #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = positive_seconds)]
     pub stop_timeout: std::time::Duration,
 }
@@ -86,10 +87,13 @@ pub struct JsonArg {
     pub json: bool,
 }
 
+/// Seconds (`10`, `0.5`) or a duration with units (`30s`, `2m`), as in configs; above 0.
 fn positive_seconds(text: &str) -> Result<std::time::Duration, String> {
-    text.parse::<f64>()
+    crate::duration::parse_seconds(text)
         .ok()
         .and_then(|secs| std::time::Duration::try_from_secs_f64(secs).ok())
         .filter(|d| !d.is_zero())
-        .ok_or_else(|| format!("`{text}` is not a positive number of seconds"))
+        .ok_or_else(|| {
+            format!("`{text}` is not a positive duration: give seconds (10, 0.5) or a duration such as `30s` or `2m`")
+        })
 }

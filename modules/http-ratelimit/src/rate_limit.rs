@@ -40,7 +40,10 @@ pub struct RateLimit {
     /// handler as needing a config, not as failing).
     requests: i64,
     /// The window, in seconds.
-    #[serde(default = "default_window")]
+    #[serde(
+        default = "default_window",
+        deserialize_with = "xbuild_core::duration::seconds"
+    )]
     window: f64,
     /// Requests a client may make at once, after being idle; defaults to `requests`.
     burst: Option<i64>,

@@ -31,7 +31,10 @@ fn default_true() -> bool {
 #[derive(Deserialize)]
 pub struct HttpApp {
     /// Seconds in-flight requests get to finish when the app stops.
-    #[serde(default = "default_grace_period")]
+    #[serde(
+        default = "default_grace_period",
+        deserialize_with = "xbuild_core::duration::seconds"
+    )]
     grace_period: f64,
     /// Runtime worker threads; tokio's default (one per core) when absent.
     #[serde(default)]
@@ -69,10 +72,16 @@ struct ServerConfig {
     #[serde(default)]
     redirect_from_http: Vec<String>,
     /// Seconds a client has to send a request's headers (see crate::limits).
-    #[serde(default = "crate::limits::default_read_header_timeout")]
+    #[serde(
+        default = "crate::limits::default_read_header_timeout",
+        deserialize_with = "xbuild_core::duration::seconds"
+    )]
     read_header_timeout: f64,
     /// Seconds a connection may stay open with nothing in flight.
-    #[serde(default = "crate::limits::default_idle_timeout")]
+    #[serde(
+        default = "crate::limits::default_idle_timeout",
+        deserialize_with = "xbuild_core::duration::seconds"
+    )]
     idle_timeout: f64,
     /// Connections served at once.
     #[serde(default = "crate::limits::default_max_connections")]
@@ -82,10 +91,16 @@ struct ServerConfig {
     #[serde(default)]
     max_connections_per_client: Option<usize>,
     /// Seconds a request body read may wait for the client.
-    #[serde(default = "crate::limits::default_read_timeout")]
+    #[serde(
+        default = "crate::limits::default_read_timeout",
+        deserialize_with = "xbuild_core::duration::seconds"
+    )]
     read_timeout: f64,
     /// Seconds a write to the client may wait without progress.
-    #[serde(default = "crate::limits::default_write_timeout")]
+    #[serde(
+        default = "crate::limits::default_write_timeout",
+        deserialize_with = "xbuild_core::duration::seconds"
+    )]
     write_timeout: f64,
     /// Bytes of a request's line and headers.
     #[serde(default = "crate::limits::default_max_header_bytes")]

@@ -59,7 +59,10 @@ pub struct RustlsTls {
     #[serde(default = "default_min_version")]
     min_version: String,
     /// Seconds a client has to complete the handshake.
-    #[serde(default = "default_handshake_timeout")]
+    #[serde(
+        default = "default_handshake_timeout",
+        deserialize_with = "xbuild_core::duration::seconds"
+    )]
     handshake_timeout: f64,
 
     #[serde(skip)]

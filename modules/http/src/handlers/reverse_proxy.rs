@@ -35,15 +35,21 @@ pub struct ReverseProxy {
     /// `host:port` or `http://host:port`.
     upstreams: Vec<String>,
     /// Seconds to wait for a TCP connection to an upstream.
-    #[serde(default = "default_connect_timeout")]
+    #[serde(
+        default = "default_connect_timeout",
+        deserialize_with = "xbuild_core::duration::seconds"
+    )]
     connect_timeout: f64,
     /// Seconds to wait for an upstream's response head once the request is sent; no limit
     /// when absent. Past it the answer is 504.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "xbuild_core::duration::optional_seconds")]
     response_timeout: Option<f64>,
     /// Seconds an upstream's response body may send nothing (nginx's `proxy_read_timeout`);
     /// past it the body ends as failed, and the access log says `error=body_failed`.
-    #[serde(default = "default_read_timeout")]
+    #[serde(
+        default = "default_read_timeout",
+        deserialize_with = "xbuild_core::duration::seconds"
+    )]
     read_timeout: f64,
     /// Addresses or networks (`10.0.0.0/8`) of proxies in front of this one whose
     /// forwarding headers are believed. From anyone else, `X-Forwarded-*` are replaced and
