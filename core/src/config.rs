@@ -72,6 +72,30 @@ impl crate::error::Diagnostic for ConfigError {
     }
 }
 
+/// serde's message with the Rust type it expected (`expected usize`, `expected struct
+/// Server`) put as a config's writer knows it (`expected a whole number, 0 or more`, `expected
+/// a table`).
+fn in_plain_words(message: String) -> String {
+    let Some(at) = message.rfind("expected ") else {
+        return message;
+    };
+    let expected = &message[at + "expected ".len()..];
+    let plain = match expected {
+        "u8" => "a whole number from 0 to 255",
+        "u16" => "a whole number from 0 to 65535",
+        "u32" => "a whole number from 0 to 4294967295",
+        "u64" | "usize" | "u128" => "a whole number, 0 or more",
+        "i8" | "i16" | "i32" | "i64" | "isize" | "i128" => "a whole number",
+        "f32" | "f64" => "a number",
+        "a boolean" => "`true` or `false`",
+        "a sequence" => "a list (`[...]`)",
+        "a map" => "a table (`{...}`)",
+        _ if expected.starts_with("struct ") => "a table (`{...}`)",
+        _ => return message,
+    };
+    format!("{}expected {plain}", &message[..at])
+}
+
 /// What a duration in a config or a flag may look like, for error messages.
 const DURATION_FORMS: &str =
     "seconds (30, 0.5) or a duration such as \"30s\", \"1m30s\" or \"500ms\"";
@@ -168,7 +192,7 @@ pub fn decode_strict<T: DeserializeOwned>(what: &str, value: Value) -> Result<T,
     let ignoring = serde_ignored::Deserializer::new(value, &mut record);
     let decoded: T = serde_path_to_error::deserialize(ignoring).map_err(|err| {
         let path = err.path().to_string();
-        ConfigError::new(what, path, err.into_inner().to_string())
+        ConfigError::new(what, path, in_plain_words(err.into_inner().to_string()))
     })?;
     if let Some(first) = unknown.first() {
         let (parent, field) = match first.rsplit_once('.') {
@@ -349,6 +373,60 @@ mod tests {
              seconds (30, 0.5) or a duration such as \"30s\", \"1m30s\" or \"500ms\""
         );
         assert!(decoded(json!({"idle": null})).is_err());
+    }
+
+    #[test]
+    fn type_errors_name_what_a_config_writer_knows() {
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Limits {
+            #[serde(default)]
+            max: usize,
+            #[serde(default)]
+            port: u16,
+            #[serde(default)]
+            on: bool,
+            #[serde(default)]
+            names: Vec<String>,
+            #[serde(default)]
+            ratio: f64,
+            #[serde(default)]
+            routes: Option<Route>,
+        }
+        let refused = |value| {
+            decode_strict::<Limits>("http", value)
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            refused(json!({"max": "many"})),
+            "invalid config for `http` at `max`: invalid type: string \"many\", expected a whole number, 0 or more"
+        );
+        assert_eq!(
+            refused(json!({"port": 70000})),
+            "invalid config for `http` at `port`: invalid value: integer `70000`, expected a whole number from 0 to 65535"
+        );
+        assert_eq!(
+            refused(json!({"on": "yes"})),
+            "invalid config for `http` at `on`: invalid type: string \"yes\", expected `true` or `false`"
+        );
+        assert_eq!(
+            refused(json!({"names": "a"})),
+            "invalid config for `http` at `names`: invalid type: string \"a\", expected a list (`[...]`)"
+        );
+        assert_eq!(
+            refused(json!({"ratio": "half"})),
+            "invalid config for `http` at `ratio`: invalid type: string \"half\", expected a number"
+        );
+        assert_eq!(
+            refused(json!({"routes": 1})),
+            "invalid config for `http` at `routes`: invalid type: integer `1`, expected a table (`{...}`)"
+        );
+        // Anything else is serde's own words.
+        assert_eq!(
+            refused(json!({"names": [1]})),
+            "invalid config for `http` at `names[0]`: invalid type: integer `1`, expected a string"
+        );
     }
 
     #[test]

@@ -555,6 +555,10 @@ fn validate_names_unknown_handlers_fields_and_bad_addresses() {
             &["invalid write_timeout `-1`: give a number of seconds above 0 and at most 86400"],
         ),
         (
+            "[apps.http.servers.a]\nlisten = [\"127.0.0.1:0\"]\nmax_connections = \"many\"\n",
+            &["expected a whole number, 0 or more"],
+        ),
+        (
             "[apps.http.servers.a]\nlisten = [\"127.0.0.1:0\"]\nwrite_timeout = \"soon\"\n",
             &["invalid duration \"soon\""],
         ),
@@ -650,6 +654,9 @@ error: cannot load app `http`: module `http` failed in provision: server `a`: in
 $ validate "write_timeout = -1"
 [TIME]  INFO xbuild_core::lifecycle: provisioning module module="http" krate="xbuild-http" version="0.1.0"
 error: cannot load app `http`: module `http` failed in provision: server `a`: invalid write_timeout `-1`: give a number of seconds above 0 and at most 86400
+
+$ validate "max_connections = /"many/""
+error: cannot load app `http`: invalid config for `http` at `servers.a.max_connections`: invalid type: string "many", expected a whole number, 0 or more
 
 $ validate "write_timeout = /"soon/""
 error: cannot load app `http`: invalid config for `http` at `servers.a.write_timeout`: invalid duration "soon": give seconds (30, 0.5) or a duration such as "30s", "1m30s" or "500ms"
