@@ -155,14 +155,44 @@ fn the_same_inputs_give_the_same_bytes_whatever_tmpdir_output_or_cache() {
     // and leaves the lock file as it was.
     let lock = root.path().join("out-b/host.lock");
     let lock_before = std::fs::read(&lock).unwrap();
-    Ran::from_output(
-        Command::new(XBUILD)
-            .arg("clean")
-            .env("XBUILD_CACHE_DIR", &other_cache)
-            .output()
-            .unwrap(),
-    )
-    .success();
+    let clean = |args: &[&str]| {
+        Ran::from_output(
+            Command::new(XBUILD)
+                .arg("clean")
+                .args(args)
+                .env("XBUILD_CACHE_DIR", &other_cache)
+                .output()
+                .unwrap(),
+        )
+        .success()
+    };
+    // As `cargo clean --dry-run`: what would go, and nothing goes.
+    let hosts_before = std::fs::read_dir(other_cache.join("hosts"))
+        .unwrap()
+        .count();
+    snapbox::assert_data_eq!(
+        clean(&["--dry-run"]).stderr,
+        snapbox::str![[r#"
+     Summary [..] files, [..] total
+warning: no files deleted due to --dry-run
+
+"#]]
+    );
+    assert_eq!(
+        std::fs::read_dir(other_cache.join("hosts"))
+            .unwrap()
+            .count(),
+        hosts_before
+    );
+    assert!(hosts_before > 0);
+    snapbox::assert_data_eq!(
+        clean(&[]).stderr,
+        snapbox::str![[r#"
+     Removed [..] files, [..] total
+
+"#]]
+    );
+    assert!(!other_cache.join("hosts").exists());
     let tmp = root.path().join("tmp-c");
     std::fs::create_dir_all(&tmp).unwrap();
     let args = build_args(

@@ -253,22 +253,34 @@ impl Cache {
 
     /// `xbuild clean`: the cached hosts; with `all`, everything (compiled dependencies and
     /// unpacked crates too).
-    pub fn clean(&self, all: bool) -> Removed {
-        if all {
-            let mut removed = Removed::default();
-            for entry in std::fs::read_dir(&self.root)
+    /// Removes the hosts the cache keeps (with `all`, everything but its lock file), or with
+    /// `dry_run` only counts them. A path that cannot be removed is an error naming it,
+    /// with what was removed before it.
+    pub fn clean(&self, all: bool, dry_run: bool) -> Result<Removed, CleanError> {
+        let targets: Vec<PathBuf> = if all {
+            std::fs::read_dir(&self.root)
                 .into_iter()
                 .flatten()
                 .flatten()
-            {
-                if entry.file_name() != ".lock" {
-                    removed.add(remove_tree(&entry.path()));
-                }
-            }
-            removed
+                .filter(|entry| entry.file_name() != ".lock")
+                .map(|entry| entry.path())
+                .collect()
         } else {
-            remove_tree(&self.hosts_dir())
+            vec![self.hosts_dir()]
+        };
+        let mut removed = Removed::default();
+        for path in targets {
+            let usage = dir_usage(&path);
+            if !dry_run && let Err(source) = remove_path(&path) {
+                return Err(CleanError {
+                    path,
+                    source,
+                    removed,
+                });
+            }
+            removed.add(usage);
         }
+        Ok(removed)
     }
 }
 
@@ -297,14 +309,50 @@ fn dir_usage(path: &Path) -> Removed {
 
 fn remove_tree(path: &Path) -> Removed {
     let usage = dir_usage(path);
-    let result = if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
-        std::fs::remove_dir_all(path)
-    } else {
-        std::fs::remove_file(path)
-    };
-    match result {
+    match remove_path(path) {
         Ok(()) => usage,
         Err(_) => Removed::default(),
+    }
+}
+
+/// Removes a file or a directory tree; one that is not there is removed already.
+fn remove_path(path: &Path) -> std::io::Result<()> {
+    let result = match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(path),
+        Ok(_) => std::fs::remove_file(path),
+        Err(err) => Err(err),
+    };
+    match result {
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
+/// `xbuild clean` could not remove a path of the cache.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot remove `{}` from the xbuild cache: {source}", path.display())]
+pub struct CleanError {
+    pub path: PathBuf,
+    #[source]
+    pub source: std::io::Error,
+    /// What was removed before it.
+    pub removed: Removed,
+}
+
+impl xbuild_core::error::Diagnostic for CleanError {
+    fn help(&self) -> Vec<String> {
+        vec![format!(
+            "check that this user may write to it and its directory; {} removed before it",
+            if self.removed.files == 0 {
+                "nothing was".to_owned()
+            } else {
+                format!(
+                    "{} ({}) were",
+                    xbuild_core::error::counted(self.removed.files as usize, "file", "files"),
+                    human_size(self.removed.bytes)
+                )
+            }
+        )]
     }
 }
 
@@ -452,11 +500,22 @@ mod tests {
         let (_dir, cache) = cache_with_hosts(&["a"]);
         std::fs::create_dir_all(cache.build_dir()).unwrap();
         std::fs::write(cache.build_dir().join("artifact"), "x").unwrap();
-        let removed = cache.clean(false);
+        let counted = cache.clean(false, true).unwrap();
+        assert_eq!(counted.files, 2);
+        assert!(
+            cache.cached_host("a").is_some(),
+            "a dry run removes nothing"
+        );
+        let removed = cache.clean(false, false).unwrap();
         assert_eq!(removed.files, 2);
         assert!(cache.cached_host("a").is_none());
         assert!(cache.build_dir().join("artifact").exists());
-        cache.clean(true);
+        assert_eq!(
+            cache.clean(false, false).unwrap().files,
+            0,
+            "nothing left to remove"
+        );
+        cache.clean(true, false).unwrap();
         assert!(!cache.build_dir().exists());
     }
 

@@ -1,4 +1,4 @@
-//! `xbuild clean [--all]`: empties the xbuild cache.
+//! `xbuild clean [--all] [--dry-run]`: empties the xbuild cache.
 
 use clap::Args;
 
@@ -7,6 +7,9 @@ pub struct CleanArgs {
     /// Remove everything in the cache: compiled dependencies and unpacked crates too.
     #[arg(long)]
     pub all: bool,
+    /// Only say how much would be removed, as `cargo clean --dry-run`.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
 }
 
 pub fn exec(args: &CleanArgs) -> i32 {
@@ -30,12 +33,18 @@ pub fn exec(args: &CleanArgs) -> i32 {
             return super::fail(&failure, None, None);
         }
     };
-    let removed = cache.clean(args.all);
+    let removed = match cache.clean(args.all, args.dry_run) {
+        Ok(removed) => removed,
+        Err(err) => return super::fail(&err, None, None),
+    };
     eprintln!(
-        "{:>12} {} files, {} total",
-        "Removed",
-        removed.files,
+        "{:>12} {}, {} total",
+        if args.dry_run { "Summary" } else { "Removed" },
+        xbuild_core::error::counted(removed.files as usize, "file", "files"),
         crate::cache::human_size(removed.bytes)
     );
+    if args.dry_run {
+        eprintln!("warning: no files deleted due to --dry-run");
+    }
     0
 }
