@@ -198,35 +198,3 @@ pub fn text_response(status: StatusCode, text: &'static str) -> Response {
     );
     response
 }
-
-// The configs `selftest` audits them with: the app serving on an ephemeral loopback port,
-// the handlers that need a field given one.
-xbuild_core::register_module!(
-    "http",
-    HttpApp as dyn xbuild_core::App,
-    selftest = config(
-        r#"{"servers": {"selftest": {"listen": ["127.0.0.1:0"], "routes": [{"handle": [{"handler": "static_response", "body": "ok"}]}]}}}"#
-    )
-);
-xbuild_core::register_module!(
-    "http.handlers.static_response",
-    handlers::static_response::StaticResponse as dyn Handler
-);
-xbuild_core::register_module!(
-    "http.handlers.file_server",
-    handlers::file_server::FileServer as dyn Handler,
-    selftest = config(r#"{"root": "."}"#)
-);
-xbuild_core::register_module!(
-    "http.handlers.reverse_proxy",
-    handlers::reverse_proxy::ReverseProxy as dyn Handler,
-    selftest = config(r#"{"upstreams": ["127.0.0.1:9"]}"#)
-);
-xbuild_core::register_module!(
-    "http.handlers.headers",
-    handlers::headers::Headers as dyn Handler
-);
-xbuild_core::register_module!(
-    "http.handlers.metrics",
-    handlers::metrics::Metrics as dyn Handler
-);

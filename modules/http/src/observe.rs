@@ -227,9 +227,34 @@ impl MethodLabel {
     }
 }
 
+/// Names become metric label values and log fields; keep them printable and unquoted.
+pub(crate) fn check_name(kind: &str, name: &str) -> Result<(), String> {
+    if name.is_empty()
+        || name
+            .chars()
+            .any(|c| c.is_control() || c == '"' || c == '\\')
+    {
+        return Err(format!(
+            "invalid {kind} name `{name}`: use a non-empty name without quotes, backslashes or control characters"
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_must_be_printable() {
+        assert!(check_name("route", "api v1").is_ok());
+        assert!(
+            check_name("route", "a\"b")
+                .unwrap_err()
+                .contains("route name")
+        );
+        assert!(check_name("server", "").is_err());
+    }
 
     #[test]
     fn request_ids_are_distinct_hex() {

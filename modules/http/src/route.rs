@@ -195,7 +195,7 @@ impl Route {
         at: &str,
     ) -> Result<Route, BoxError> {
         if let Some(name) = &config.name {
-            crate::app::check_name("route", name).map_err(|e| format!("{at}: {e}"))?;
+            crate::observe::check_name("route", name).map_err(|e| format!("{at}: {e}"))?;
         }
         let matcher = Matcher::compile(&config.matcher).map_err(|e| format!("{at}: {e}"))?;
         let mut handlers = Vec::with_capacity(config.handle.len());

@@ -309,6 +309,13 @@ impl File for ContainedFile {
     }
 }
 
+// selftest audits it serving the current directory.
+xbuild_core::register_module!(
+    "http.handlers.file_server",
+    FileServer as dyn Handler,
+    selftest = config(r#"{"root": "."}"#)
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -151,3 +151,5 @@ impl Handler for Headers {
         })
     }
 }
+
+xbuild_core::register_module!("http.handlers.headers", Headers as dyn Handler);

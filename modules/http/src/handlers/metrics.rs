@@ -27,3 +27,5 @@ impl Handler for Metrics {
         })
     }
 }
+
+xbuild_core::register_module!("http.handlers.metrics", Metrics as dyn Handler);

@@ -450,6 +450,13 @@ impl Prepared {
     }
 }
 
+// selftest audits it with an upstream it never reaches (nothing is proxied in the audit).
+xbuild_core::register_module!(
+    "http.handlers.reverse_proxy",
+    ReverseProxy as dyn Handler,
+    selftest = config(r#"{"upstreams": ["127.0.0.1:9"]}"#)
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -84,3 +84,8 @@ impl Handler for StaticResponse {
         })
     }
 }
+
+xbuild_core::register_module!(
+    "http.handlers.static_response",
+    StaticResponse as dyn Handler
+);
