@@ -529,6 +529,10 @@ fn validate_names_unknown_handlers_fields_and_bad_addresses() {
             &["not-an-address"],
         ),
         (
+            "[apps.http.servers.a]\nlisten = [\"127.0.0.1:80\\r\\nX: y\"]\n",
+            &["invalid listen address `127.0.0.1:80\\u{000d}\\u{000a}X: y`"],
+        ),
+        (
             "[apps.http.servers.a]\nlisten = [\"127.0.0.1:0\"]\nread_header_timeout = 0\n",
             &[
                 "server `a`: invalid read_header_timeout `0`: give a number of seconds above 0 and at most 3600",
@@ -587,6 +591,10 @@ fn validate_names_unknown_handlers_fields_and_bad_addresses() {
             &["response.set: header `transfer-encoding` cannot be set from a config"],
         ),
         (
+            "[apps.http.servers.a]\nlisten = [\"127.0.0.1:0\"]\n[[apps.http.servers.a.routes]]\nhandle = [{ handler = \"static_response\", headers = { \"X-A\" = \"a\\nb\" } }]\n",
+            &["invalid value `a\\u{000a}b` for header `X-A`"],
+        ),
+        (
             "[apps.http.servers.a]\nlisten = [\"127.0.0.1:0\"]\n[[apps.http.servers.a.routes]]\nhandle = [{ handler = \"static_response\", status = 101 }]\n",
             &["invalid status `101`: give a code from 200 to 599"],
         ),
@@ -630,6 +638,10 @@ help: check its spelling against the documentation of `http`
 $ validate "listen = [/"not-an-address/"]"
 [TIME]  INFO xbuild_core::lifecycle: provisioning module module="http" krate="xbuild-http" version="0.1.0"
 error: cannot load app `http`: module `http` failed in provision: server `a`: invalid listen address `not-an-address`: expected IP:PORT such as `127.0.0.1:8080`, `[::1]:8080` or `:8080`
+
+$ validate "listen = [/"127.0.0.1:80//r//nX: y/"]"
+[TIME]  INFO xbuild_core::lifecycle: provisioning module module="http" krate="xbuild-http" version="0.1.0"
+error: cannot load app `http`: module `http` failed in provision: server `a`: invalid listen address `127.0.0.1:80/u{000d}/u{000a}X: y`: expected IP:PORT such as `127.0.0.1:8080`, `[::1]:8080` or `:8080`
 
 $ validate "read_header_timeout = 0"
 [TIME]  INFO xbuild_core::lifecycle: provisioning module module="http" krate="xbuild-http" version="0.1.0"
@@ -686,6 +698,11 @@ $ validate "handle = [{ handler = /"headers/", response = { set = { /"transfer-e
 [TIME]  INFO xbuild_core::lifecycle: provisioning module module="http" krate="xbuild-http" version="0.1.0"
 [TIME]  INFO xbuild_core::lifecycle: provisioning module module="http.handlers.headers" krate="xbuild-http" version="0.1.0"
 error: cannot load app `http`: module `http` failed in provision: server `a`, routes[0].handle[0]: module `http.handlers.headers` failed in provision: response.set: header `transfer-encoding` cannot be set from a config: it frames the message, and the server writes it from what it actually sends
+
+$ validate "handle = [{ handler = /"static_response/", headers = { /"X-A/" = /"a//nb/" } }]"
+[TIME]  INFO xbuild_core::lifecycle: provisioning module module="http" krate="xbuild-http" version="0.1.0"
+[TIME]  INFO xbuild_core::lifecycle: provisioning module module="http.handlers.static_response" krate="xbuild-http" version="0.1.0"
+error: cannot load app `http`: module `http` failed in provision: server `a`, routes[0].handle[0]: module `http.handlers.static_response` failed in provision: invalid value `a/u{000a}b` for header `X-A`: a header value cannot hold control characters (line breaks included)
 
 $ validate "handle = [{ handler = /"static_response/", status = 101 }]"
 [TIME]  INFO xbuild_core::lifecycle: provisioning module module="http" krate="xbuild-http" version="0.1.0"

@@ -133,7 +133,8 @@ pub(crate) fn parse_listen(text: &str) -> Result<SocketAddr, String> {
     };
     parsed.ok_or_else(|| {
         format!(
-            "invalid listen address `{text}`: expected IP:PORT such as `127.0.0.1:8080`, `[::1]:8080` or `:8080`"
+            "invalid listen address `{}`: expected IP:PORT such as `127.0.0.1:8080`, `[::1]:8080` or `:8080`",
+            crate::access_log::visible(text)
         )
     })
 }

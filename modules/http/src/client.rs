@@ -21,7 +21,8 @@ impl TrustedProxies {
                     .or_else(|_| text.parse::<IpAddr>().map(ipnet::IpNet::from))
                     .map_err(|_| {
                         format!(
-                            "invalid entry `{text}` in trusted_proxies: give an IP address or a network such as `10.0.0.0/8`"
+                            "invalid entry `{}` in trusted_proxies: give an IP address or a network such as `10.0.0.0/8`",
+                            crate::access_log::visible(text)
                         )
                     })
             })

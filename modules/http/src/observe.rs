@@ -235,7 +235,8 @@ pub(crate) fn check_name(kind: &str, name: &str) -> Result<(), String> {
             .any(|c| c.is_control() || c == '"' || c == '\\')
     {
         return Err(format!(
-            "invalid {kind} name `{name}`: use a non-empty name without quotes, backslashes or control characters"
+            "invalid {kind} name `{}`: use a non-empty name without quotes, backslashes or control characters",
+            crate::access_log::visible(name)
         ));
     }
     Ok(())

@@ -117,8 +117,12 @@ impl Matcher {
             .method
             .iter()
             .map(|m| {
-                Method::from_bytes(m.to_ascii_uppercase().as_bytes())
-                    .map_err(|_| format!("invalid method `{m}` in `match.method`: use e.g. `GET`"))
+                Method::from_bytes(m.to_ascii_uppercase().as_bytes()).map_err(|_| {
+                    format!(
+                        "invalid method `{}` in `match.method`: use e.g. `GET`",
+                        crate::access_log::visible(m)
+                    )
+                })
             })
             .collect::<Result<_, _>>()?;
         Ok(Self {

@@ -50,14 +50,16 @@ impl Module for FileServer {
         let root = std::fs::canonicalize(&self.root).map_err(|e| {
             xbuild_core::Hinted::new(format!(
                 "file_server root `{}` cannot be used: {e}",
-                self.root.display()
+                crate::access_log::visible(&self.root.display().to_string())
             ))
             .help("relative roots are resolved against the directory the host runs in")
         })?;
         if !root.is_dir() {
-            return Err(
-                format!("file_server root `{}` is not a folder", self.root.display()).into(),
-            );
+            return Err(format!(
+                "file_server root `{}` is not a folder",
+                crate::access_log::visible(&self.root.display().to_string())
+            )
+            .into());
         }
         for name in &self.index_names {
             let simple = !name.is_empty()

@@ -11,7 +11,10 @@ use http::{HeaderName, HeaderValue};
 /// Parses a header name from config, naming it in the error.
 pub(crate) fn header_name(name: &str) -> Result<HeaderName, String> {
     HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-        format!("invalid header name `{name}`: use letters, digits and `-`, e.g. `X-Frame-Options`")
+        format!(
+            "invalid header name `{}`: use letters, digits and `-`, e.g. `X-Frame-Options`",
+            crate::access_log::visible(name)
+        )
     })
 }
 
@@ -40,6 +43,9 @@ pub(crate) fn settable_header_name(name: &str) -> Result<HeaderName, String> {
 /// Parses a header value from config, naming it in the error.
 pub(crate) fn header_value(name: &str, value: &str) -> Result<HeaderValue, String> {
     HeaderValue::from_str(value).map_err(|_| {
-        format!("invalid value `{value}` for header `{name}`: header values are visible ASCII without line breaks")
+        format!(
+            "invalid value `{}` for header `{name}`: a header value cannot hold control characters (line breaks included)",
+            crate::access_log::visible(value)
+        )
     })
 }

@@ -146,7 +146,12 @@ fn seconds(field: &str, value: f64) -> Result<Duration, String> {
 
 /// Parses an upstream address, naming it in the error.
 fn parse_upstream(text: &str) -> Result<Authority, String> {
-    let bad = |why: &str| format!("invalid upstream `{text}`: {why}");
+    let bad = |why: &str| {
+        format!(
+            "invalid upstream `{}`: {why}",
+            crate::access_log::visible(text)
+        )
+    };
     let rest = match text.split_once("://") {
         Some(("http", rest)) => rest,
         Some((scheme, _)) => {
