@@ -47,13 +47,17 @@ pub(crate) fn start() {
 /// `tracing-subscriber`'s writer for the host's log: each event, formatted whole by the
 /// subscriber, is one queued line.
 #[derive(Clone, Copy, Default)]
-pub(crate) struct Stderr;
+pub(crate) struct Stderr {
+    /// The subscriber colours the line with escape sequences (stderr is a terminal), so
+    /// only line breaks are escaped; otherwise every control character is.
+    pub ansi: bool,
+}
 
 impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Stderr {
     type Writer = Stderr;
 
     fn make_writer(&'a self) -> Self::Writer {
-        Stderr
+        *self
     }
 }
 
@@ -61,9 +65,12 @@ impl Write for Stderr {
     /// `bytes` is one whole event. Line breaks inside it (a TOML error's snippet, a text a
     /// client sent that reached an error message) are written as `\n` and `\r`: one event
     /// is one line, so a line-based reader (journald, grep) sees it whole, and no value
-    /// can forge a line of its own.
+    /// can forge a line of its own. Without colours (a file, a pipe, journald), other
+    /// control characters are written as `\u{1b}` and the like too, so no value can send
+    /// escape sequences to whoever views the log later.
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        queue_with(|out| one_line(out, bytes));
+        let ansi = self.ansi;
+        queue_with(|out| one_line(out, bytes, ansi));
         Ok(bytes.len())
     }
 
@@ -72,13 +79,19 @@ impl Write for Stderr {
     }
 }
 
-/// `event` into `out` with its inner line breaks escaped (the final newline kept).
-fn one_line(out: &mut Vec<u8>, event: &[u8]) {
+/// `event` into `out` with its inner line breaks escaped (the final newline kept), and,
+/// unless the line is coloured (`ansi`), every other control character but tab.
+fn one_line(out: &mut Vec<u8>, event: &[u8], ansi: bool) {
     let (body, end) = match event.strip_suffix(b"\n") {
         Some(body) => (body, &b"\n"[..]),
         None => (event, &b""[..]),
     };
-    if !body.iter().any(|&b| b == b'\n' || b == b'\r') {
+    let escaped = |byte: u8| match byte {
+        b'\n' | b'\r' => true,
+        b'\t' => false,
+        _ => !ansi && (byte < 0x20 || byte == 0x7f),
+    };
+    if !body.iter().any(|&b| escaped(b)) {
         out.extend_from_slice(event);
         return;
     }
@@ -86,6 +99,9 @@ fn one_line(out: &mut Vec<u8>, event: &[u8]) {
         match byte {
             b'\n' => out.extend_from_slice(b"\\n"),
             b'\r' => out.extend_from_slice(b"\\r"),
+            _ if escaped(byte) => {
+                let _ = write!(out, "\\u{{{byte:x}}}");
+            }
             _ => out.push(byte),
         }
     }
@@ -180,8 +196,12 @@ mod tests {
     use super::one_line;
 
     fn written(event: &str) -> String {
+        written_with(event, false)
+    }
+
+    fn written_with(event: &str, ansi: bool) -> String {
         let mut out = Vec::new();
-        one_line(&mut out, event.as_bytes());
+        one_line(&mut out, event.as_bytes(), ansi);
         String::from_utf8(out).unwrap()
     }
 
@@ -197,5 +217,17 @@ mod tests {
             "forged\\r\\n2026-01-01T00:00:00Z  INFO fake\n"
         );
         assert_eq!(written("no newline at the end"), "no newline at the end");
+    }
+
+    #[test]
+    fn escape_sequences_are_escaped_unless_the_line_is_coloured() {
+        let event = "error=\x1b[2Jcleared\tscreen \x07\x7f\n";
+        assert_eq!(
+            written(event),
+            "error=\\u{1b}[2Jcleared\tscreen \\u{7}\\u{7f}\n"
+        );
+        // On a terminal the subscriber's own colours are escape sequences: kept.
+        assert_eq!(written_with(event, true), event);
+        assert_eq!(written_with("a\nb\n", true), "a\\nb\n");
     }
 }

@@ -1497,7 +1497,9 @@ fn sighup_reloads_the_config_under_load_without_a_failed_request() {
     }
     // A broken file, and an address another process holds: refused, the old config serves.
     // Each refusal is awaited: two SIGHUPs sent before the host handles the first are one.
-    write(&config, "[apps.http.servers.main\n");
+    // (With an escape sequence in it, which the log shows escaped: it reaches the log
+    // through the TOML error's snippet of the file.)
+    write(&config, "[apps.http.servers.main\x1b[2J\n");
     process.signal("HUP");
     process.wait_for_stderr("config reload failed", 1);
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -1528,10 +1530,13 @@ fn sighup_reloads_the_config_under_load_without_a_failed_request() {
         .collect();
     // One line each: the TOML error's snippet is there with its line breaks escaped (`\n`:
     // paths are not normalised here, so the backslashes show as they are).
-    snapbox::Assert::new().normalize_paths(false).eq(
+    snapbox::Assert::new()
+        .action_env(snapbox::assert::DEFAULT_ACTION_ENV)
+        .normalize_paths(false)
+        .eq(
         redact(&failed, dir.path()).replace(&taken.to_string(), "[TAKEN]"),
         snapbox::str![[r#"
-[TIME] ERROR xbuild_core::host::ops: config reload failed; the running config is unchanged config="[ROOT]/config.toml" error=config file `[ROOT]/config.toml` is not valid TOML: TOML parse error at line 1, column 24\n  |\n1 | [apps.http.servers.main\n  |                        ^\nunclosed table, expected `]` took_ms=0
+[TIME] ERROR xbuild_core::host::ops: config reload failed; the running config is unchanged config="[ROOT]/config.toml" error=config file `[ROOT]/config.toml` is not valid TOML: TOML parse error at line 1, column 25\n  |\n1 | [apps.http.servers.main\u{1b}[2J\n  |                         ^\nunclosed table, expected `]` took_ms=0
 [TIME] ERROR xbuild_core::host::ops: config reload failed; the running config is unchanged config="[ROOT]/config.toml" error=startup failed: module `http` failed in start: server `main` cannot listen on `[TAKEN]`: Address already in use (os error 98) took_ms=0
 
 "#]]

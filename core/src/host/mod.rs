@@ -196,9 +196,10 @@ fn init_logging(default_level: &str) -> FlushLogs {
         Err(_) => default,
     };
     crate::log_writer::start();
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let layer = tracing_subscriber::fmt::layer()
-        .with_writer(crate::log_writer::Stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+        .with_writer(crate::log_writer::Stderr { ansi })
+        .with_ansi(ansi);
     let registry = tracing_subscriber::registry().with(filter);
     let _ = if std::env::var("XBUILD_LOG_FORMAT").as_deref() == Ok("json") {
         registry.with(layer.json()).try_init()
