@@ -125,8 +125,8 @@ pub fn parse_seconds(text: &str) -> Result<f64, String> {
 /// after decoding, as for any number.
 pub fn seconds<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
     deserializer
-        .deserialize_any(SecondsVisitor { optional: false })?
-        .ok_or_else(|| serde::de::Error::custom(format!("expected {DURATION_FORMS}")))
+        .deserialize_any(SecondsVisitor)?
+        .ok_or_else(|| serde::de::Error::invalid_type(serde::de::Unexpected::Unit, &SecondsVisitor))
 }
 
 /// [`seconds`] for an `Option<f64>` field (with `#[serde(default)]`): absent or `null` is
@@ -134,12 +134,11 @@ pub fn seconds<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<f64,
 pub fn optional_seconds<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<f64>, D::Error> {
-    deserializer.deserialize_any(SecondsVisitor { optional: true })
+    deserializer.deserialize_any(SecondsVisitor)
 }
 
-struct SecondsVisitor {
-    optional: bool,
-}
+/// A duration, or `None` for `null` (which only [`optional_seconds`] accepts).
+struct SecondsVisitor;
 
 impl<'de> serde::de::Visitor<'de> for SecondsVisitor {
     type Value = Option<f64>;
@@ -165,15 +164,11 @@ impl<'de> serde::de::Visitor<'de> for SecondsVisitor {
     }
 
     fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-        if self.optional {
-            Ok(None)
-        } else {
-            Err(E::invalid_type(serde::de::Unexpected::Unit, &self))
-        }
+        Ok(None)
     }
 
     fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-        self.visit_unit()
+        Ok(None)
     }
 }
 

@@ -507,7 +507,7 @@ pub fn run(registry: &Registry<'static>, path: &Path, limit: Duration) -> OpResu
                     // The client names the file and says the running config is
                     // unchanged (`Refused`); the host's own log line says it too.
                     Err(err) => admin::Response::Error {
-                        error: super::error_chain(err.cause()),
+                        error: super::error_chain(&*err),
                     },
                 };
                 let _ = reply.send(response);
@@ -597,22 +597,6 @@ pub(crate) enum Reloaded {
     Unchanged,
 }
 
-/// Why a reload was refused: the running config is untouched.
-#[derive(Debug, thiserror::Error)]
-#[error("config `{path}` not reloaded, the running config is unchanged: {source}")]
-pub(crate) struct ReloadError {
-    path: String,
-    #[source]
-    source: Box<dyn std::error::Error + Send + Sync>,
-}
-
-impl ReloadError {
-    /// Why the reload was refused.
-    pub(crate) fn cause(&self) -> &(dyn std::error::Error + 'static) {
-        &*self.source
-    }
-}
-
 /// The config is the one running, and refreshing modules failed (they keep what they had).
 #[derive(Debug, thiserror::Error)]
 #[error("the file is unchanged, and refreshing its modules failed: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
@@ -620,13 +604,14 @@ struct RefreshFailed(Vec<crate::guard::CallError>);
 
 /// Reloads the host's config (Apps::reload), and moves the admin socket if the new config
 /// puts it elsewhere: one log line says how it went, and `config_reload_total{status}`
-/// counts it (`ok`, `error`, `unchanged`).
+/// counts it (`ok`, `error`, `unchanged`). An error is why it was refused: the running
+/// config is then untouched.
 pub(crate) fn reload(
     registry: &Registry<'_>,
     running: &mut Running,
     source: Source<'_>,
     force: bool,
-) -> Result<Reloaded, ReloadError> {
+) -> Result<Reloaded, Box<dyn std::error::Error + Send + Sync>> {
     let started = Instant::now();
     let metrics = crate::metrics::core();
     let path = match &source {
@@ -693,7 +678,7 @@ pub(crate) fn reload(
                 took_ms,
                 "config reload failed; the running config is unchanged"
             );
-            Err(ReloadError { path: file, source })
+            Err(source)
         }
     }
 }
